@@ -1,0 +1,180 @@
+//! Command line and environment. Every flag also reads `TICKETBOOTH_<FLAG>` (the database URL
+//! reads the conventional `DATABASE_URL`). Relative paths become absolute at start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "ticketbooth", version, about = "The open registry of lottery tickets")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the registry server.
+    Serve(ServeArgs),
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create user NAME if absent and print a new API token for it (the only line on stdout).
+    Create {
+        /// The user's name, a slug.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+/// Where the index lives; shared by every command that opens it.
+#[derive(Args, Clone)]
+pub struct StorageArgs {
+    /// Directory for the embedded database and the default blob store.
+    #[arg(long, env = "TICKETBOOTH_DATA_DIR", default_value = "./ticketbooth-data")]
+    pub data_dir: PathBuf,
+    /// Index database: `postgres://...`, or `sqlite://path`. Default: a SQLite file in the data dir.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+// The database URL may carry a password: never print it.
+impl std::fmt::Debug for StorageArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageArgs")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .finish()
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Address to listen on.
+    #[arg(long, env = "TICKETBOOTH_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Blob store: `file:///dir` (or a plain path), or `memory://`. Default: `<data-dir>/blobs`.
+    #[arg(long, env = "TICKETBOOTH_BLOB_STORE")]
+    pub blob_store: Option<String>,
+    /// Largest ticket file accepted, in bytes (`8GiB`, `512MiB` and plain numbers all work).
+    #[arg(long, env = "TICKETBOOTH_MAX_UPLOAD_BYTES", default_value = "8GiB", value_parser = parse_size)]
+    pub max_upload_bytes: u64,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    s.trim().parse::<bytesize::ByteSize>().map(|b| b.as_u64()).map_err(|e| e.to_string())
+}
+
+/// Where everything lives, with every path absolute.
+#[derive(Clone)]
+pub struct Locations {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub blob_store_url: String,
+}
+
+impl std::fmt::Debug for Locations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Locations")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("blob_store_url", &self.blob_store_url)
+            .finish()
+    }
+}
+
+impl StorageArgs {
+    pub fn locate(&self, blob_store: Option<&str>) -> anyhow::Result<Locations> {
+        let data_dir = std::path::absolute(&self.data_dir)?;
+        std::fs::create_dir_all(&data_dir)?;
+        let database_url = match self.database_url.as_deref() {
+            None => sqlite_url(&data_dir.join("ticketbooth.db")),
+            Some(url) => match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+                Some(rest) if !rest.starts_with(":memory:") => {
+                    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+                    let abs = std::path::absolute(path)?;
+                    let base = sqlite_url(&abs);
+                    if query.is_empty() { base } else { format!("{base}?{query}") }
+                }
+                _ => url.to_owned(),
+            },
+        };
+        let blob_store_url = match blob_store {
+            None => file_url(&data_dir.join("blobs")),
+            Some(url) if url.contains("://") => match url.strip_prefix("file://") {
+                Some(path) => file_url(&std::path::absolute(path)?),
+                None => url.to_owned(),
+            },
+            Some(path) => file_url(&std::path::absolute(path)?),
+        };
+        Ok(Locations {
+            data_dir,
+            database_url,
+            blob_store_url,
+        })
+    }
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+fn file_url(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+/// The URL with any password replaced, for logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_embedded_and_absolute() {
+        let cli = Cli::try_parse_from(["ticketbooth", "serve", "--data-dir", "rel/dir"]).unwrap();
+        let Command::Serve(args) = cli.command else { panic!() };
+        assert_eq!(args.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(args.max_upload_bytes, 8 << 30);
+        let tmp = tempfile::tempdir().unwrap();
+        let storage = StorageArgs {
+            data_dir: tmp.path().join("d"),
+            database_url: None,
+        };
+        let loc = storage.locate(Some("relative-blobs")).unwrap();
+        assert!(loc.database_url.starts_with("sqlite:///"));
+        assert!(loc.blob_store_url.starts_with("file:///"));
+        let loc = storage.locate(None).unwrap();
+        assert!(loc.blob_store_url.ends_with("/d/blobs"));
+    }
+
+    #[test]
+    fn sizes_and_secrets() {
+        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert!(parse_size("lots").is_err());
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! The one error type. Every failure a client can see is an [`ApiError`] with a stable code;
+//! it becomes HTTP here and nowhere else. Internal causes go to the log, never to the body.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::index::IndexError;
+use crate::ingest::inspector::InvalidSafetensors;
+use crate::ingest::metadata::InvalidMetadata;
+
+/// Stable, machine-readable error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    BadRequest,
+    InvalidParameter,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RangeNotSatisfiable,
+    InvalidSafetensors,
+    InvalidMetadata,
+    RateLimited,
+    Unavailable,
+    Internal,
+}
+
+impl Code {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Code::BadRequest | Code::InvalidParameter => StatusCode::BAD_REQUEST,
+            Code::Unauthorized => StatusCode::UNAUTHORIZED,
+            Code::Forbidden => StatusCode::FORBIDDEN,
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Code::Conflict => StatusCode::CONFLICT,
+            Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Code::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+            Code::InvalidSafetensors | Code::InvalidMetadata => StatusCode::UNPROCESSABLE_ENTITY,
+            Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The code for a bare status produced outside our handlers (a layer or the router).
+    pub fn for_status(status: StatusCode) -> Code {
+        match status.as_u16() {
+            401 => Code::Unauthorized,
+            403 => Code::Forbidden,
+            404 => Code::NotFound,
+            405 => Code::MethodNotAllowed,
+            409 => Code::Conflict,
+            413 => Code::PayloadTooLarge,
+            415 => Code::UnsupportedMediaType,
+            416 => Code::RangeNotSatisfiable,
+            429 => Code::RateLimited,
+            503 | 504 => Code::Unavailable,
+            400..=499 => Code::BadRequest,
+            _ => Code::Internal,
+        }
+    }
+}
+
+/// A boxed error cause, so `ApiError` can carry any failure to the log.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A client-facing error: its message is safe to show.
+    #[error("{message}")]
+    Client {
+        code: Code,
+        message: String,
+        field: Option<String>,
+    },
+    /// Infrastructure is down or saturated; the cause is logged, not shown.
+    #[error("unavailable: {0}")]
+    Unavailable(#[source] Cause),
+    /// A bug or unexpected failure; the cause is logged, not shown.
+    #[error("internal: {0}")]
+    Internal(#[source] Cause),
+}
+
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        ApiError::Client {
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn with_field(code: Code, field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Client {
+            code,
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(Code::NotFound, what)
+    }
+
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        ApiError::Internal(cause.into())
+    }
+
+    pub fn unavailable(cause: impl Into<Cause>) -> Self {
+        ApiError::Unavailable(cause.into())
+    }
+
+    pub fn code(&self) -> Code {
+        match self {
+            ApiError::Client { code, .. } => *code,
+            ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::Internal(_) => Code::Internal,
+        }
+    }
+}
+
+impl From<InvalidSafetensors> for ApiError {
+    fn from(e: InvalidSafetensors) -> Self {
+        ApiError::with_field(Code::InvalidSafetensors, "file", e.0)
+    }
+}
+
+impl From<InvalidMetadata> for ApiError {
+    fn from(e: InvalidMetadata) -> Self {
+        ApiError::with_field(Code::InvalidMetadata, e.field, e.message)
+    }
+}
+
+impl From<IndexError> for ApiError {
+    fn from(e: IndexError) -> Self {
+        match e {
+            IndexError::NameTaken => ApiError::with_field(
+                Code::Conflict,
+                "name",
+                "you already have a ticket with this name",
+            ),
+            IndexError::UnknownParent => ApiError::with_field(
+                Code::InvalidMetadata,
+                "parent_id",
+                "the parent ticket does not exist",
+            ),
+            IndexError::Unavailable(e) => ApiError::unavailable(e),
+            IndexError::Other(e) => ApiError::internal(e),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+pub struct ErrorDetail<'a> {
+    pub code: Code,
+    pub message: &'a str,
+    pub field: Option<&'a str>,
+}
+
+/// The JSON error response for a code and message.
+pub fn error_response(code: Code, message: &str, field: Option<&str>) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code,
+            message,
+            field,
+        },
+    };
+    (code.status(), Json(body)).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Client {
+                code,
+                message,
+                field,
+            } => error_response(*code, message, field.as_deref()),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "service unavailable");
+                error_response(
+                    Code::Unavailable,
+                    "The service is temporarily unavailable; try again shortly.",
+                    None,
+                )
+            }
+            ApiError::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                error_response(Code::Internal, "Internal Server Error", None)
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! `GET`/`HEAD /api/v1/tickets/{id}/file`: exactly the uploaded bytes, streamed, with
+//! `Range`, `If-Range`, `ETag` and `If-None-Match`.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header::{
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE,
+    CONTENT_TYPE, ETAG, IF_NONE_MATCH, IF_RANGE, RANGE,
+};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_range_header::{EndPosition, StartPosition};
+
+use super::AppState;
+use crate::error::{ApiError, ApiResult, Code};
+
+/// What a `Range` header asks of a representation of `size` bytes (RFC 9110 section 14).
+#[derive(Debug, PartialEq, Eq)]
+pub enum RangeRequest {
+    /// No usable range: send everything. Malformed and multi-range requests land here too,
+    /// which the RFC allows (a server may ignore Range).
+    Full,
+    /// Bytes `start..=end`.
+    Partial { start: u64, end: u64 },
+    Unsatisfiable,
+}
+
+pub fn resolve_range(header: &str, size: u64) -> RangeRequest {
+    let Ok(parsed) = http_range_header::parse_range_header(header) else {
+        return RangeRequest::Full;
+    };
+    let [range] = parsed.ranges.as_slice() else {
+        return RangeRequest::Full;
+    };
+    let start = match range.start {
+        StartPosition::Index(i) => i,
+        // A suffix longer than the file means the whole file.
+        StartPosition::FromLast(n) => size.saturating_sub(n),
+    };
+    if start >= size {
+        return RangeRequest::Unsatisfiable;
+    }
+    let end = match range.end {
+        EndPosition::Index(e) => e.min(size - 1),
+        EndPosition::LastByte => size - 1,
+    };
+    if end < start {
+        return RangeRequest::Unsatisfiable;
+    }
+    RangeRequest::Partial { start, end }
+}
+
+/// `If-None-Match` matches when it lists our ETag (weak comparison) or is `*`.
+fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == etag)
+}
+
+pub async fn download(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let blob = state
+        .index
+        .blob_of(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no ticket with id '{id}'")))?;
+    let etag = format!("\"{}\"", blob.sha256);
+    let size = blob.size_bytes;
+
+    let mut out = HeaderMap::new();
+    let header = |s: &str| HeaderValue::from_str(s).map_err(ApiError::internal);
+    out.insert(ETAG, header(&etag)?);
+    out.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    out.insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+
+    if none_match(&headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, out).into_response());
+    }
+
+    // A Range applies only while the client's copy is still current (If-Range: our ETag).
+    let if_range_ok = headers
+        .get(IF_RANGE)
+        .is_none_or(|v| v.to_str().is_ok_and(|v| v.trim() == etag));
+    let range = match headers.get(RANGE).and_then(|v| v.to_str().ok()) {
+        Some(r) if if_range_ok => resolve_range(r, size),
+        _ => RangeRequest::Full,
+    };
+    let (status, start, end) = match range {
+        RangeRequest::Full => (StatusCode::OK, 0, size - 1),
+        RangeRequest::Partial { start, end } => (StatusCode::PARTIAL_CONTENT, start, end),
+        RangeRequest::Unsatisfiable => {
+            out.insert(CONTENT_RANGE, header(&format!("bytes */{size}"))?);
+            let mut response = ApiError::new(
+                Code::RangeNotSatisfiable,
+                format!("range not satisfiable: the file is {size} bytes"),
+            )
+            .into_response();
+            response.headers_mut().extend(out);
+            return Ok(response);
+        }
+    };
+    if status == StatusCode::PARTIAL_CONTENT {
+        out.insert(CONTENT_RANGE, header(&format!("bytes {start}-{end}/{size}"))?);
+    }
+    out.insert(CONTENT_LENGTH, header(&(end - start + 1).to_string())?);
+    out.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    // Ticket names are slugs ([a-z0-9._-]), so the filename needs no escaping.
+    out.insert(
+        CONTENT_DISPOSITION,
+        header(&format!("attachment; filename=\"{}.safetensors\"", blob.ticket_name))?,
+    );
+
+    if method == Method::HEAD {
+        return Ok((status, out).into_response());
+    }
+    let stream = state
+        .blobs
+        .get(&blob.object_key, Some(start..end + 1))
+        .await
+        .map_err(ApiError::unavailable)?;
+    // Resumed ranges are not new downloads.
+    if start == 0 {
+        state.index.count_download(&id).await?;
+    }
+    Ok((status, out, Body::from_stream(stream)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_follow_the_rfc() {
+        use RangeRequest::*;
+        assert_eq!(resolve_range("bytes=0-9", 100), Partial { start: 0, end: 9 });
+        assert_eq!(resolve_range("bytes=90-", 100), Partial { start: 90, end: 99 });
+        assert_eq!(resolve_range("bytes=90-200", 100), Partial { start: 90, end: 99 });
+        assert_eq!(resolve_range("bytes=-10", 100), Partial { start: 90, end: 99 });
+        assert_eq!(resolve_range("bytes=-1000", 100), Partial { start: 0, end: 99 });
+        assert_eq!(resolve_range("bytes=100-", 100), Unsatisfiable);
+        assert_eq!(resolve_range("bytes=0-1,5-6", 100), Full);
+        assert_eq!(resolve_range("items=0-1", 100), Full);
+        assert_eq!(resolve_range("bytes=abc", 100), Full);
+    }
+}

@@ -1,0 +1,100 @@
+//! The HTTP surface. Handlers are thin: parse, authorize, call the domain, shape the reply.
+
+mod auth;
+mod files;
+mod health;
+mod tickets;
+
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::blobs::BlobStore;
+use crate::error::{error_response, ApiError, Code};
+use crate::index::DynIndex;
+use crate::ingest::pipeline::UploadLimits;
+
+pub use auth::Authenticated;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub index: DynIndex,
+    pub blobs: BlobStore,
+    pub limits: UploadLimits,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application as a router: the seam every test drives.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/tickets", post(tickets::upload))
+        .route("/tickets/{id}", get(tickets::show))
+        .route("/tickets/{id}/file", get(files::download).head(files::download));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(middleware::from_fn(json_errors))
+        .layer(CatchPanicLayer::custom(|_| {
+            error_response(Code::Internal, "Internal Server Error", None)
+        }))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            axum::http::header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(Code::MethodNotAllowed, "method not allowed on this route")
+}
+
+/// Errors produced outside our handlers (layers, extractor rejections) get the JSON shape too.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let code = Code::for_status(status);
+    let message = match code {
+        Code::Internal => "Internal Server Error".to_owned(),
+        _ => {
+            let body = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .unwrap_or_default();
+            let text = String::from_utf8_lossy(&body).trim().to_owned();
+            if text.is_empty() { status.to_string() } else { text }
+        }
+    };
+    let mut out = error_response(code, &message, None);
+    *out.status_mut() = status;
+    out
+}
+
+/// How long a graceful shutdown waits for in-flight requests.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);

@@ -1,0 +1,27 @@
+//! The Postgres index, for production and for several replicas sharing one database.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use super::{BlobRef, IndexError, IndexResult, NewTicket, Published, Ticket, User};
+
+pub struct PgIndex {
+    pool: PgPool,
+}
+
+impl PgIndex {
+    /// Connects and migrates. sqlx's migrator takes an advisory lock on Postgres, so replicas
+    /// starting together do not race.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        super::migrations::postgres().run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+super::impl_index!(PgIndex, "BEGIN");

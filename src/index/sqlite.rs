@@ -1,0 +1,34 @@
+//! The embedded SQLite index: the default, with no external service.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use super::{BlobRef, IndexError, IndexResult, NewTicket, Published, Ticket, User};
+
+pub struct SqliteIndex {
+    pool: SqlitePool,
+}
+
+impl SqliteIndex {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL with NORMAL is durable across process crashes, which is what we need.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        super::migrations::sqlite().run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+// IMMEDIATE takes the write lock up front, so two writers queue instead of failing to upgrade.
+super::impl_index!(SqliteIndex, "BEGIN IMMEDIATE");

@@ -1,0 +1,399 @@
+//! Ticket metadata validation: pure. Fields come from the upload's JSON `metadata` part and
+//! from the file's `__metadata__` (strings only); the JSON part wins field by field.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub const MAX_DESCRIPTION_BYTES: usize = 64 << 10;
+pub const MAX_HYPERPARAMETERS_BYTES: usize = 64 << 10;
+pub const MAX_TAGS: usize = 32;
+pub const MAX_SLUG_LEN: usize = 128;
+const MAX_SHORT_TEXT: usize = 2048;
+pub const DEFAULT_METRIC: &str = "top1_accuracy";
+
+/// Every key the metadata accepts.
+pub const FIELDS: &[&str] = &[
+    "name",
+    "task",
+    "dataset",
+    "architecture",
+    "pruning_method",
+    "accuracy",
+    "dense_accuracy",
+    "metric",
+    "description",
+    "tags",
+    "parent_id",
+    "hyperparameters",
+    "paper_url",
+    "code_url",
+    "license",
+];
+
+/// A metadata problem, naming the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidMetadata {
+    pub field: String,
+    pub message: String,
+}
+
+fn fail<T>(field: &str, message: impl Into<String>) -> Result<T, InvalidMetadata> {
+    Err(InvalidMetadata {
+        field: field.to_owned(),
+        message: message.into(),
+    })
+}
+
+/// Validated metadata, ready to index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketMetadata {
+    pub name: String,
+    pub task: String,
+    pub dataset: String,
+    pub architecture: String,
+    pub pruning_method: String,
+    pub accuracy: f64,
+    pub dense_accuracy: Option<f64>,
+    pub metric: String,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub parent_id: Option<String>,
+    pub hyperparameters: Option<Map<String, Value>>,
+    pub paper_url: Option<String>,
+    pub code_url: Option<String>,
+    pub license: Option<String>,
+}
+
+/// Parses the JSON `metadata` part: an object whose keys are all known.
+pub fn parse_json_part(bytes: &[u8]) -> Result<Map<String, Value>, InvalidMetadata> {
+    let value: Value = serde_json::from_slice(bytes)
+        .or_else(|e| fail("metadata", format!("metadata part is not valid JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return fail("metadata", "metadata part must be a JSON object");
+    };
+    if let Some(key) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        let hint = closest_field(key)
+            .map(|f| format!(" (did you mean '{f}'?)"))
+            .unwrap_or_default();
+        return fail(key, format!("unknown metadata field '{key}'{hint}"));
+    }
+    Ok(map)
+}
+
+/// One field's raw value, from either source.
+#[derive(Clone, Copy)]
+enum Raw<'a> {
+    Json(&'a Value),
+    File(&'a str),
+}
+
+struct Sources<'a> {
+    json: Option<&'a Map<String, Value>>,
+    file: &'a BTreeMap<String, String>,
+}
+
+impl<'a> Sources<'a> {
+    /// JSON `null` counts as absent, so the file's value (if any) still applies.
+    fn get(&self, field: &str) -> Option<Raw<'a>> {
+        match self.json.and_then(|m| m.get(field)) {
+            Some(Value::Null) | None => self.file.get(field).map(|s| Raw::File(s)),
+            Some(v) => Some(Raw::Json(v)),
+        }
+    }
+
+    fn required(&self, field: &str) -> Result<Raw<'a>, InvalidMetadata> {
+        self.get(field).map_or_else(
+            || {
+                fail(
+                    field,
+                    format!("'{field}' is required (in the metadata part or the file's __metadata__)"),
+                )
+            },
+            Ok,
+        )
+    }
+}
+
+fn string<'a>(field: &str, raw: Raw<'a>) -> Result<&'a str, InvalidMetadata> {
+    match raw {
+        Raw::File(s) => Ok(s),
+        Raw::Json(Value::String(s)) => Ok(s),
+        Raw::Json(_) => fail(field, format!("'{field}' must be a string")),
+    }
+}
+
+/// Slugs are lowercased on input: `[a-z0-9][a-z0-9._-]*`.
+pub fn slug(field: &str, value: &str) -> Result<String, InvalidMetadata> {
+    let s = value.trim().to_lowercase();
+    let mut chars = s.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+    if !first_ok || !rest_ok {
+        return fail(
+            field,
+            format!(
+                "'{field}' must be a slug of letters, digits, '.', '_' or '-', starting with a letter or digit; got {value:?}"
+            ),
+        );
+    }
+    if s.len() > MAX_SLUG_LEN {
+        return fail(field, format!("'{field}' is longer than {MAX_SLUG_LEN} characters"));
+    }
+    Ok(s)
+}
+
+fn fraction(field: &str, raw: Raw) -> Result<f64, InvalidMetadata> {
+    let x = match raw {
+        Raw::Json(Value::Number(n)) => n.as_f64(),
+        Raw::File(s) => s.trim().parse::<f64>().ok(),
+        Raw::Json(_) => None,
+    };
+    let Some(x) = x.filter(|x| x.is_finite()) else {
+        return fail(field, format!("'{field}' must be a finite number, a fraction in [0, 1]"));
+    };
+    if (1.0..=100.0).contains(&x) && x > 1.0 {
+        return fail(
+            field,
+            format!(
+                "'{field}' must be a fraction in [0, 1]; {x} looks like a percentage (did you mean {}?)",
+                x / 100.0
+            ),
+        );
+    }
+    if !(0.0..=1.0).contains(&x) {
+        return fail(field, format!("'{field}' must be a fraction in [0, 1]; got {x}"));
+    }
+    Ok(x)
+}
+
+fn text(field: &str, raw: Raw, max: usize) -> Result<String, InvalidMetadata> {
+    let s = string(field, raw)?;
+    if s.len() > max {
+        return fail(field, format!("'{field}' is longer than {max} bytes"));
+    }
+    if s.chars().any(|c| c == '\0') {
+        return fail(field, format!("'{field}' contains a NUL character"));
+    }
+    Ok(s.to_owned())
+}
+
+fn http_url(field: &str, raw: Raw) -> Result<String, InvalidMetadata> {
+    let s = text(field, raw, MAX_SHORT_TEXT)?;
+    match url::Url::parse(s.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u.to_string()),
+        _ => fail(field, format!("'{field}' must be an http or https URL")),
+    }
+}
+
+fn tags(raw: Raw) -> Result<Vec<String>, InvalidMetadata> {
+    let items: Vec<&str> = match raw {
+        Raw::File(s) => s.split(',').map(str::trim).filter(|t| !t.is_empty()).collect(),
+        Raw::Json(Value::Array(a)) => a
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| fail("tags", "'tags' must be an array of strings"), Ok))
+            .collect::<Result<_, _>>()?,
+        Raw::Json(_) => return fail("tags", "'tags' must be an array of strings"),
+    };
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for t in items {
+        let t = slug("tags", t)?;
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    if out.len() > MAX_TAGS {
+        return fail("tags", format!("at most {MAX_TAGS} tags are allowed; got {}", out.len()));
+    }
+    Ok(out)
+}
+
+fn hyperparameters(raw: Raw) -> Result<Map<String, Value>, InvalidMetadata> {
+    const FIELD: &str = "hyperparameters";
+    let value = match raw {
+        Raw::Json(v) => v.clone(),
+        Raw::File(s) => serde_json::from_str(s)
+            .or_else(|e| fail(FIELD, format!("'{FIELD}' in __metadata__ is not valid JSON: {e}")))?,
+    };
+    let Value::Object(map) = value else {
+        return fail(FIELD, format!("'{FIELD}' must be a JSON object"));
+    };
+    let size = serde_json::to_vec(&map).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > MAX_HYPERPARAMETERS_BYTES {
+        return fail(FIELD, format!("'{FIELD}' is larger than {MAX_HYPERPARAMETERS_BYTES} bytes"));
+    }
+    Ok(map)
+}
+
+/// Merges the two sources and validates every field.
+pub fn resolve(
+    json: Option<&Map<String, Value>>,
+    file: &BTreeMap<String, String>,
+) -> Result<TicketMetadata, InvalidMetadata> {
+    let src = Sources { json, file };
+    let req_slug = |f: &str| src.required(f).and_then(|r| slug(f, string(f, r)?));
+    let opt = |f: &str| src.get(f);
+    Ok(TicketMetadata {
+        name: req_slug("name")?,
+        task: req_slug("task")?,
+        dataset: req_slug("dataset")?,
+        architecture: req_slug("architecture")?,
+        pruning_method: req_slug("pruning_method")?,
+        accuracy: fraction("accuracy", src.required("accuracy")?)?,
+        dense_accuracy: opt("dense_accuracy").map(|r| fraction("dense_accuracy", r)).transpose()?,
+        metric: match opt("metric") {
+            Some(r) => slug("metric", string("metric", r)?)?,
+            None => DEFAULT_METRIC.to_owned(),
+        },
+        description: opt("description")
+            .map(|r| text("description", r, MAX_DESCRIPTION_BYTES))
+            .transpose()?,
+        tags: opt("tags").map(tags).transpose()?.unwrap_or_default(),
+        parent_id: opt("parent_id")
+            .map(|r| text("parent_id", r, 128).map(|s| s.trim().to_owned()))
+            .transpose()?
+            .filter(|s| !s.is_empty()),
+        hyperparameters: opt("hyperparameters").map(hyperparameters).transpose()?,
+        paper_url: opt("paper_url").map(|r| http_url("paper_url", r)).transpose()?,
+        code_url: opt("code_url").map(|r| http_url("code_url", r)).transpose()?,
+        license: opt("license")
+            .map(|r| text("license", r, MAX_SHORT_TEXT))
+            .transpose()?,
+    })
+}
+
+/// The known field nearest to a typo, if it is close enough to be a likely intent.
+fn closest_field(key: &str) -> Option<&'static str> {
+    FIELDS
+        .iter()
+        .map(|f| (edit_distance(key, f), *f))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, f)| f)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn base() -> Map<String, Value> {
+        json!({
+            "name": "ResNet20-IMP-L5", "task": "image-classification", "dataset": "cifar10",
+            "architecture": "resnet20", "pruning_method": "imp-rewind", "accuracy": 0.912
+        })
+        .as_object()
+        .cloned()
+        .unwrap()
+    }
+
+    fn resolve_json(m: &Map<String, Value>) -> Result<TicketMetadata, InvalidMetadata> {
+        resolve(Some(m), &BTreeMap::new())
+    }
+
+    fn with(key: &str, v: Value) -> Map<String, Value> {
+        let mut m = base();
+        m.insert(key.into(), v);
+        m
+    }
+
+    #[test]
+    fn valid_metadata_is_normalized() {
+        let m = resolve_json(&with("tags", json!(["LTH", "imp", "lth"]))).unwrap();
+        assert_eq!(m.name, "resnet20-imp-l5");
+        assert_eq!(m.metric, DEFAULT_METRIC);
+        assert_eq!(m.tags, ["lth", "imp"]);
+        assert_eq!(m.dense_accuracy, None);
+    }
+
+    #[test]
+    fn missing_required_field_is_named() {
+        let mut m = base();
+        m.remove("dataset");
+        let e = resolve_json(&m).unwrap_err();
+        assert_eq!(e.field, "dataset");
+    }
+
+    #[test]
+    fn percentage_accuracy_gets_a_hint() {
+        let e = resolve_json(&with("accuracy", json!(93.4))).unwrap_err();
+        assert_eq!(e.field, "accuracy");
+        assert!(e.message.contains("did you mean 0.934"), "{}", e.message);
+        assert!(resolve_json(&with("accuracy", json!(-0.1))).is_err());
+        assert!(resolve_json(&with("accuracy", json!("0.9"))).is_err());
+        assert!(resolve_json(&with("dense_accuracy", json!(1.5))).is_err());
+        assert_eq!(resolve_json(&with("accuracy", json!(1))).unwrap().accuracy, 1.0);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_a_suggestion() {
+        let e = parse_json_part(br#"{"acuracy": 0.9}"#).unwrap_err();
+        assert_eq!(e.field, "acuracy");
+        assert!(e.message.contains("did you mean 'accuracy'"));
+        assert!(parse_json_part(b"[1]").is_err());
+        assert!(parse_json_part(b"{oops").is_err());
+    }
+
+    #[test]
+    fn file_metadata_fills_gaps_and_json_wins() {
+        let file: BTreeMap<String, String> = [
+            ("name", "from-file"),
+            ("task", "image-classification"),
+            ("dataset", "mnist"),
+            ("architecture", "lenet-300-100"),
+            ("pruning_method", "imp"),
+            ("accuracy", "0.98"),
+            ("tags", "a, b,,c"),
+            ("hyperparameters", r#"{"lr": 0.1}"#),
+            ("format", "pt"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let only_file = resolve(None, &file).unwrap();
+        assert_eq!(only_file.accuracy, 0.98);
+        assert_eq!(only_file.tags, ["a", "b", "c"]);
+        assert_eq!(only_file.hyperparameters.unwrap()["lr"], json!(0.1));
+        let json = json!({"name": "from-json", "dataset": null}).as_object().cloned().unwrap();
+        let merged = resolve(Some(&json), &file).unwrap();
+        assert_eq!(merged.name, "from-json");
+        assert_eq!(merged.dataset, "mnist", "JSON null falls back to the file");
+    }
+
+    #[test]
+    fn bad_optional_fields_are_rejected() {
+        for (k, v) in [
+            ("paper_url", json!("javascript:alert(1)")),
+            ("code_url", json!("ftp://x.org/a")),
+            ("tags", json!("a,b")),
+            ("tags", json!((0..33).map(|i| format!("t{i}")).collect::<Vec<_>>())),
+            ("hyperparameters", json!([1, 2])),
+            ("description", json!("x".repeat(MAX_DESCRIPTION_BYTES + 1))),
+            ("name", json!("-leading-dash")),
+            ("task", json!("image classification")),
+            ("metric", json!(5)),
+        ] {
+            let e = resolve_json(&with(k, v)).unwrap_err();
+            assert_eq!(e.field, k, "{}", e.message);
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Getting a ticket in: safetensors inspection and metadata validation (both pure), and the
+//! pipeline that runs an upload through them into the blob store and the index.
+
+pub mod inspector;
+pub mod metadata;
+pub mod pipeline;

@@ -1,0 +1,16 @@
+//! ticketbooth: the open registry of lottery tickets (pruned subnetworks as safetensors).
+//!
+//! [`http::app`] is the whole service as a router; [`server`] starts it; [`ingest`] holds the
+//! pure domain logic (safetensors inspection, metadata validation) and the upload pipeline;
+//! [`index`] and [`blobs`] are the two storage ports.
+
+pub mod blobs;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod index;
+pub mod ingest;
+pub mod server;
+pub mod tokens;
+
+pub use http::{app, AppState};

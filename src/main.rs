@@ -1,0 +1,52 @@
+//! The `ticketbooth` command: parse, set up logging, dispatch. Nothing else lives here.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ticketbooth::config::{Cli, Command, TokenCommand};
+use ticketbooth::{index, server, tokens};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Logs go to stderr: stdout is for command output (a token, JSON).
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => server::run(args).await,
+        Command::Token {
+            command: TokenCommand::Create { name, storage },
+        } => {
+            let name = ticketbooth::ingest::metadata::slug("name", &name)
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            let locations = storage.locate(None)?;
+            let index = index::open(&locations.database_url).await?;
+            let token = tokens::generate()?;
+            index.create_token(&name, &tokens::hash(&token)).await?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Start-up: open the index and the blob store, bind, serve until a signal.
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+
+use crate::blobs::BlobStore;
+use crate::config::{Locations, ServeArgs};
+use crate::http::{app, AppState};
+use crate::index;
+use crate::ingest::pipeline::UploadLimits;
+
+/// Opens everything the app needs (and applies migrations).
+pub async fn open_state(locations: &Locations, limits: UploadLimits) -> anyhow::Result<AppState> {
+    Ok(AppState {
+        index: index::open(&locations.database_url).await?,
+        blobs: BlobStore::from_url(&locations.blob_store_url)?,
+        limits,
+    })
+}
+
+/// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve_on(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let locations = args.storage.locate(args.blob_store.as_deref())?;
+    let limits = UploadLimits {
+        max_file_bytes: args.max_upload_bytes,
+    };
+    let state = open_state(&locations, limits).await?;
+    let listener = TcpListener::bind(args.listen).await?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        locations = ?locations,
+        "ticketbooth is serving"
+    );
+    serve_on(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
