@@ -11,8 +11,8 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
@@ -111,10 +111,13 @@ pub struct BlobWriter {
 
 impl BlobWriter {
     pub async fn write(&mut self, data: Bytes) -> BlobResult<()> {
-        let upload = self.upload.as_mut().ok_or(object_store::Error::NotImplemented {
-            operation: "write after finish".into(),
-            implementer: "BlobWriter".into(),
-        })?;
+        let upload = self
+            .upload
+            .as_mut()
+            .ok_or(object_store::Error::NotImplemented {
+                operation: "write after finish".into(),
+                implementer: "BlobWriter".into(),
+            })?;
         // Back-pressure: wait for a part slot, so memory stays bounded whatever the file size.
         upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
         upload.put(data);

@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "ticketbooth", version, about = "The open registry of lottery tickets")]
+#[command(
+    name = "ticketbooth",
+    version,
+    about = "The open registry of lottery tickets"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -40,7 +44,11 @@ pub enum TokenCommand {
 #[derive(Args, Clone)]
 pub struct StorageArgs {
     /// Directory for the embedded database and the default blob store.
-    #[arg(long, env = "TICKETBOOTH_DATA_DIR", default_value = "./ticketbooth-data")]
+    #[arg(
+        long,
+        env = "TICKETBOOTH_DATA_DIR",
+        default_value = "./ticketbooth-data"
+    )]
     pub data_dir: PathBuf,
     /// Index database: `postgres://...`, or `sqlite://path`. Default: a SQLite file in the data dir.
     #[arg(long, env = "DATABASE_URL")]
@@ -52,7 +60,10 @@ impl std::fmt::Debug for StorageArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StorageArgs")
             .field("data_dir", &self.data_dir)
-            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
             .finish()
     }
 }
@@ -73,7 +84,10 @@ pub struct ServeArgs {
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
-    s.trim().parse::<bytesize::ByteSize>().map(|b| b.as_u64()).map_err(|e| e.to_string())
+    s.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| e.to_string())
 }
 
 /// Where everything lives, with every path absolute.
@@ -100,12 +114,19 @@ impl StorageArgs {
         std::fs::create_dir_all(&data_dir)?;
         let database_url = match self.database_url.as_deref() {
             None => sqlite_url(&data_dir.join("ticketbooth.db")),
-            Some(url) => match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            Some(url) => match url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+            {
                 Some(rest) if !rest.starts_with(":memory:") => {
                     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
                     let abs = std::path::absolute(path)?;
                     let base = sqlite_url(&abs);
-                    if query.is_empty() { base } else { format!("{base}?{query}") }
+                    if query.is_empty() {
+                        base
+                    } else {
+                        format!("{base}?{query}")
+                    }
                 }
                 _ => url.to_owned(),
             },
@@ -152,7 +173,9 @@ mod tests {
     #[test]
     fn defaults_are_embedded_and_absolute() {
         let cli = Cli::try_parse_from(["ticketbooth", "serve", "--data-dir", "rel/dir"]).unwrap();
-        let Command::Serve(args) = cli.command else { panic!() };
+        let Command::Serve(args) = cli.command else {
+            panic!()
+        };
         assert_eq!(args.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(args.max_upload_bytes, 8 << 30);
         let tmp = tempfile::tempdir().unwrap();

@@ -1,9 +1,9 @@
 //! The one error type. Every failure a client can see is an [`ApiError`] with a stable code;
 //! it becomes HTTP here and nowhere else. Internal causes go to the log, never to the body.
 
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 
 use crate::index::IndexError;
@@ -88,7 +88,6 @@ pub enum ApiError {
     #[error("internal: {0}")]
     Internal(#[source] Cause),
 }
-
 
 pub type ApiResult<T> = Result<T, ApiError>;
 

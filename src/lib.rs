@@ -13,4 +13,4 @@ pub mod ingest;
 pub mod server;
 pub mod tokens;
 
-pub use http::{app, AppState};
+pub use http::{AppState, app};

@@ -6,7 +6,7 @@ use tokio::net::TcpListener;
 
 use crate::blobs::BlobStore;
 use crate::config::{Locations, ServeArgs};
-use crate::http::{app, AppState};
+use crate::http::{AppState, app};
 use crate::index;
 use crate::ingest::pipeline::UploadLimits;
 

@@ -30,7 +30,10 @@ impl FromRequestParts<AppState> for Authenticated {
             })?;
         match state.index.user_by_token(&tokens::hash(token)).await? {
             Some(user) => Ok(Authenticated(user)),
-            None => Err(ApiError::new(Code::Unauthorized, "the API token is not valid")),
+            None => Err(ApiError::new(
+                Code::Unauthorized,
+                "the API token is not valid",
+            )),
         }
     }
 }

@@ -4,8 +4,8 @@
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header::{
-    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE,
-    CONTENT_TYPE, ETAG, IF_NONE_MATCH, IF_RANGE, RANGE,
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
+    ETAG, IF_NONE_MATCH, IF_RANGE, RANGE,
 };
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +21,10 @@ pub enum RangeRequest {
     /// which the RFC allows (a server may ignore Range).
     Full,
     /// Bytes `start..=end`.
-    Partial { start: u64, end: u64 },
+    Partial {
+        start: u64,
+        end: u64,
+    },
     Unsatisfiable,
 }
 
@@ -79,7 +82,10 @@ pub async fn download(
     let header = |s: &str| HeaderValue::from_str(s).map_err(ApiError::internal);
     out.insert(ETAG, header(&etag)?);
     out.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    out.insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    out.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
 
     if none_match(&headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, out).into_response());
@@ -108,14 +114,23 @@ pub async fn download(
         }
     };
     if status == StatusCode::PARTIAL_CONTENT {
-        out.insert(CONTENT_RANGE, header(&format!("bytes {start}-{end}/{size}"))?);
+        out.insert(
+            CONTENT_RANGE,
+            header(&format!("bytes {start}-{end}/{size}"))?,
+        );
     }
     out.insert(CONTENT_LENGTH, header(&(end - start + 1).to_string())?);
-    out.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    out.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     // Ticket names are slugs ([a-z0-9._-]), so the filename needs no escaping.
     out.insert(
         CONTENT_DISPOSITION,
-        header(&format!("attachment; filename=\"{}.safetensors\"", blob.ticket_name))?,
+        header(&format!(
+            "attachment; filename=\"{}.safetensors\"",
+            blob.ticket_name
+        ))?,
     );
 
     if method == Method::HEAD {
@@ -140,11 +155,26 @@ mod tests {
     #[test]
     fn ranges_follow_the_rfc() {
         use RangeRequest::*;
-        assert_eq!(resolve_range("bytes=0-9", 100), Partial { start: 0, end: 9 });
-        assert_eq!(resolve_range("bytes=90-", 100), Partial { start: 90, end: 99 });
-        assert_eq!(resolve_range("bytes=90-200", 100), Partial { start: 90, end: 99 });
-        assert_eq!(resolve_range("bytes=-10", 100), Partial { start: 90, end: 99 });
-        assert_eq!(resolve_range("bytes=-1000", 100), Partial { start: 0, end: 99 });
+        assert_eq!(
+            resolve_range("bytes=0-9", 100),
+            Partial { start: 0, end: 9 }
+        );
+        assert_eq!(
+            resolve_range("bytes=90-", 100),
+            Partial { start: 90, end: 99 }
+        );
+        assert_eq!(
+            resolve_range("bytes=90-200", 100),
+            Partial { start: 90, end: 99 }
+        );
+        assert_eq!(
+            resolve_range("bytes=-10", 100),
+            Partial { start: 90, end: 99 }
+        );
+        assert_eq!(
+            resolve_range("bytes=-1000", 100),
+            Partial { start: 0, end: 99 }
+        );
         assert_eq!(resolve_range("bytes=100-", 100), Unsatisfiable);
         assert_eq!(resolve_range("bytes=0-1,5-6", 100), Full);
         assert_eq!(resolve_range("items=0-1", 100), Full);

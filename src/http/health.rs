@@ -1,8 +1,8 @@
 //! Liveness and readiness probes.
 
-use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Value};
+use axum::extract::State;
+use serde_json::{Value, json};
 
 use super::AppState;
 use crate::error::{ApiError, ApiResult};

@@ -7,20 +7,20 @@ mod tickets;
 
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::Request;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::blobs::BlobStore;
-use crate::error::{error_response, ApiError, Code};
+use crate::error::{ApiError, Code, error_response};
 use crate::index::DynIndex;
 use crate::ingest::pipeline::UploadLimits;
 
@@ -40,7 +40,10 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/tickets", post(tickets::upload))
         .route("/tickets/{id}", get(tickets::show))
-        .route("/tickets/{id}/file", get(files::download).head(files::download));
+        .route(
+            "/tickets/{id}/file",
+            get(files::download).head(files::download),
+        );
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
@@ -88,7 +91,11 @@ async fn json_errors(request: Request, next: Next) -> Response {
                 .await
                 .unwrap_or_default();
             let text = String::from_utf8_lossy(&body).trim().to_owned();
-            if text.is_empty() { status.to_string() } else { text }
+            if text.is_empty() {
+                status.to_string()
+            } else {
+                text
+            }
         }
     };
     let mut out = error_response(code, &message, None);

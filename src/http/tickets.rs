@@ -1,11 +1,11 @@
 //! Upload and fetch tickets.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::Json;
 
 use super::{AppState, Authenticated};
 use crate::error::{ApiError, ApiResult, Code};
@@ -59,7 +59,10 @@ pub async fn upload(
 }
 
 /// `GET /api/v1/tickets/{id}`.
-pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Ticket>> {
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Ticket>> {
     state
         .index
         .ticket(&id)

@@ -3,13 +3,21 @@
 
 use std::borrow::Cow;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 type Source = (i64, &'static str, &'static str);
 
-const POSTGRES: &[Source] = &[(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))];
-const SQLITE: &[Source] = &[(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))];
+const POSTGRES: &[Source] = &[(
+    1,
+    "init",
+    include_str!("../../migrations/postgres/0001_init.sql"),
+)];
+const SQLITE: &[Source] = &[(
+    1,
+    "init",
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+)];
 
 fn migrator(sources: &[Source]) -> Migrator {
     Migrator::with_migrations(
@@ -41,16 +49,20 @@ mod tests {
     use super::*;
 
     fn files(dir: &str) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR")))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let mut names: Vec<String> =
+            std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
         names.sort();
         names
     }
 
     fn listed(sources: &[Source]) -> Vec<String> {
-        sources.iter().map(|(v, d, _)| format!("{v:04}_{d}.sql")).collect()
+        sources
+            .iter()
+            .map(|(v, d, _)| format!("{v:04}_{d}.sql"))
+            .collect()
     }
 
     #[test]

@@ -262,8 +262,8 @@ macro_rules! impl_index {
             }
 
             async fn name_taken(&self, owner_id: i64, name: &str) -> IndexResult<bool> {
-                let row: Option<(i64,)> =
-                    sqlx::query_as("SELECT 1 FROM tickets WHERE owner_id = $1 AND name = $2")
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT id FROM tickets WHERE owner_id = $1 AND name = $2")
                         .bind(owner_id)
                         .bind(name)
                         .fetch_optional(&self.pool)
@@ -273,7 +273,7 @@ macro_rules! impl_index {
             }
 
             async fn ticket_exists(&self, id: &str) -> IndexResult<bool> {
-                let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM tickets WHERE id = $1")
+                let row: Option<(String,)> = sqlx::query_as("SELECT id FROM tickets WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await

@@ -353,11 +353,7 @@ fn nonzero_mask(dtype: Dtype) -> u64 {
     } else {
         (1u64 << bits) - 1
     };
-    if is_float(dtype) {
-        all >> 1
-    } else {
-        all
-    }
+    if is_float(dtype) { all >> 1 } else { all }
 }
 
 fn dtype_name(dtype: Dtype) -> String {
@@ -405,7 +401,9 @@ fn check_prefix(prefix: &[u8; 8], max: u64) -> Result<u64, InvalidSafetensors> {
         ));
     }
     if len < 2 {
-        return invalid(format!("header length {len} is too small for a JSON object"));
+        return invalid(format!(
+            "header length {len} is too small for a JSON object"
+        ));
     }
     Ok(len)
 }
@@ -523,11 +521,10 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header, InvalidSafetensors> {
         }
         _ => return invalid("header does not start with '{'"),
     }
-    let text = std::str::from_utf8(bytes)
-        .or_else(|_| invalid("header is not valid UTF-8"))?;
+    let text = std::str::from_utf8(bytes).or_else(|_| invalid("header is not valid UTF-8"))?;
     // The spec allows trailing space padding; serde_json accepts trailing whitespace.
-    let raw: RawHeader = serde_json::from_str(text)
-        .or_else(|e| invalid(format!("header is not valid: {e}")))?;
+    let raw: RawHeader =
+        serde_json::from_str(text).or_else(|e| invalid(format!("header is not valid: {e}")))?;
     if raw.tensors.is_empty() {
         return invalid("file has no tensors");
     }
@@ -576,7 +573,11 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header, InvalidSafetensors> {
     let mut expected = 0;
     for t in &tensors {
         if t.begin != expected {
-            let what = if t.begin > expected { "a gap" } else { "an overlap" };
+            let what = if t.begin > expected {
+                "a gap"
+            } else {
+                "an overlap"
+            };
             return invalid(format!(
                 "tensor '{}': data_offsets start at {} but the previous tensor ends at {expected} ({what}); tensor data must be contiguous",
                 t.name, t.begin
@@ -587,7 +588,11 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header, InvalidSafetensors> {
     let data_len = expected;
 
     mark_prunable(&mut tensors)?;
-    let params_total: u64 = tensors.iter().filter(|t| t.prunable).map(|t| t.params).sum();
+    let params_total: u64 = tensors
+        .iter()
+        .filter(|t| t.prunable)
+        .map(|t| t.params)
+        .sum();
     if params_total == 0 {
         return invalid(
             "file has no prunable entries: it needs *_mask tensors, or floating-point tensors of rank 2 or more",
@@ -684,7 +689,12 @@ mod tests {
     fn counts_nonzero_weights_of_rank_two_floats_only() {
         let bytes = file(
             &[
-                ("fc.weight", Dtype::F32, vec![2, 3], f32s(&[0.0, 1.0, -0.0, 2.0, 0.0, f32::NAN])),
+                (
+                    "fc.weight",
+                    Dtype::F32,
+                    vec![2, 3],
+                    f32s(&[0.0, 1.0, -0.0, 2.0, 0.0, f32::NAN]),
+                ),
                 ("fc.bias", Dtype::F32, vec![2], f32s(&[0.0, 0.0])),
             ],
             &[],
@@ -700,7 +710,9 @@ mod tests {
 
     #[test]
     fn any_chunking_gives_the_same_counts() {
-        let w: Vec<f32> = (0..1000).map(|i| if i % 3 == 0 { 0.0 } else { i as f32 }).collect();
+        let w: Vec<f32> = (0..1000)
+            .map(|i| if i % 3 == 0 { 0.0 } else { i as f32 })
+            .collect();
         let h: Vec<u8> = (0..999u16).flat_map(|i| (i % 2).to_le_bytes()).collect();
         let bytes = file(
             &[
@@ -726,7 +738,12 @@ mod tests {
     fn masks_decide_sparsity_when_present() {
         let bytes = file(
             &[
-                ("w_orig", Dtype::F32, vec![2, 2], f32s(&[1.0, 2.0, 3.0, 4.0])),
+                (
+                    "w_orig",
+                    Dtype::F32,
+                    vec![2, 2],
+                    f32s(&[1.0, 2.0, 3.0, 4.0]),
+                ),
                 ("w_mask", Dtype::BOOL, vec![2, 2], vec![1, 0, 0, 0]),
                 ("v", Dtype::F32, vec![2, 2], f32s(&[1.0, 2.0, 3.0, 4.0])),
             ],
@@ -734,7 +751,12 @@ mod tests {
         );
         let r = inspect(&bytes).unwrap();
         assert_eq!((r.params_total, r.params_kept), (4, 1));
-        let prunable: Vec<_> = r.tensors.iter().filter(|t| t.prunable).map(|t| &t.name).collect();
+        let prunable: Vec<_> = r
+            .tensors
+            .iter()
+            .filter(|t| t.prunable)
+            .map(|t| &t.name)
+            .collect();
         assert_eq!(prunable, ["w_mask"]);
     }
 
@@ -813,7 +835,8 @@ mod tests {
         assert!(err(&raw(overlap, &[0; 6])).contains("an overlap"));
         let size = r#"{"w":{"dtype":"F32","shape":[2,1],"data_offsets":[0,4]}}"#;
         assert!(err(&raw(size, &[0; 4])).contains("needs 8 bytes"));
-        let overflow = r#"{"w":{"dtype":"F32","shape":[4294967296,4294967296,2],"data_offsets":[0,4]}}"#;
+        let overflow =
+            r#"{"w":{"dtype":"F32","shape":[4294967296,4294967296,2],"data_offsets":[0,4]}}"#;
         assert!(err(&raw(overflow, &[0; 4])).contains("overflows"));
     }
 
@@ -840,12 +863,21 @@ mod tests {
                 ("h", Dtype::F16, vec![1, 2], vec![0x00, 0x80, 0x01, 0x80]),
                 ("b", Dtype::BF16, vec![1, 2], vec![0x00, 0x80, 0x00, 0x00]),
                 ("e", Dtype::F8_E4M3, vec![1, 3], vec![0x80, 0x00, 0x81]),
-                ("d", Dtype::F64, vec![1, 1], (-0.0f64).to_le_bytes().to_vec()),
+                (
+                    "d",
+                    Dtype::F64,
+                    vec![1, 1],
+                    (-0.0f64).to_le_bytes().to_vec(),
+                ),
             ],
             &[],
         );
         let r = inspect(&bytes).unwrap();
-        let mut kept: Vec<_> = r.tensors.iter().map(|t| (t.name.as_str(), t.kept)).collect();
+        let mut kept: Vec<_> = r
+            .tensors
+            .iter()
+            .map(|t| (t.name.as_str(), t.kept))
+            .collect();
         kept.sort();
         assert_eq!(kept, [("b", 0), ("d", 0), ("e", 1), ("h", 1)]);
     }

@@ -109,7 +109,9 @@ impl<'a> Sources<'a> {
             || {
                 fail(
                     field,
-                    format!("'{field}' is required (in the metadata part or the file's __metadata__)"),
+                    format!(
+                        "'{field}' is required (in the metadata part or the file's __metadata__)"
+                    ),
                 )
             },
             Ok,
@@ -142,7 +144,10 @@ pub fn slug(field: &str, value: &str) -> Result<String, InvalidMetadata> {
         );
     }
     if s.len() > MAX_SLUG_LEN {
-        return fail(field, format!("'{field}' is longer than {MAX_SLUG_LEN} characters"));
+        return fail(
+            field,
+            format!("'{field}' is longer than {MAX_SLUG_LEN} characters"),
+        );
     }
     Ok(s)
 }
@@ -154,9 +159,12 @@ fn fraction(field: &str, raw: Raw) -> Result<f64, InvalidMetadata> {
         Raw::Json(_) => None,
     };
     let Some(x) = x.filter(|x| x.is_finite()) else {
-        return fail(field, format!("'{field}' must be a finite number, a fraction in [0, 1]"));
+        return fail(
+            field,
+            format!("'{field}' must be a finite number, a fraction in [0, 1]"),
+        );
     };
-    if (1.0..=100.0).contains(&x) && x > 1.0 {
+    if x > 1.0 && x <= 100.0 {
         return fail(
             field,
             format!(
@@ -166,7 +174,10 @@ fn fraction(field: &str, raw: Raw) -> Result<f64, InvalidMetadata> {
         );
     }
     if !(0.0..=1.0).contains(&x) {
-        return fail(field, format!("'{field}' must be a fraction in [0, 1]; got {x}"));
+        return fail(
+            field,
+            format!("'{field}' must be a fraction in [0, 1]; got {x}"),
+        );
     }
     Ok(x)
 }
@@ -192,10 +203,17 @@ fn http_url(field: &str, raw: Raw) -> Result<String, InvalidMetadata> {
 
 fn tags(raw: Raw) -> Result<Vec<String>, InvalidMetadata> {
     let items: Vec<&str> = match raw {
-        Raw::File(s) => s.split(',').map(str::trim).filter(|t| !t.is_empty()).collect(),
+        Raw::File(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect(),
         Raw::Json(Value::Array(a)) => a
             .iter()
-            .map(|v| v.as_str().map_or_else(|| fail("tags", "'tags' must be an array of strings"), Ok))
+            .map(|v| {
+                v.as_str()
+                    .map_or_else(|| fail("tags", "'tags' must be an array of strings"), Ok)
+            })
             .collect::<Result<_, _>>()?,
         Raw::Json(_) => return fail("tags", "'tags' must be an array of strings"),
     };
@@ -207,7 +225,10 @@ fn tags(raw: Raw) -> Result<Vec<String>, InvalidMetadata> {
         }
     }
     if out.len() > MAX_TAGS {
-        return fail("tags", format!("at most {MAX_TAGS} tags are allowed; got {}", out.len()));
+        return fail(
+            "tags",
+            format!("at most {MAX_TAGS} tags are allowed; got {}", out.len()),
+        );
     }
     Ok(out)
 }
@@ -216,15 +237,24 @@ fn hyperparameters(raw: Raw) -> Result<Map<String, Value>, InvalidMetadata> {
     const FIELD: &str = "hyperparameters";
     let value = match raw {
         Raw::Json(v) => v.clone(),
-        Raw::File(s) => serde_json::from_str(s)
-            .or_else(|e| fail(FIELD, format!("'{FIELD}' in __metadata__ is not valid JSON: {e}")))?,
+        Raw::File(s) => serde_json::from_str(s).or_else(|e| {
+            fail(
+                FIELD,
+                format!("'{FIELD}' in __metadata__ is not valid JSON: {e}"),
+            )
+        })?,
     };
     let Value::Object(map) = value else {
         return fail(FIELD, format!("'{FIELD}' must be a JSON object"));
     };
-    let size = serde_json::to_vec(&map).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(&map)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_HYPERPARAMETERS_BYTES {
-        return fail(FIELD, format!("'{FIELD}' is larger than {MAX_HYPERPARAMETERS_BYTES} bytes"));
+        return fail(
+            FIELD,
+            format!("'{FIELD}' is larger than {MAX_HYPERPARAMETERS_BYTES} bytes"),
+        );
     }
     Ok(map)
 }
@@ -244,7 +274,9 @@ pub fn resolve(
         architecture: req_slug("architecture")?,
         pruning_method: req_slug("pruning_method")?,
         accuracy: fraction("accuracy", src.required("accuracy")?)?,
-        dense_accuracy: opt("dense_accuracy").map(|r| fraction("dense_accuracy", r)).transpose()?,
+        dense_accuracy: opt("dense_accuracy")
+            .map(|r| fraction("dense_accuracy", r))
+            .transpose()?,
         metric: match opt("metric") {
             Some(r) => slug("metric", string("metric", r)?)?,
             None => DEFAULT_METRIC.to_owned(),
@@ -258,8 +290,12 @@ pub fn resolve(
             .transpose()?
             .filter(|s| !s.is_empty()),
         hyperparameters: opt("hyperparameters").map(hyperparameters).transpose()?,
-        paper_url: opt("paper_url").map(|r| http_url("paper_url", r)).transpose()?,
-        code_url: opt("code_url").map(|r| http_url("code_url", r)).transpose()?,
+        paper_url: opt("paper_url")
+            .map(|r| http_url("paper_url", r))
+            .transpose()?,
+        code_url: opt("code_url")
+            .map(|r| http_url("code_url", r))
+            .transpose()?,
         license: opt("license")
             .map(|r| text("license", r, MAX_SHORT_TEXT))
             .transpose()?,
@@ -341,7 +377,10 @@ mod tests {
         assert!(resolve_json(&with("accuracy", json!(-0.1))).is_err());
         assert!(resolve_json(&with("accuracy", json!("0.9"))).is_err());
         assert!(resolve_json(&with("dense_accuracy", json!(1.5))).is_err());
-        assert_eq!(resolve_json(&with("accuracy", json!(1))).unwrap().accuracy, 1.0);
+        assert_eq!(
+            resolve_json(&with("accuracy", json!(1))).unwrap().accuracy,
+            1.0
+        );
     }
 
     #[test]
@@ -373,7 +412,10 @@ mod tests {
         assert_eq!(only_file.accuracy, 0.98);
         assert_eq!(only_file.tags, ["a", "b", "c"]);
         assert_eq!(only_file.hyperparameters.unwrap()["lr"], json!(0.1));
-        let json = json!({"name": "from-json", "dataset": null}).as_object().cloned().unwrap();
+        let json = json!({"name": "from-json", "dataset": null})
+            .as_object()
+            .cloned()
+            .unwrap();
         let merged = resolve(Some(&json), &file).unwrap();
         assert_eq!(merged.name, "from-json");
         assert_eq!(merged.dataset, "mnist", "JSON null falls back to the file");
@@ -385,7 +427,10 @@ mod tests {
             ("paper_url", json!("javascript:alert(1)")),
             ("code_url", json!("ftp://x.org/a")),
             ("tags", json!("a,b")),
-            ("tags", json!((0..33).map(|i| format!("t{i}")).collect::<Vec<_>>())),
+            (
+                "tags",
+                json!((0..33).map(|i| format!("t{i}")).collect::<Vec<_>>()),
+            ),
             ("hyperparameters", json!([1, 2])),
             ("description", json!("x".repeat(MAX_DESCRIPTION_BYTES + 1))),
             ("name", json!("-leading-dash")),

@@ -24,7 +24,8 @@ pub struct UploadLimits {
 impl UploadLimits {
     /// The whole request body: the file plus the metadata part and multipart framing.
     pub fn max_body_bytes(&self) -> u64 {
-        self.max_file_bytes.saturating_add(MAX_METADATA_PART_BYTES + (64 << 10))
+        self.max_file_bytes
+            .saturating_add(MAX_METADATA_PART_BYTES + (64 << 10))
     }
 
     pub fn constraints(&self) -> multer::Constraints {
@@ -72,7 +73,12 @@ pub async fn ingest(
                     format!("part '{name}' appears twice"),
                 ));
             }
-            None => return Err(ApiError::new(Code::BadRequest, "a multipart part has no name")),
+            None => {
+                return Err(ApiError::new(
+                    Code::BadRequest,
+                    "a multipart part has no name",
+                ));
+            }
         }
     }
     let Some(file) = file else {
@@ -138,8 +144,12 @@ async fn receive_file(
             if !checked_early && let Some(header) = inspector.header() {
                 checked_early = true;
                 if let Some(json) = json {
-                    precheck(index, owner, &metadata::resolve(Some(json), &header.metadata)?)
-                        .await?;
+                    precheck(
+                        index,
+                        owner,
+                        &metadata::resolve(Some(json), &header.metadata)?,
+                    )
+                    .await?;
                 }
             }
             hasher.update(&chunk);
@@ -192,7 +202,10 @@ fn too_large(limits: UploadLimits) -> ApiError {
     ApiError::with_field(
         Code::PayloadTooLarge,
         "file",
-        format!("the file is larger than the {} byte limit", limits.max_file_bytes),
+        format!(
+            "the file is larger than the {} byte limit",
+            limits.max_file_bytes
+        ),
     )
 }
 
@@ -219,9 +232,13 @@ fn multipart_error(e: multer::Error) -> ApiError {
                 format!("unexpected part '{name}' (expected 'metadata' and 'file')"),
             )
         }
-        E::StreamReadFailed(_) => {
-            ApiError::new(Code::BadRequest, "the request body ended before the upload was complete")
-        }
-        other => ApiError::new(Code::BadRequest, format!("malformed multipart body: {other}")),
+        E::StreamReadFailed(_) => ApiError::new(
+            Code::BadRequest,
+            "the request body ended before the upload was complete",
+        ),
+        other => ApiError::new(
+            Code::BadRequest,
+            format!("malformed multipart body: {other}"),
+        ),
     }
 }

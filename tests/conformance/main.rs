@@ -1,0 +1,10 @@
+//! The conformance suite: every scenario runs against the embedded SQLite index and, when
+//! TEST_DATABASE_URL is set (always under CI), against Postgres. One test binary for speed.
+
+mod common;
+
+mod cli;
+mod download;
+mod interop;
+mod rejections;
+mod upload;
