@@ -1,0 +1,15 @@
+# Build stage: a release binary.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked && strip target/release/ticketbooth
+
+# Run stage: a small Debian image, non-root.
+FROM debian:bookworm-slim
+RUN useradd --system --uid 10001 --home /data ticketbooth && mkdir -p /data && chown ticketbooth /data
+COPY --from=build /src/target/release/ticketbooth /usr/local/bin/ticketbooth
+USER ticketbooth
+VOLUME /data
+EXPOSE 8080
+ENTRYPOINT ["ticketbooth"]
+CMD ["serve"]

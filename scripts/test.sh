@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The one test command. It sets up everything the tests need, idempotently, then runs them all:
+#   - PostgreSQL: started if down, installed from Debian packages if missing (as root);
+#   - a fresh database, exported as TEST_DATABASE_URL (the suite makes one database per test
+#     from it, and drops the ones left by earlier runs);
+#   - the Python packages the interoperability tests use (safetensors, numpy, requests);
+#   - then every test: unit tests and the conformance suite on SQLite and on Postgres, and the
+#     outside-in smoke check against a live server.
+# With CI=true nothing is skipped: a missing service is a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'test.sh: %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+PGHOST_ADDR=127.0.0.1
+PGPORT_NUM=5432
+ADMIN_URL="${TEST_ADMIN_DATABASE_URL:-postgres://postgres:postgres@${PGHOST_ADDR}:${PGPORT_NUM}/postgres}"
+
+pg_up() { pg_isready -q -h "$PGHOST_ADDR" -p "$PGPORT_NUM" 2>/dev/null; }
+
+ensure_postgres() {
+  if ! command -v pg_isready >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+    say "PostgreSQL is not installed: installing it from Debian packages"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql postgresql-client >/dev/null
+  fi
+  if ! pg_up; then
+    local version
+    version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+    if [ -z "$version" ]; then
+      say "no PostgreSQL cluster found under /etc/postgresql"; return 1
+    fi
+    say "starting PostgreSQL $version"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+  fi
+  pg_up || { say "PostgreSQL did not come up on $PGHOST_ADDR:$PGPORT_NUM"; return 1; }
+  # A fresh Debian install has no password for postgres; trust-auth machines ignore it.
+  if ! psql "$ADMIN_URL" -qAtc 'SELECT 1' >/dev/null 2>&1; then
+    say "setting a local password for the postgres role"
+    as_root su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
+  fi
+}
+
+fresh_database() {
+  # Leftovers of earlier runs: one database per test, named tbt_<uuid>.
+  psql "$ADMIN_URL" -qAtc "SELECT datname FROM pg_database WHERE datname LIKE 'tbt\_%'" |
+    while read -r db; do psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null; done
+  psql "$ADMIN_URL" -qc 'DROP DATABASE IF EXISTS ticketbooth_test' >/dev/null
+  psql "$ADMIN_URL" -qc 'CREATE DATABASE ticketbooth_test' >/dev/null
+  export TEST_DATABASE_URL="${ADMIN_URL%/*}/ticketbooth_test"
+}
+
+ensure_python() {
+  if ! command -v python3 >/dev/null 2>&1; then
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3 python3-pip >/dev/null
+  fi
+  if ! python3 -c 'import safetensors, numpy, requests' 2>/dev/null; then
+    say "installing Python packages: safetensors numpy requests"
+    python3 -m pip install -q --disable-pip-version-check safetensors numpy requests 2>/dev/null ||
+      python3 -m pip install -q --disable-pip-version-check --break-system-packages safetensors numpy requests
+  fi
+}
+
+# The outside-in check of the upload/download contract, when the shared checks are beside us.
+smoke() {
+  local check=../shared/checks/smoke.py
+  [ -f "$check" ] || { say "no $check here: skipping the smoke check"; return 0; }
+  local dir port pid token
+  dir=$(mktemp -d)
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  target/debug/ticketbooth serve --data-dir "$dir" --listen "127.0.0.1:$port" 2>"$dir/serve.log" &
+  pid=$!
+  for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+  token=$(target/debug/ticketbooth token create --name smoke --data-dir "$dir" 2>/dev/null)
+  local rc=0
+  python3 "$check" "http://127.0.0.1:$port" "$token" || rc=$?
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+  rm -rf "$dir"
+  return $rc
+}
+
+ensure_postgres
+fresh_database
+ensure_python
+say "TEST_DATABASE_URL=$TEST_DATABASE_URL"
+
+cargo build --quiet
+smoke
+# The test runner goes last, so its summary closes the output.
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast
+else
+  cargo test --no-fail-fast
+fi
