@@ -36,13 +36,6 @@ PY
 BYTES=$(stat -c %s "$FILE")
 cat "$FILE" > /dev/null   # both sides read the source from the page cache
 
-cp_runs=(); for _ in $(seq $RUNS); do
-  rm -f "$WORK/copy"; sync
-  t0=$(now); cp "$FILE" "$WORK/copy"; sync; t1=$(now)
-  cp_runs+=("$(mbps "$BYTES" "$t0" "$t1")")
-done
-rm -f "$WORK/copy"
-
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 RUST_LOG=warn "$BIN" serve --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" &
 SERVER=$!
@@ -50,11 +43,25 @@ for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1
 TOKEN=$("$BIN" token create --name bench --data-dir "$WORK/data" 2>/dev/null)
 IDLE=$(rss_kib "$SERVER" VmRSS)
 
-up_runs=(); ids=()
+# Each run starts from the same state: dirty pages flushed, caches dropped (when allowed),
+# the source file read back into the page cache. cp and upload runs alternate.
+settle() {
+  sync
+  if [ -w /proc/sys/vm/drop_caches ]; then echo 1 > /proc/sys/vm/drop_caches; fi
+  cat "$FILE" > /dev/null
+}
+
+cp_runs=(); up_runs=(); ids=()
 for i in $(seq $RUNS); do
+  settle
+  t0=$(now); cp "$FILE" "$WORK/copy"; sync; t1=$(now)
+  cp_runs+=("$(mbps "$BYTES" "$t0" "$t1")")
+  rm -f "$WORK/copy"
+
+  settle
   meta="{\"name\":\"bench-$i\",\"task\":\"image-classification\",\"dataset\":\"synthetic\",\"architecture\":\"dense-16k\",\"pruning_method\":\"magnitude\",\"accuracy\":0.5}"
-  # Content differs per run (the metadata name is in the JSON part, not the file), so
-  # runs 2 and 3 exercise the dedup path: full streaming, then the duplicate object is dropped.
+  # Same bytes every run: runs 2 and 3 stream, hash and write in full, then drop their copy
+  # as a duplicate, so every run does the same work.
   t0=$(now)
   out=$(curl -sS -f -H "Authorization: Bearer $TOKEN" -F "metadata=$meta" -F "file=@$FILE" "http://127.0.0.1:$PORT/api/v1/tickets")
   t1=$(now)
@@ -62,6 +69,7 @@ for i in $(seq $RUNS); do
   ids+=("$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$out")")
 done
 PEAK=$(rss_kib "$SERVER" VmHWM)
+settle
 
 cat_runs=(); down_runs=()
 for i in $(seq $RUNS); do

@@ -6,7 +6,9 @@
 //! the first object. Every object an upload writes is removed again unless it is kept, whether
 //! the upload fails, is rejected or is cancelled by a client disconnect.
 
+use std::fs::File;
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
@@ -16,16 +18,23 @@ use futures_util::stream::BoxStream;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::{
+    GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, WriteMultipart,
+};
 
-/// Multipart part size: above S3's 5 MiB minimum, small enough to keep memory flat.
-const PART_BYTES: usize = 8 << 20;
+/// Part size for the local filesystem, which has no minimum part size. Small parts are written
+/// while still in the CPU cache: with 8 MiB parts the kernel's copy into the page cache took
+/// 62% of the server's CPU samples during a 1 GiB upload, with 1 MiB parts under 10%.
+const LOCAL_PART_BYTES: usize = 1 << 20;
+/// Read size when streaming a local file to a client.
+const READ_CHUNK_BYTES: u64 = 256 << 10;
 /// Parts in flight per upload; with the part being filled this bounds an upload's buffers.
 const PARTS_IN_FLIGHT: usize = 2;
 
 #[derive(Clone)]
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
+    part_bytes: usize,
 }
 
 pub type BlobResult<T> = Result<T, object_store::Error>;
@@ -34,7 +43,7 @@ impl BlobStore {
     /// `file:///absolute/dir` or `memory://`.
     pub fn from_url(url: &str) -> anyhow::Result<Self> {
         if url == "memory://" {
-            return Ok(Self::new(Arc::new(InMemory::new())));
+            return Ok(Self::new(Arc::new(InMemory::new()), LOCAL_PART_BYTES));
         }
         if let Some(dir) = url.strip_prefix("file://") {
             let dir = FsPath::new(dir);
@@ -42,13 +51,13 @@ impl BlobStore {
             std::fs::create_dir_all(dir)?;
             // fsync before rename, so an acknowledged upload survives a crash.
             let local = LocalFileSystem::new_with_prefix(dir)?.with_fsync(true);
-            return Ok(Self::new(Arc::new(local)));
+            return Ok(Self::new(Arc::new(local), LOCAL_PART_BYTES));
         }
         anyhow::bail!("unsupported blob store URL {url:?} (expected file:///path or memory://)")
     }
 
-    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn ObjectStore>, part_bytes: usize) -> Self {
+        Self { store, part_bytes }
     }
 
     /// Starts writing a new object under a fresh key.
@@ -58,7 +67,7 @@ impl BlobStore {
         Ok(BlobWriter {
             key,
             store: self.store.clone(),
-            upload: Some(WriteMultipart::new_with_chunk_size(upload, PART_BYTES)),
+            upload: Some(WriteMultipart::new_with_chunk_size(upload, self.part_bytes)),
         })
     }
 
@@ -73,7 +82,10 @@ impl BlobStore {
             ..Default::default()
         };
         let result = self.store.get_opts(&Path::from(key), options).await?;
-        Ok(result.into_stream().boxed())
+        match result.payload {
+            GetResultPayload::File(file, _) => Ok(read_file(file, result.range)),
+            GetResultPayload::Stream(stream) => Ok(stream),
+        }
     }
 
     pub async fn delete(&self, key: &str) -> BlobResult<()> {
@@ -99,6 +111,38 @@ impl BlobStore {
             keys.push(meta?.location.to_string());
         }
         Ok(keys)
+    }
+}
+
+/// Streams a byte range of a local file. object_store's own local stream reads 8 KiB per
+/// blocking task; reading 256 KiB per task made downloads several times faster here.
+fn read_file(file: File, range: Range<u64>) -> BoxStream<'static, BlobResult<Bytes>> {
+    let file = Arc::new(file);
+    futures_util::stream::try_unfold(range, move |range| {
+        let file = file.clone();
+        async move {
+            if range.start >= range.end {
+                return Ok(None);
+            }
+            let len = (range.end - range.start).min(READ_CHUNK_BYTES) as usize;
+            let offset = range.start;
+            let chunk = tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0; len];
+                file.read_exact_at(&mut buf, offset).map(|()| Bytes::from(buf))
+            })
+            .await
+            .map_err(|e| generic_error(e.into()))?
+            .map_err(|e| generic_error(e.into()))?;
+            Ok(Some((chunk, offset + len as u64..range.end)))
+        }
+    })
+    .boxed()
+}
+
+fn generic_error(source: Box<dyn std::error::Error + Send + Sync>) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "LocalFileSystem",
+        source,
     }
 }
 

@@ -2,6 +2,7 @@
 //! once through the inspector, sha256 and the blob writer together; nothing is indexed until
 //! everything is valid, and any failure removes what this upload wrote.
 
+use bytes::Bytes;
 use chrono::Utc;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -131,7 +132,7 @@ async fn receive_file(
 ) -> ApiResult<ReceivedFile> {
     let mut writer = blobs.begin().await.map_err(ApiError::unavailable)?;
     let mut inspector = Inspector::default();
-    let mut hasher = Sha256::new();
+    let mut hasher = ParallelSha256::start();
     let streamed: ApiResult<()> = async {
         let mut checked_early = false;
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
@@ -152,7 +153,7 @@ async fn receive_file(
                     .await?;
                 }
             }
-            hasher.update(&chunk);
+            hasher.update(chunk.clone()).await?;
             writer.write(chunk).await.map_err(ApiError::unavailable)?;
         }
         Ok(())
@@ -172,9 +173,42 @@ async fn receive_file(
     let blob = writer.finish().await.map_err(ApiError::unavailable)?;
     Ok(ReceivedFile {
         inspection,
-        sha256: hex::encode(hasher.finalize()),
+        sha256: hasher.finish().await?,
         blob,
     })
+}
+
+/// sha256 on its own thread, so hashing overlaps parsing, counting and writing instead of
+/// adding to them. Chunks are shared `Bytes` (no copy); the bounded channel keeps memory flat.
+struct ParallelSha256 {
+    chunks: tokio::sync::mpsc::Sender<Bytes>,
+    digest: tokio::task::JoinHandle<String>,
+}
+
+impl ParallelSha256 {
+    fn start() -> Self {
+        let (chunks, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+        let digest = tokio::task::spawn_blocking(move || {
+            let mut hasher = Sha256::new();
+            while let Some(chunk) = rx.blocking_recv() {
+                hasher.update(&chunk);
+            }
+            hex::encode(hasher.finalize())
+        });
+        Self { chunks, digest }
+    }
+
+    async fn update(&mut self, chunk: Bytes) -> ApiResult<()> {
+        self.chunks
+            .send(chunk)
+            .await
+            .map_err(|_| ApiError::internal("the hashing thread stopped"))
+    }
+
+    async fn finish(self) -> ApiResult<String> {
+        drop(self.chunks);
+        self.digest.await.map_err(ApiError::internal)
+    }
 }
 
 /// Clear errors for the two conflicts the index would otherwise report at commit.
