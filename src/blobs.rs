@@ -128,7 +128,8 @@ fn read_file(file: File, range: Range<u64>) -> BoxStream<'static, BlobResult<Byt
             let offset = range.start;
             let chunk = tokio::task::spawn_blocking(move || {
                 let mut buf = vec![0; len];
-                file.read_exact_at(&mut buf, offset).map(|()| Bytes::from(buf))
+                file.read_exact_at(&mut buf, offset)
+                    .map(|()| Bytes::from(buf))
             })
             .await
             .map_err(|e| generic_error(e.into()))?

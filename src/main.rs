@@ -51,7 +51,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-
 /// Uploads stream through many short-lived buffers of a few hundred KiB. By default glibc serves
 /// each with a fresh mmap (and page faults) and unmaps it on free; raising the thresholds lets it
 /// reuse them, which cut the server's CPU per uploaded GiB by about a fifth (BENCHMARKS.md).

@@ -1,14 +1,20 @@
 //! Start-up: open the index and the blob store, bind, serve until a signal.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 use crate::blobs::BlobStore;
 use crate::config::{Locations, ServeArgs};
 use crate::http::{AppState, app};
 use crate::index;
 use crate::ingest::pipeline::UploadLimits;
+
+/// How long a graceful shutdown waits for in-flight requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Opens everything the app needs (and applies migrations).
 pub async fn open_state(locations: &Locations, limits: UploadLimits) -> anyhow::Result<AppState> {
@@ -42,7 +48,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         locations = ?locations,
         "ticketbooth is serving"
     );
-    serve_on(listener, state, shutdown_signal()).await?;
+    // On a signal, stop accepting and let in-flight requests finish, for a while.
+    let signalled = Arc::new(Notify::new());
+    let notify = signalled.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        notify.notify_one();
+    };
+    tokio::select! {
+        served = serve_on(listener, state, shutdown) => served?,
+        () = async {
+            signalled.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}; stopping anyway"),
+    }
     tracing::info!("stopped");
     Ok(())
 }
