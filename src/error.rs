@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::index::IndexError;
 use crate::ingest::inspector::InvalidSafetensors;
 use crate::ingest::metadata::InvalidMetadata;
+use crate::search::InvalidParameter;
 
 /// Stable, machine-readable error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -135,6 +136,12 @@ impl From<InvalidSafetensors> for ApiError {
     }
 }
 
+impl From<InvalidParameter> for ApiError {
+    fn from(e: InvalidParameter) -> Self {
+        ApiError::with_field(Code::InvalidParameter, e.field, e.message)
+    }
+}
+
 impl From<InvalidMetadata> for ApiError {
     fn from(e: InvalidMetadata) -> Self {
         ApiError::with_field(Code::InvalidMetadata, e.field, e.message)
@@ -154,6 +161,7 @@ impl From<IndexError> for ApiError {
                 "parent_id",
                 "the parent ticket does not exist",
             ),
+            IndexError::NotFound => ApiError::not_found("no such ticket"),
             IndexError::Unavailable(e) => ApiError::unavailable(e),
             IndexError::Other(e) => ApiError::internal(e),
         }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod index;
 pub mod ingest;
+pub mod search;
 pub mod server;
 pub mod tokens;
 

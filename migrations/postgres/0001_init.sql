@@ -28,6 +28,8 @@ CREATE TABLE blobs (
 CREATE TABLE tickets (
     -- Opaque id (UUIDv7 text), used in URLs and in parent_id.
     id              TEXT PRIMARY KEY,
+    -- Insertion order: the tie-breaker and "created" key of keyset pagination.
+    seq             BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
     owner_id        BIGINT NOT NULL REFERENCES users (id),
     name            TEXT NOT NULL,
     task            TEXT NOT NULL,

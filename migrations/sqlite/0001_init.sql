@@ -27,8 +27,10 @@ CREATE TABLE blobs (
 );
 
 CREATE TABLE tickets (
+    -- Insertion order: the tie-breaker and "created" key of keyset pagination.
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
     -- Opaque id (UUIDv7 text), used in URLs and in parent_id.
-    id              TEXT PRIMARY KEY,
+    id              TEXT NOT NULL UNIQUE,
     owner_id        INTEGER NOT NULL REFERENCES users (id),
     name            TEXT NOT NULL,
     task            TEXT NOT NULL,

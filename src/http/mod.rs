@@ -3,6 +3,7 @@
 mod auth;
 mod files;
 mod health;
+mod search;
 mod tickets;
 
 use axum::Router;
@@ -37,12 +38,20 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole application as a router: the seam every test drives.
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
-        .route("/tickets", post(tickets::upload))
-        .route("/tickets/{id}", get(tickets::show))
+        .route("/tickets", get(search::list).post(tickets::upload))
+        .route("/tickets/{id}", get(tickets::show).patch(tickets::edit))
         .route(
             "/tickets/{id}/file",
             get(files::download).head(files::download),
-        );
+        )
+        .route("/tickets/{id}/lineage", get(tickets::lineage))
+        .route("/tickets/{id}/yank", post(tickets::yank))
+        .route("/tickets/{id}/unyank", post(tickets::unyank))
+        .route("/owners/{owner}/tickets/{name}", get(tickets::show_by_name))
+        .route("/tasks", get(search::tasks))
+        .route("/facets", get(search::facets))
+        .route("/points", get(search::points))
+        .route("/frontier", get(search::frontier));
     let routes = Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))

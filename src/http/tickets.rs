@@ -7,10 +7,12 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 
-use super::{AppState, Authenticated};
+use serde::Serialize;
+
+use super::{AppState, Authenticated, search};
 use crate::error::{ApiError, ApiResult, Code};
-use crate::index::Ticket;
-use crate::ingest::pipeline;
+use crate::index::{Ticket, User};
+use crate::ingest::{metadata, pipeline};
 
 /// `POST /api/v1/tickets`: multipart `metadata` (JSON) and `file` (safetensors), any order.
 pub async fn upload(
@@ -69,4 +71,88 @@ pub async fn show(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no ticket with id '{id}'")))
+}
+
+/// `GET /api/v1/owners/{owner}/tickets/{name}`: address by name, as on the Hugging Face Hub.
+pub async fn show_by_name(
+    State(state): State<AppState>,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<Json<Ticket>> {
+    state
+        .index
+        .ticket_by_name(&owner.to_lowercase(), &name.to_lowercase())
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no ticket '{owner}/{name}'")))
+}
+
+/// The ticket, if the caller owns it: 404 when missing, 403 when someone else's.
+async fn owned(state: &AppState, id: &str, user: &User) -> ApiResult<Ticket> {
+    let ticket = state
+        .index
+        .ticket(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no ticket with id '{id}'")))?;
+    if ticket.owner != user.name {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            format!("only {} can change this ticket", ticket.owner),
+        ));
+    }
+    Ok(ticket)
+}
+
+/// `PATCH /api/v1/tickets/{id}`: description, tags, paper_url, code_url, license.
+pub async fn edit(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<serde_json::Value>,
+) -> ApiResult<Json<Ticket>> {
+    owned(&state, &id, &user).await?;
+    let edit = metadata::parse_edit(&body)?;
+    Ok(Json(state.index.edit(&id, &edit).await?))
+}
+
+/// `POST /api/v1/tickets/{id}/yank`: out of lists, still reachable by id and downloadable.
+pub async fn yank(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Ticket>> {
+    owned(&state, &id, &user).await?;
+    Ok(Json(state.index.set_yanked(&id, true).await?))
+}
+
+/// `POST /api/v1/tickets/{id}/unyank`.
+pub async fn unyank(
+    State(state): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Ticket>> {
+    owned(&state, &id, &user).await?;
+    Ok(Json(state.index.set_yanked(&id, false).await?))
+}
+
+#[derive(Serialize)]
+pub struct Lineage {
+    /// Nearest first: the parent, then its parent, ...
+    ancestors: Vec<Ticket>,
+    children: Vec<Ticket>,
+}
+
+/// `GET /api/v1/tickets/{id}/lineage`.
+pub async fn lineage(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Lineage>> {
+    if !state.index.ticket_exists(&id).await? {
+        return Err(ApiError::not_found(format!("no ticket with id '{id}'")));
+    }
+    let ids = state.index.ancestors(&id).await?;
+    let ancestors = search::in_order(&ids, state.index.tickets_by_ids(&ids).await?);
+    Ok(Json(Lineage {
+        ancestors,
+        children: state.index.children(&id).await?,
+    }))
 }

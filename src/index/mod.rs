@@ -13,7 +13,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::ingest::inspector::TensorReport;
+pub use crate::ingest::metadata::TicketEdit;
 use crate::ingest::metadata::TicketMetadata;
+use crate::search::{Candidate, Page, TicketFilter};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -68,11 +70,44 @@ pub struct Ticket {
     pub sparsity: f64,
     pub params_total: u64,
     pub params_kept: u64,
-    pub tensors: Vec<TensorReport>,
+    /// Per-tensor counts; left out of list items.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tensors: Option<Vec<TensorReport>>,
     pub created_at: DateTime<Utc>,
     pub downloads: u64,
     pub yanked: bool,
+    /// Insertion order: the keyset tie-breaker. Internal.
+    #[serde(skip)]
+    pub seq: i64,
 }
+
+/// One facet value and how many tickets have it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FacetCount {
+    pub value: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Facets {
+    pub task: Vec<FacetCount>,
+    pub dataset: Vec<FacetCount>,
+    pub architecture: Vec<FacetCount>,
+    pub pruning_method: Vec<FacetCount>,
+    pub tag: Vec<FacetCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskSummary {
+    pub task: String,
+    pub tickets: u64,
+    pub best_accuracy: Option<f64>,
+    pub max_sparsity: Option<f64>,
+}
+
+/// A compact row for plots: `[id, name, sparsity, accuracy, parent_id]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point(pub String, pub String, pub f64, pub f64, pub Option<String>);
 
 /// The result of indexing an upload.
 #[derive(Debug)]
@@ -97,6 +132,8 @@ pub enum IndexError {
     NameTaken,
     #[error("parent ticket does not exist")]
     UnknownParent,
+    #[error("no such ticket")]
+    NotFound,
     #[error("index unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
     #[error("index error: {0}")]
@@ -142,6 +179,26 @@ pub trait Index: Send + Sync + 'static {
     async fn ticket(&self, id: &str) -> IndexResult<Option<Ticket>>;
     async fn blob_of(&self, id: &str) -> IndexResult<Option<BlobRef>>;
     async fn count_download(&self, id: &str) -> IndexResult<()>;
+
+    async fn ticket_by_name(&self, owner: &str, name: &str) -> IndexResult<Option<Ticket>>;
+    /// One page (plus one row, to tell whether more follow), without per-tensor tables.
+    async fn search(&self, filter: &TicketFilter, page: &Page) -> IndexResult<Vec<Ticket>>;
+    async fn facets(&self, filter: &TicketFilter) -> IndexResult<Facets>;
+    async fn tasks(&self, include_yanked: bool) -> IndexResult<Vec<TaskSummary>>;
+    /// Every match as a compact row, by ascending sparsity, at most `cap`.
+    async fn points(&self, filter: &TicketFilter, cap: usize) -> IndexResult<Vec<Point>>;
+    /// Frontier candidates: every match's id, sparsity and accuracy.
+    async fn candidates(&self, filter: &TicketFilter) -> IndexResult<Vec<Candidate>>;
+    /// Tickets by id, without per-tensor tables, in no particular order.
+    async fn tickets_by_ids(&self, ids: &[String]) -> IndexResult<Vec<Ticket>>;
+    /// Ancestor ids, nearest first.
+    async fn ancestors(&self, id: &str) -> IndexResult<Vec<String>>;
+    async fn children(&self, id: &str) -> IndexResult<Vec<Ticket>>;
+    async fn edit(&self, id: &str, edit: &TicketEdit) -> IndexResult<Ticket>;
+    /// Sets the yanked flag; idempotent.
+    async fn set_yanked(&self, id: &str, yanked: bool) -> IndexResult<Ticket>;
+    /// Bulk insert for seeding benchmarks and demos: one shared blob, many tickets.
+    async fn insert_many(&self, tickets: &[NewTicket]) -> IndexResult<()>;
 }
 
 pub type DynIndex = Arc<dyn Index>;
@@ -157,26 +214,41 @@ pub async fn open(url: &str) -> anyhow::Result<DynIndex> {
     }
 }
 
-/// The ticket query's head, as a literal so `concat!` can build static SQL from it.
-macro_rules! select_tickets {
+/// Ticket columns for lists (no per-tensor table), as a literal for `concat!`.
+macro_rules! list_columns {
     () => {
-        "SELECT t.id, t.name, u.name AS owner, t.task, t.dataset, t.architecture, \
+        "t.seq, t.id, t.name, u.name AS owner, t.task, t.dataset, t.architecture, \
          t.pruning_method, t.accuracy, t.dense_accuracy, t.metric, t.description, t.tags, \
          t.parent_id, t.hyperparameters, t.paper_url, t.code_url, t.license, t.sha256, \
-         t.size_bytes, t.sparsity, t.params_total, t.params_kept, t.tensors, t.created_at, \
+         t.size_bytes, t.sparsity, t.params_total, t.params_kept, t.created_at, \
          t.downloads, t.yanked FROM tickets t JOIN users u ON u.id = t.owner_id"
     };
 }
 
-/// Decodes a row selected with [`select_tickets`]. A macro, so each backend gets concrete types.
+/// The single-ticket query: list columns plus the per-tensor table.
+macro_rules! select_ticket {
+    () => {
+        concat!("SELECT t.tensors, ", $crate::index::list_columns!())
+    };
+}
+
+/// Decodes a ticket row; `tensors` only when the query selected it.
 macro_rules! ticket_from_row {
     ($row:expr) => {{
-        use sqlx::Row as _;
         use sqlx::types::Json;
+        use sqlx::{Column as _, Row as _};
         let row = $row;
         let n = |v: i64| v.max(0) as u64;
         let hp: Option<Json<serde_json::Map<String, serde_json::Value>>> =
             row.try_get("hyperparameters")?;
+        let tensors = if row.columns().iter().any(|c| c.name() == "tensors") {
+            Some(
+                row.try_get::<Json<Vec<$crate::ingest::inspector::TensorReport>>, _>("tensors")?
+                    .0,
+            )
+        } else {
+            None
+        };
         $crate::index::Ticket {
             id: row.try_get("id")?,
             name: row.try_get("name")?,
@@ -200,20 +272,204 @@ macro_rules! ticket_from_row {
             sparsity: row.try_get("sparsity")?,
             params_total: n(row.try_get("params_total")?),
             params_kept: n(row.try_get("params_kept")?),
-            tensors: row
-                .try_get::<Json<Vec<$crate::ingest::inspector::TensorReport>>, _>("tensors")?
-                .0,
+            tensors,
             created_at: row.try_get("created_at")?,
             downloads: n(row.try_get("downloads")?),
             yanked: row.try_get("yanked")?,
+            seq: row.try_get("seq")?,
         }
     }};
 }
 
+/// Binds [`crate::search::Arg`]s to a query, in order.
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match arg {
+                $crate::search::Arg::Text(s) => query.bind(s),
+                $crate::search::Arg::Real(x) => query.bind(x),
+                $crate::search::Arg::Int(i) => query.bind(i),
+            };
+        }
+        query
+    }};
+}
+
 /// The queries both backends share (SQLite accepts `$N` placeholders too). Each backend invokes
-/// this with its pool type and the statement that opens a write transaction.
+/// this with its type, the statement that opens a write transaction, how it matches `q`, and
+/// how it locks a row it is about to change.
 macro_rules! impl_index {
-    ($ty:ty, $begin:expr) => {
+    ($ty:ty, $begin:expr, $text:expr, $lock:expr) => {
+        use $crate::search::{self, Candidate, Page, Sql, TicketFilter};
+        use $crate::index::{Facets, FacetCount, Point, TaskSummary, TicketEdit};
+
+        fn decode(row: &<$ty as $crate::index::HasDb>::Row) -> Result<Ticket, sqlx::Error> {
+            Ok($crate::index::ticket_from_row!(row))
+        }
+
+        fn decode_all(rows: &[<$ty as $crate::index::HasDb>::Row]) -> IndexResult<Vec<Ticket>> {
+            rows.iter().map(decode).collect::<Result<_, _>>().map_err(IndexError::from_sqlx)
+        }
+
+        impl $ty {
+            async fn fetch_tickets(&self, sql: Sql) -> IndexResult<Vec<Ticket>> {
+                let rows = $crate::index::bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql.text)), sql.args)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(IndexError::from_sqlx)?;
+                decode_all(&rows)
+            }
+
+            /// Inserts tickets (their blobs already recorded), their tags and facet counts.
+            async fn insert_rows(
+                conn: &mut <$ty as $crate::index::HasDb>::Connection,
+                tickets: &[NewTicket],
+            ) -> IndexResult<()> {
+                let mut counts: std::collections::HashMap<(String, String, String, String), i64> =
+                    Default::default();
+                let mut tag_counts: std::collections::HashMap<(String, String, String, String, String), i64> =
+                    Default::default();
+                for t in tickets {
+                    let m = &t.meta;
+                    let text = search::search_text(&m.name, m.description.as_deref(), &m.architecture, &m.dataset, &m.tags);
+                    let (seq,): (i64,) = sqlx::query_as(
+                        "INSERT INTO tickets (id, owner_id, name, task, dataset, architecture, pruning_method, \
+                         accuracy, dense_accuracy, metric, description, tags, parent_id, hyperparameters, \
+                         paper_url, code_url, license, sha256, size_bytes, sparsity, params_total, params_kept, \
+                         tensors, created_at, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+                         $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25) RETURNING seq",
+                    )
+                    .bind(&t.id)
+                    .bind(t.owner_id)
+                    .bind(&m.name)
+                    .bind(&m.task)
+                    .bind(&m.dataset)
+                    .bind(&m.architecture)
+                    .bind(&m.pruning_method)
+                    .bind(m.accuracy)
+                    .bind(m.dense_accuracy)
+                    .bind(&m.metric)
+                    .bind(&m.description)
+                    .bind(sqlx::types::Json(&m.tags))
+                    .bind(&m.parent_id)
+                    .bind(m.hyperparameters.as_ref().map(sqlx::types::Json))
+                    .bind(&m.paper_url)
+                    .bind(&m.code_url)
+                    .bind(&m.license)
+                    .bind(&t.sha256)
+                    .bind(t.size_bytes as i64)
+                    .bind(t.sparsity())
+                    .bind(t.params_total as i64)
+                    .bind(t.params_kept as i64)
+                    .bind(sqlx::types::Json(&t.tensors))
+                    .bind(t.created_at)
+                    .bind(text)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(IndexError::from_insert)?;
+                    let dims = (m.task.clone(), m.dataset.clone(), m.architecture.clone(), m.pruning_method.clone());
+                    for tag in &m.tags {
+                        sqlx::query("INSERT INTO ticket_tags (tag, ticket_seq) VALUES ($1, $2)")
+                            .bind(tag)
+                            .bind(seq)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(IndexError::from_sqlx)?;
+                        *tag_counts.entry((dims.0.clone(), dims.1.clone(), dims.2.clone(), dims.3.clone(), tag.clone())).or_default() += 1;
+                    }
+                    *counts.entry(dims).or_default() += 1;
+                }
+                for ((task, dataset, arch, method), n) in counts {
+                    Self::bump(&mut *conn, (&task, &dataset, &arch, &method), false, &[], n).await?;
+                }
+                for ((task, dataset, arch, method, tag), n) in tag_counts {
+                    Self::bump_tags(&mut *conn, (&task, &dataset, &arch, &method), false, &[tag], n).await?;
+                }
+                Ok(())
+            }
+
+            /// Adds `delta` to the facet count of a ticket shape, and to its tags' counts.
+            async fn bump(
+                conn: &mut <$ty as $crate::index::HasDb>::Connection,
+                dims: (&str, &str, &str, &str),
+                yanked: bool,
+                tags: &[String],
+                delta: i64,
+            ) -> IndexResult<()> {
+                sqlx::query(
+                    "INSERT INTO facet_counts (task, dataset, architecture, pruning_method, yanked, n) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (task, dataset, architecture, pruning_method, yanked) \
+                     DO UPDATE SET n = facet_counts.n + excluded.n",
+                )
+                .bind(dims.0)
+                .bind(dims.1)
+                .bind(dims.2)
+                .bind(dims.3)
+                .bind(yanked)
+                .bind(delta)
+                .execute(&mut *conn)
+                .await
+                .map_err(IndexError::from_sqlx)?;
+                Self::bump_tags(conn, dims, yanked, tags, delta).await
+            }
+
+            async fn bump_tags(
+                conn: &mut <$ty as $crate::index::HasDb>::Connection,
+                dims: (&str, &str, &str, &str),
+                yanked: bool,
+                tags: &[String],
+                delta: i64,
+            ) -> IndexResult<()> {
+                for tag in tags {
+                    sqlx::query(
+                        "INSERT INTO tag_counts (task, dataset, architecture, pruning_method, yanked, tag, n) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (task, dataset, architecture, pruning_method, yanked, tag) \
+                         DO UPDATE SET n = tag_counts.n + excluded.n",
+                    )
+                    .bind(dims.0)
+                    .bind(dims.1)
+                    .bind(dims.2)
+                    .bind(dims.3)
+                    .bind(yanked)
+                    .bind(tag)
+                    .bind(delta)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(IndexError::from_sqlx)?;
+                }
+                Ok(())
+            }
+
+            /// The ticket, read inside a write transaction (locked where the backend can).
+            async fn locked(
+                conn: &mut <$ty as $crate::index::HasDb>::Connection,
+                id: &str,
+            ) -> IndexResult<Ticket> {
+                let row = sqlx::query(concat!(
+                    "SELECT ", $crate::index::list_columns!(), " WHERE t.id = $1", $lock
+                ))
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(IndexError::from_sqlx)?
+                .ok_or(IndexError::NotFound)?;
+                decode(&row).map_err(IndexError::from_sqlx)
+            }
+
+            async fn reread(
+                conn: &mut <$ty as $crate::index::HasDb>::Connection,
+                id: &str,
+            ) -> IndexResult<Ticket> {
+                let row = sqlx::query(concat!($crate::index::select_ticket!(), " WHERE t.id = $1"))
+                    .bind(id)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(IndexError::from_sqlx)?;
+                decode(&row).map_err(IndexError::from_sqlx)
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::index::Index for $ty {
             async fn ping(&self) -> IndexResult<()> {
@@ -301,61 +557,54 @@ macro_rules! impl_index {
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(IndexError::from_sqlx)?;
-                let m = &t.meta;
-                sqlx::query(
-                    "INSERT INTO tickets (id, owner_id, name, task, dataset, architecture, pruning_method, \
-                     accuracy, dense_accuracy, metric, description, tags, parent_id, hyperparameters, \
-                     paper_url, code_url, license, sha256, size_bytes, sparsity, params_total, params_kept, \
-                     tensors, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-                     $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
-                )
-                .bind(&t.id)
-                .bind(t.owner_id)
-                .bind(&m.name)
-                .bind(&m.task)
-                .bind(&m.dataset)
-                .bind(&m.architecture)
-                .bind(&m.pruning_method)
-                .bind(m.accuracy)
-                .bind(m.dense_accuracy)
-                .bind(&m.metric)
-                .bind(&m.description)
-                .bind(sqlx::types::Json(&m.tags))
-                .bind(&m.parent_id)
-                .bind(m.hyperparameters.as_ref().map(sqlx::types::Json))
-                .bind(&m.paper_url)
-                .bind(&m.code_url)
-                .bind(&m.license)
-                .bind(&t.sha256)
-                .bind(t.size_bytes as i64)
-                .bind(t.sparsity())
-                .bind(t.params_total as i64)
-                .bind(t.params_kept as i64)
-                .bind(sqlx::types::Json(&t.tensors))
-                .bind(t.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(IndexError::from_insert)?;
-                let row = sqlx::query(concat!($crate::index::select_tickets!(), " WHERE t.id = $1"))
-                .bind(&t.id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(IndexError::from_sqlx)?;
-                let ticket = (|| -> Result<Ticket, sqlx::Error> { Ok($crate::index::ticket_from_row!(&row)) })()
-                    .map_err(IndexError::from_sqlx)?;
+                Self::insert_rows(&mut tx, std::slice::from_ref(t)).await?;
+                let ticket = Self::reread(&mut tx, &t.id).await?;
                 tx.commit().await.map_err(IndexError::from_sqlx)?;
                 Ok(Published { ticket, object_key })
             }
 
+            async fn insert_many(&self, tickets: &[NewTicket]) -> IndexResult<()> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(IndexError::from_sqlx)?;
+                let mut blobs = std::collections::HashSet::new();
+                for t in tickets {
+                    if blobs.insert(&t.sha256) {
+                        sqlx::query(
+                            "INSERT INTO blobs (sha256, object_key, size_bytes, created_at) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (sha256) DO NOTHING",
+                        )
+                        .bind(&t.sha256)
+                        .bind(&t.object_key)
+                        .bind(t.size_bytes as i64)
+                        .bind(t.created_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(IndexError::from_sqlx)?;
+                    }
+                }
+                Self::insert_rows(&mut tx, tickets).await?;
+                tx.commit().await.map_err(IndexError::from_sqlx)
+            }
+
             async fn ticket(&self, id: &str) -> IndexResult<Option<Ticket>> {
-                let row = sqlx::query(concat!($crate::index::select_tickets!(), " WHERE t.id = $1"))
-                .bind(id)
+                let row = sqlx::query(concat!($crate::index::select_ticket!(), " WHERE t.id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(IndexError::from_sqlx)?;
+                row.as_ref().map(decode).transpose().map_err(IndexError::from_sqlx)
+            }
+
+            async fn ticket_by_name(&self, owner: &str, name: &str) -> IndexResult<Option<Ticket>> {
+                let row = sqlx::query(concat!(
+                    $crate::index::select_ticket!(),
+                    " WHERE u.name = $1 AND t.name = $2"
+                ))
+                .bind(owner)
+                .bind(name)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(IndexError::from_sqlx)?;
-                row.map(|row| -> Result<Ticket, sqlx::Error> { Ok($crate::index::ticket_from_row!(&row)) })
-                    .transpose()
-                    .map_err(IndexError::from_sqlx)
+                row.as_ref().map(decode).transpose().map_err(IndexError::from_sqlx)
             }
 
             async fn blob_of(&self, id: &str) -> IndexResult<Option<BlobRef>> {
@@ -383,10 +632,193 @@ macro_rules! impl_index {
                     .map_err(IndexError::from_sqlx)?;
                 Ok(())
             }
+
+            async fn search(&self, filter: &TicketFilter, page: &Page) -> IndexResult<Vec<Ticket>> {
+                self.fetch_tickets(search::search_sql($crate::index::list_columns!(), filter, page, $text))
+                    .await
+            }
+
+            async fn facets(&self, filter: &TicketFilter) -> IndexResult<Facets> {
+                let mut out = Facets::default();
+                for facet in search::Facet::ALL {
+                    let sql = search::facet_sql(facet, filter, $text);
+                    let rows: Vec<(String, i64)> =
+                        $crate::index::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql.text)), sql.args)
+                            .fetch_all(&self.pool)
+                            .await
+                            .map_err(IndexError::from_sqlx)?;
+                    let counts = rows
+                        .into_iter()
+                        .map(|(value, count)| FacetCount { value, count: count.max(0) as u64 })
+                        .collect();
+                    match facet {
+                        search::Facet::Task => out.task = counts,
+                        search::Facet::Dataset => out.dataset = counts,
+                        search::Facet::Architecture => out.architecture = counts,
+                        search::Facet::PruningMethod => out.pruning_method = counts,
+                        search::Facet::Tag => out.tag = counts,
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn tasks(&self, include_yanked: bool) -> IndexResult<Vec<TaskSummary>> {
+                let rows: Vec<(String, i64, Option<f64>, Option<f64>)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(search::tasks_sql(include_yanked)))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(IndexError::from_sqlx)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(task, n, best_accuracy, max_sparsity)| TaskSummary {
+                        task,
+                        tickets: n.max(0) as u64,
+                        best_accuracy,
+                        max_sparsity,
+                    })
+                    .collect())
+            }
+
+            async fn points(&self, filter: &TicketFilter, cap: usize) -> IndexResult<Vec<Point>> {
+                let sql = search::points_sql(filter, cap, $text);
+                let rows: Vec<(String, String, f64, f64, Option<String>)> =
+                    $crate::index::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql.text)), sql.args)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(IndexError::from_sqlx)?;
+                Ok(rows.into_iter().map(|(a, b, c, d, e)| Point(a, b, c, d, e)).collect())
+            }
+
+            async fn candidates(&self, filter: &TicketFilter) -> IndexResult<Vec<Candidate>> {
+                let mut sql = Sql::default();
+                let conds = search::where_clause(filter, $text, &mut sql);
+                let text = format!("SELECT t.id, t.sparsity, t.accuracy FROM tickets t WHERE {conds}");
+                let rows: Vec<(String, f64, f64)> =
+                    $crate::index::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(text)), sql.args)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(IndexError::from_sqlx)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, sparsity, accuracy)| Candidate { id, sparsity, accuracy })
+                    .collect())
+            }
+
+            async fn tickets_by_ids(&self, ids: &[String]) -> IndexResult<Vec<Ticket>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut sql = Sql::default();
+                let list: Vec<String> =
+                    ids.iter().map(|id| sql.bind(search::Arg::Text(id.clone()))).collect();
+                sql.text = format!(
+                    concat!("SELECT ", $crate::index::list_columns!(), " WHERE t.id IN ({})"),
+                    list.join(", ")
+                );
+                self.fetch_tickets(sql).await
+            }
+
+            async fn ancestors(&self, id: &str) -> IndexResult<Vec<String>> {
+                // Parents always exist before their children, so the chain has no cycle; the
+                // depth cap is a guard all the same.
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "WITH RECURSIVE chain (id, parent_id, depth) AS ( \
+                       SELECT id, parent_id, 0 FROM tickets WHERE id = $1 \
+                       UNION ALL \
+                       SELECT t.id, t.parent_id, c.depth + 1 FROM tickets t JOIN chain c ON t.id = c.parent_id \
+                       WHERE c.depth < 10000 \
+                     ) SELECT id FROM chain WHERE depth > 0 ORDER BY depth",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(IndexError::from_sqlx)?;
+                Ok(rows.into_iter().map(|(id,)| id).collect())
+            }
+
+            async fn children(&self, id: &str) -> IndexResult<Vec<Ticket>> {
+                let mut sql = Sql::default();
+                let p = sql.bind(search::Arg::Text(id.to_owned()));
+                sql.text = format!(
+                    concat!("SELECT ", $crate::index::list_columns!(), " WHERE t.parent_id = {} ORDER BY t.seq"),
+                    p
+                );
+                self.fetch_tickets(sql).await
+            }
+
+            async fn edit(&self, id: &str, edit: &TicketEdit) -> IndexResult<Ticket> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(IndexError::from_sqlx)?;
+                let old = Self::locked(&mut tx, id).await?;
+                let description = edit.description.clone().unwrap_or(old.description.clone());
+                let tags = edit.tags.clone().unwrap_or(old.tags.clone());
+                let text = search::search_text(&old.name, description.as_deref(), &old.architecture, &old.dataset, &tags);
+                sqlx::query(
+                    "UPDATE tickets SET description = $1, tags = $2, paper_url = $3, code_url = $4, \
+                     license = $5, search_text = $6 WHERE id = $7",
+                )
+                .bind(&description)
+                .bind(sqlx::types::Json(&tags))
+                .bind(edit.paper_url.clone().unwrap_or(old.paper_url.clone()))
+                .bind(edit.code_url.clone().unwrap_or(old.code_url.clone()))
+                .bind(edit.license.clone().unwrap_or(old.license.clone()))
+                .bind(text)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(IndexError::from_sqlx)?;
+                if tags != old.tags {
+                    let dims = (old.task.as_str(), old.dataset.as_str(), old.architecture.as_str(), old.pruning_method.as_str());
+                    sqlx::query("DELETE FROM ticket_tags WHERE ticket_seq = $1")
+                        .bind(old.seq)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(IndexError::from_sqlx)?;
+                    for tag in &tags {
+                        sqlx::query("INSERT INTO ticket_tags (tag, ticket_seq) VALUES ($1, $2)")
+                            .bind(tag)
+                            .bind(old.seq)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(IndexError::from_sqlx)?;
+                    }
+                    Self::bump_tags(&mut tx, dims, old.yanked, &old.tags, -1).await?;
+                    Self::bump_tags(&mut tx, dims, old.yanked, &tags, 1).await?;
+                }
+                let ticket = Self::reread(&mut tx, id).await?;
+                tx.commit().await.map_err(IndexError::from_sqlx)?;
+                Ok(ticket)
+            }
+
+            async fn set_yanked(&self, id: &str, yanked: bool) -> IndexResult<Ticket> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(IndexError::from_sqlx)?;
+                let old = Self::locked(&mut tx, id).await?;
+                if old.yanked != yanked {
+                    sqlx::query("UPDATE tickets SET yanked = $1 WHERE id = $2")
+                        .bind(yanked)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(IndexError::from_sqlx)?;
+                    let dims = (old.task.as_str(), old.dataset.as_str(), old.architecture.as_str(), old.pruning_method.as_str());
+                    Self::bump(&mut tx, dims, old.yanked, &old.tags, -1).await?;
+                    Self::bump(&mut tx, dims, yanked, &old.tags, 1).await?;
+                }
+                let ticket = Self::reread(&mut tx, id).await?;
+                tx.commit().await.map_err(IndexError::from_sqlx)?;
+                Ok(ticket)
+            }
         }
     };
 }
 
+/// Names a backend's row and connection types, so the shared macro can use them.
+pub trait HasDb {
+    type Row: sqlx::Row;
+    type Connection;
+}
+
+pub(crate) use bind_args;
 pub(crate) use impl_index;
-pub(crate) use select_tickets;
+pub(crate) use list_columns;
+pub(crate) use select_ticket;
 pub(crate) use ticket_from_row;

@@ -24,4 +24,14 @@ impl PgIndex {
     }
 }
 
-super::impl_index!(PgIndex, "BEGIN");
+impl super::HasDb for PgIndex {
+    type Row = sqlx::postgres::PgRow;
+    type Connection = sqlx::PgConnection;
+}
+
+super::impl_index!(
+    PgIndex,
+    "BEGIN",
+    crate::search::TextSearch::PgTrigram,
+    " FOR UPDATE OF t"
+);

@@ -33,4 +33,14 @@ impl SqliteIndex {
 }
 
 // IMMEDIATE takes the write lock up front, so two writers queue instead of failing to upgrade.
-super::impl_index!(SqliteIndex, "BEGIN IMMEDIATE");
+impl super::HasDb for SqliteIndex {
+    type Row = sqlx::sqlite::SqliteRow;
+    type Connection = sqlx::SqliteConnection;
+}
+
+super::impl_index!(
+    SqliteIndex,
+    "BEGIN IMMEDIATE",
+    crate::search::TextSearch::SqliteFts,
+    ""
+);

@@ -302,6 +302,59 @@ pub fn resolve(
     })
 }
 
+/// Fields an owner may change after upload (PATCH). `Some(None)` clears a field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TicketEdit {
+    pub description: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+    pub paper_url: Option<Option<String>>,
+    pub code_url: Option<Option<String>>,
+    pub license: Option<Option<String>>,
+}
+
+pub const EDITABLE: &[&str] = &["description", "tags", "paper_url", "code_url", "license"];
+
+/// Validates a PATCH body. What was measured or uploaded never changes: a corrected ticket is
+/// a new upload.
+pub fn parse_edit(body: &Value) -> Result<TicketEdit, InvalidMetadata> {
+    let Value::Object(map) = body else {
+        return fail("metadata", "the body must be a JSON object");
+    };
+    let mut edit = TicketEdit::default();
+    for (key, value) in map {
+        if !EDITABLE.contains(&key.as_str()) {
+            let message = if FIELDS.contains(&key.as_str()) {
+                format!(
+                    "'{key}' cannot be changed after upload: a corrected ticket is a new upload"
+                )
+            } else {
+                let hint = closest_field(key)
+                    .map(|f| format!(" (did you mean '{f}'?)"))
+                    .unwrap_or_default();
+                format!(
+                    "unknown or read-only field '{key}'{hint}; editable: {}",
+                    EDITABLE.join(", ")
+                )
+            };
+            return fail(key, message);
+        }
+        let raw = (!value.is_null()).then_some(Raw::Json(value));
+        match key.as_str() {
+            "description" => {
+                edit.description = Some(
+                    raw.map(|r| text(key, r, MAX_DESCRIPTION_BYTES))
+                        .transpose()?,
+                )
+            }
+            "tags" => edit.tags = Some(raw.map(tags).transpose()?.unwrap_or_default()),
+            "paper_url" => edit.paper_url = Some(raw.map(|r| http_url(key, r)).transpose()?),
+            "code_url" => edit.code_url = Some(raw.map(|r| http_url(key, r)).transpose()?),
+            _ => edit.license = Some(raw.map(|r| text(key, r, MAX_SHORT_TEXT)).transpose()?),
+        }
+    }
+    Ok(edit)
+}
+
 /// The known field nearest to a typo, if it is close enough to be a likely intent.
 fn closest_field(key: &str) -> Option<&'static str> {
     FIELDS
@@ -419,6 +472,29 @@ mod tests {
         let merged = resolve(Some(&json), &file).unwrap();
         assert_eq!(merged.name, "from-json");
         assert_eq!(merged.dataset, "mnist", "JSON null falls back to the file");
+    }
+
+    #[test]
+    fn edits_touch_only_descriptive_fields() {
+        let e = parse_edit(&json!({"description": "new", "tags": ["A"], "license": null})).unwrap();
+        assert_eq!(e.description, Some(Some("new".into())));
+        assert_eq!(e.tags, Some(vec!["a".to_string()]));
+        assert_eq!(e.license, Some(None));
+        assert_eq!(e.paper_url, None);
+        for (body, field) in [
+            (json!({"accuracy": 0.99}), "accuracy"),
+            (json!({"sparsity": 0.1}), "sparsity"),
+            (json!({"paper_url": "nope"}), "paper_url"),
+        ] {
+            assert_eq!(parse_edit(&body).unwrap_err().field, field);
+        }
+        assert!(
+            parse_edit(&json!({"accuracy": 1}))
+                .unwrap_err()
+                .message
+                .contains("new upload")
+        );
+        assert!(parse_edit(&json!([1])).is_err());
     }
 
     #[test]

@@ -7,4 +7,5 @@ mod cli;
 mod download;
 mod interop;
 mod rejections;
+mod search;
 mod upload;

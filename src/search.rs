@@ -1,0 +1,803 @@
+//! Finding tickets, as pure logic: query parameters to a validated filter and page, opaque
+//! cursors bound to their query, the SQL `WHERE` both index backends share, and the Pareto
+//! frontier.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::ingest::metadata;
+
+pub const DEFAULT_LIMIT: usize = 20;
+pub const MAX_LIMIT: usize = 100;
+/// Rows the points endpoint returns at most.
+pub const POINTS_CAP: usize = 100_000;
+/// Values per facet.
+pub const FACET_TOP: usize = 50;
+
+/// A bad query parameter, named.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidParameter {
+    pub field: String,
+    pub message: String,
+}
+
+fn bad<T>(field: &str, message: impl Into<String>) -> Result<T, InvalidParameter> {
+    Err(InvalidParameter {
+        field: field.to_owned(),
+        message: message.into(),
+    })
+}
+
+/// Which tickets: every field narrows the set; all are combinable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TicketFilter {
+    pub task: Option<String>,
+    pub dataset: Option<String>,
+    pub architecture: Option<String>,
+    pub pruning_method: Option<String>,
+    pub owner: Option<String>,
+    /// All must match. Sorted and deduplicated.
+    pub tags: Vec<String>,
+    pub parent_id: Option<String>,
+    pub min_sparsity: Option<f64>,
+    pub max_sparsity: Option<f64>,
+    pub min_accuracy: Option<f64>,
+    pub max_accuracy: Option<f64>,
+    /// Lowercased free text.
+    pub q: Option<String>,
+    /// Only for the frontier: compare tickets of one metric.
+    pub metric: Option<String>,
+    pub include_yanked: bool,
+}
+
+impl TicketFilter {
+    /// True when only task / dataset / architecture / method narrow the set, so counts kept
+    /// on write can answer facet questions.
+    pub fn only_dimensions(&self) -> bool {
+        self.owner.is_none()
+            && self.tags.is_empty()
+            && self.parent_id.is_none()
+            && self.min_sparsity.is_none()
+            && self.max_sparsity.is_none()
+            && self.min_accuracy.is_none()
+            && self.max_accuracy.is_none()
+            && self.q.is_none()
+            && self.metric.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SortKey {
+    Created,
+    Accuracy,
+    Sparsity,
+    Downloads,
+}
+
+impl SortKey {
+    fn column(self) -> Option<&'static str> {
+        match self {
+            SortKey::Created => None,
+            SortKey::Accuracy => Some("t.accuracy"),
+            SortKey::Sparsity => Some("t.sparsity"),
+            SortKey::Downloads => Some("t.downloads"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+/// Where the previous page ended: its last ticket's sort value and seq.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct After {
+    /// The sort column's value (absent when sorting by creation).
+    #[serde(rename = "v", skip_serializing_if = "Option::is_none", default)]
+    pub value: Option<SortValue>,
+    #[serde(rename = "s")]
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SortValue {
+    Int(i64),
+    Real(f64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub sort: SortKey,
+    pub order: Order,
+    pub limit: usize,
+    pub after: Option<After>,
+}
+
+/// Query parameters as name/value pairs (names may repeat, like `tag`).
+pub type Pairs = [(String, String)];
+
+const FILTER_PARAMS: &[&str] = &[
+    "task",
+    "dataset",
+    "architecture",
+    "pruning_method",
+    "owner",
+    "tag",
+    "parent_id",
+    "min_sparsity",
+    "max_sparsity",
+    "min_accuracy",
+    "max_accuracy",
+    "q",
+    "include_yanked",
+];
+
+/// Rejects parameters an endpoint does not know, so a typo is an error, not a silent no-op.
+pub fn check_known(pairs: &Pairs, known: &[&[&str]]) -> Result<(), InvalidParameter> {
+    for (name, _) in pairs {
+        if !known.iter().any(|set| set.contains(&name.as_str())) {
+            return bad(name, format!("unknown parameter '{name}'"));
+        }
+    }
+    Ok(())
+}
+
+fn single<'a>(pairs: &'a Pairs, name: &str) -> Result<Option<&'a str>, InvalidParameter> {
+    let mut values = pairs
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str());
+    let first = values.next();
+    if values.next().is_some() {
+        return bad(name, format!("'{name}' may be given once"));
+    }
+    Ok(first)
+}
+
+fn slug_param(pairs: &Pairs, name: &str) -> Result<Option<String>, InvalidParameter> {
+    single(pairs, name)?
+        .map(|v| {
+            metadata::slug(name, v).map_err(|e| InvalidParameter {
+                field: name.to_owned(),
+                message: e.message,
+            })
+        })
+        .transpose()
+}
+
+fn number_param(pairs: &Pairs, name: &str) -> Result<Option<f64>, InvalidParameter> {
+    single(pairs, name)?
+        .map(|v| match v.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() => Ok(x),
+            _ => bad(name, format!("'{name}' must be a number; got {v:?}")),
+        })
+        .transpose()
+}
+
+fn bool_param(pairs: &Pairs, name: &str) -> Result<bool, InvalidParameter> {
+    match single(pairs, name)? {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(v) => bad(name, format!("'{name}' must be true or false; got {v:?}")),
+    }
+}
+
+/// The filter parameters every list endpoint shares.
+pub fn parse_filter(pairs: &Pairs) -> Result<TicketFilter, InvalidParameter> {
+    let mut tags = pairs
+        .iter()
+        .filter(|(k, _)| k == "tag")
+        .map(|(_, v)| {
+            metadata::slug("tag", v).map_err(|e| InvalidParameter {
+                field: "tag".into(),
+                message: e.message,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    tags.sort();
+    tags.dedup();
+    let q = single(pairs, "q")?
+        .map(|v| v.trim().to_lowercase())
+        .filter(|v| !v.is_empty());
+    if q.as_ref().is_some_and(|q| q.len() > 256) {
+        return bad("q", "'q' is longer than 256 bytes");
+    }
+    Ok(TicketFilter {
+        task: slug_param(pairs, "task")?,
+        dataset: slug_param(pairs, "dataset")?,
+        architecture: slug_param(pairs, "architecture")?,
+        pruning_method: slug_param(pairs, "pruning_method")?,
+        owner: slug_param(pairs, "owner")?,
+        tags,
+        parent_id: single(pairs, "parent_id")?.map(str::to_owned),
+        min_sparsity: number_param(pairs, "min_sparsity")?,
+        max_sparsity: number_param(pairs, "max_sparsity")?,
+        min_accuracy: number_param(pairs, "min_accuracy")?,
+        max_accuracy: number_param(pairs, "max_accuracy")?,
+        q,
+        metric: None,
+        include_yanked: bool_param(pairs, "include_yanked")?,
+    })
+}
+
+/// `GET /api/v1/tickets`: filters, sort, order, limit and cursor.
+pub fn parse_search(pairs: &Pairs) -> Result<(TicketFilter, Page), InvalidParameter> {
+    check_known(
+        pairs,
+        &[FILTER_PARAMS, &["sort", "order", "limit", "cursor"]],
+    )?;
+    let filter = parse_filter(pairs)?;
+    let sort = match single(pairs, "sort")? {
+        None | Some("created") => SortKey::Created,
+        Some("accuracy") => SortKey::Accuracy,
+        Some("sparsity") => SortKey::Sparsity,
+        Some("downloads") => SortKey::Downloads,
+        Some(v) => {
+            return bad(
+                "sort",
+                format!("unknown sort {v:?} (created, accuracy, sparsity or downloads)"),
+            );
+        }
+    };
+    let order = match single(pairs, "order")? {
+        None | Some("desc") => Order::Desc,
+        Some("asc") => Order::Asc,
+        Some(v) => return bad("order", format!("'order' must be asc or desc; got {v:?}")),
+    };
+    let limit = match single(pairs, "limit")? {
+        None => DEFAULT_LIMIT,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return bad(
+                    "limit",
+                    format!("'limit' must be 1 to {MAX_LIMIT}; got {v:?}"),
+                );
+            }
+        },
+    };
+    let mut page = Page {
+        sort,
+        order,
+        limit,
+        after: None,
+    };
+    if let Some(cursor) = single(pairs, "cursor")? {
+        page.after = Some(decode_cursor(cursor, &filter, &page)?);
+    }
+    Ok((filter, page))
+}
+
+/// `GET /api/v1/facets` and `GET /api/v1/points`: the filters only.
+pub fn parse_filter_only(pairs: &Pairs) -> Result<TicketFilter, InvalidParameter> {
+    check_known(pairs, &[FILTER_PARAMS])?;
+    parse_filter(pairs)
+}
+
+/// `GET /api/v1/frontier`: task (required), dataset, architecture, metric.
+pub fn parse_frontier(pairs: &Pairs) -> Result<TicketFilter, InvalidParameter> {
+    check_known(
+        pairs,
+        &[&[
+            "task",
+            "dataset",
+            "architecture",
+            "metric",
+            "include_yanked",
+        ]],
+    )?;
+    let mut filter = TicketFilter {
+        task: slug_param(pairs, "task")?,
+        dataset: slug_param(pairs, "dataset")?,
+        architecture: slug_param(pairs, "architecture")?,
+        metric: Some(
+            slug_param(pairs, "metric")?.unwrap_or_else(|| metadata::DEFAULT_METRIC.into()),
+        ),
+        include_yanked: bool_param(pairs, "include_yanked")?,
+        ..TicketFilter::default()
+    };
+    if filter.task.is_none() {
+        return bad("task", "'task' is required");
+    }
+    filter.tags.clear();
+    Ok(filter)
+}
+
+/// `GET /api/v1/tasks`: only `include_yanked`.
+pub fn parse_tasks(pairs: &Pairs) -> Result<bool, InvalidParameter> {
+    check_known(pairs, &[&["include_yanked"]])?;
+    bool_param(pairs, "include_yanked")
+}
+
+/// Binds a cursor to its query: filters, sort and order (not the limit, which may change).
+fn fingerprint(filter: &TicketFilter, page: &Page) -> String {
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(filter).unwrap_or_default());
+    h.update(serde_json::to_vec(&(page.sort, page.order)).unwrap_or_default());
+    hex::encode(&h.finalize()[..8])
+}
+
+#[derive(Serialize, Deserialize)]
+struct CursorBody {
+    #[serde(flatten)]
+    after: After,
+    #[serde(rename = "q")]
+    query: String,
+}
+
+pub fn encode_cursor(after: After, filter: &TicketFilter, page: &Page) -> String {
+    let body = CursorBody {
+        after,
+        query: fingerprint(filter, page),
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+fn decode_cursor(
+    cursor: &str,
+    filter: &TicketFilter,
+    page: &Page,
+) -> Result<After, InvalidParameter> {
+    let body: CursorBody = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| InvalidParameter {
+            field: "cursor".into(),
+            message: "the cursor is not valid; use next_cursor from a previous page".into(),
+        })?;
+    if body.query != fingerprint(filter, page) {
+        return bad(
+            "cursor",
+            "the cursor belongs to a different query (filters, sort or order changed)",
+        );
+    }
+    let value_ok = matches!(
+        (page.sort, body.after.value),
+        (SortKey::Created, None)
+            | (SortKey::Downloads, Some(SortValue::Int(_)))
+            | (
+                SortKey::Accuracy | SortKey::Sparsity,
+                Some(SortValue::Real(_) | SortValue::Int(_))
+            )
+    );
+    if !value_ok {
+        return bad("cursor", "the cursor does not match the sort");
+    }
+    Ok(body.after)
+}
+
+/// A value bound into SQL.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Text(String),
+    Real(f64),
+    Int(i64),
+}
+
+/// How a backend matches `q`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextSearch {
+    /// `LIKE '%q%'` on `search_text`, served by a pg_trgm GIN index.
+    PgTrigram,
+    /// An FTS5 trigram phrase query for 3+ characters; shorter ones scan with LIKE.
+    SqliteFts,
+}
+
+/// SQL under construction with `$N` placeholders, which both Postgres and SQLite accept.
+#[derive(Debug, Default)]
+pub struct Sql {
+    pub text: String,
+    pub args: Vec<Arg>,
+}
+
+impl Sql {
+    pub fn bind(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+}
+
+fn like_pattern(q: &str) -> String {
+    let escaped = q
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// The `WHERE` conditions for a filter, over `tickets t`, joined with AND (never empty).
+pub fn where_clause(filter: &TicketFilter, text: TextSearch, sql: &mut Sql) -> String {
+    let mut conds: Vec<String> = Vec::new();
+    if !filter.include_yanked {
+        conds.push("t.yanked = FALSE".into());
+    }
+    for (column, value) in [
+        ("t.task", &filter.task),
+        ("t.dataset", &filter.dataset),
+        ("t.architecture", &filter.architecture),
+        ("t.pruning_method", &filter.pruning_method),
+        ("t.parent_id", &filter.parent_id),
+        ("t.metric", &filter.metric),
+    ] {
+        if let Some(v) = value {
+            conds.push(format!("{column} = {}", sql.bind(Arg::Text(v.clone()))));
+        }
+    }
+    if let Some(owner) = &filter.owner {
+        let p = sql.bind(Arg::Text(owner.clone()));
+        conds.push(format!(
+            "t.owner_id = (SELECT id FROM users WHERE name = {p})"
+        ));
+    }
+    for tag in &filter.tags {
+        let p = sql.bind(Arg::Text(tag.clone()));
+        conds.push(format!(
+            "t.seq IN (SELECT ticket_seq FROM ticket_tags WHERE tag = {p})"
+        ));
+    }
+    for (column, op, value) in [
+        ("t.sparsity", ">=", filter.min_sparsity),
+        ("t.sparsity", "<=", filter.max_sparsity),
+        ("t.accuracy", ">=", filter.min_accuracy),
+        ("t.accuracy", "<=", filter.max_accuracy),
+    ] {
+        if let Some(v) = value {
+            conds.push(format!("{column} {op} {}", sql.bind(Arg::Real(v))));
+        }
+    }
+    if let Some(q) = &filter.q {
+        conds.push(match text {
+            TextSearch::SqliteFts if q.chars().count() >= 3 => {
+                let phrase = format!("\"{}\"", q.replace('"', "\"\""));
+                let p = sql.bind(Arg::Text(phrase));
+                format!("t.seq IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH {p})")
+            }
+            _ => {
+                let p = sql.bind(Arg::Text(like_pattern(q)));
+                format!("t.search_text LIKE {p} ESCAPE '\\'")
+            }
+        });
+    }
+    if conds.is_empty() {
+        conds.push("TRUE".into());
+    }
+    conds.join(" AND ")
+}
+
+/// One page of a search: `SELECT {columns} FROM tickets t ... WHERE ... ORDER BY ... LIMIT`.
+/// Asks for one row more than the page, to know whether another page follows.
+pub fn search_sql(columns: &str, filter: &TicketFilter, page: &Page, text: TextSearch) -> Sql {
+    let mut sql = Sql::default();
+    let mut conds = where_clause(filter, text, &mut sql);
+    let (cmp, dir) = match page.order {
+        Order::Desc => ("<", "DESC"),
+        Order::Asc => (">", "ASC"),
+    };
+    if let Some(after) = page.after {
+        conds = match (page.sort.column(), after.value) {
+            (Some(col), Some(value)) => {
+                let v = sql.bind(match value {
+                    SortValue::Int(i) => Arg::Int(i),
+                    SortValue::Real(x) => Arg::Real(x),
+                });
+                let seq = sql.bind(Arg::Int(after.seq));
+                format!("{conds} AND ({col}, t.seq) {cmp} ({v}, {seq})")
+            }
+            _ => {
+                let seq = sql.bind(Arg::Int(after.seq));
+                format!("{conds} AND t.seq {cmp} {seq}")
+            }
+        };
+    }
+    let order = match page.sort.column() {
+        Some(col) => format!("{col} {dir}, t.seq {dir}"),
+        None => format!("t.seq {dir}"),
+    };
+    let limit = sql.bind(Arg::Int(page.limit as i64 + 1));
+    sql.text = format!("SELECT {columns} WHERE {conds} ORDER BY {order} LIMIT {limit}");
+    sql
+}
+
+/// A facet: a column whose values are counted under the current filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Facet {
+    Task,
+    Dataset,
+    Architecture,
+    PruningMethod,
+    Tag,
+}
+
+impl Facet {
+    pub const ALL: [Facet; 5] = [
+        Facet::Task,
+        Facet::Dataset,
+        Facet::Architecture,
+        Facet::PruningMethod,
+        Facet::Tag,
+    ];
+
+    fn column(self) -> &'static str {
+        match self {
+            Facet::Task => "task",
+            Facet::Dataset => "dataset",
+            Facet::Architecture => "architecture",
+            Facet::PruningMethod => "pruning_method",
+            Facet::Tag => "tag",
+        }
+    }
+}
+
+/// Counts for one facet, top [`FACET_TOP`] by count. When only task / dataset / architecture /
+/// method filter, the counts kept on write answer (a few rows per ticket shape); otherwise the
+/// matching tickets are grouped, narrowed first by the indexes the filters use.
+pub fn facet_sql(facet: Facet, filter: &TicketFilter, text: TextSearch) -> Sql {
+    let mut sql = Sql::default();
+    let col = facet.column();
+    if filter.only_dimensions() {
+        let table = if facet == Facet::Tag {
+            "tag_counts"
+        } else {
+            "facet_counts"
+        };
+        let mut conds = Vec::new();
+        if !filter.include_yanked {
+            conds.push("yanked = FALSE".to_owned());
+        }
+        for (c, v) in [
+            ("task", &filter.task),
+            ("dataset", &filter.dataset),
+            ("architecture", &filter.architecture),
+            ("pruning_method", &filter.pruning_method),
+        ] {
+            if let Some(v) = v {
+                conds.push(format!("{c} = {}", sql.bind(Arg::Text(v.clone()))));
+            }
+        }
+        if conds.is_empty() {
+            conds.push("TRUE".into());
+        }
+        sql.text = format!(
+            "SELECT {col}, CAST(SUM(n) AS BIGINT) AS c FROM {table} WHERE {} GROUP BY {col} \
+             HAVING SUM(n) > 0 ORDER BY c DESC, {col} LIMIT {FACET_TOP}",
+            conds.join(" AND ")
+        );
+    } else {
+        let conds = where_clause(filter, text, &mut sql);
+        sql.text = if facet == Facet::Tag {
+            format!(
+                "SELECT g.tag, COUNT(*) AS c FROM ticket_tags g JOIN tickets t ON t.seq = g.ticket_seq \
+                 WHERE {conds} GROUP BY g.tag ORDER BY c DESC, g.tag LIMIT {FACET_TOP}"
+            )
+        } else {
+            format!(
+                "SELECT t.{col}, COUNT(*) AS c FROM tickets t WHERE {conds} GROUP BY t.{col} \
+                 ORDER BY c DESC, t.{col} LIMIT {FACET_TOP}"
+            )
+        };
+    }
+    sql
+}
+
+/// Every task with its ticket count (kept on write) and its best accuracy and highest sparsity
+/// (each one index lookup per task).
+pub fn tasks_sql(include_yanked: bool) -> String {
+    let (outer, inner) = if include_yanked {
+        ("TRUE", "")
+    } else {
+        ("s.yanked = FALSE", " AND t.yanked = FALSE")
+    };
+    format!(
+        "SELECT s.task, CAST(SUM(s.n) AS BIGINT) AS n, \
+         (SELECT MAX(t.accuracy) FROM tickets t WHERE t.task = s.task{inner}) AS best_accuracy, \
+         (SELECT MAX(t.sparsity) FROM tickets t WHERE t.task = s.task{inner}) AS max_sparsity \
+         FROM facet_counts s WHERE {outer} GROUP BY s.task HAVING SUM(s.n) > 0 ORDER BY s.task"
+    )
+}
+
+/// Compact rows for plots, by ascending sparsity.
+pub fn points_sql(filter: &TicketFilter, cap: usize, text: TextSearch) -> Sql {
+    let mut sql = Sql::default();
+    let conds = where_clause(filter, text, &mut sql);
+    let limit = sql.bind(Arg::Int(cap as i64));
+    sql.text = format!(
+        "SELECT t.id, t.name, t.sparsity, t.accuracy, t.parent_id FROM tickets t WHERE {conds} \
+         ORDER BY t.sparsity, t.seq LIMIT {limit}"
+    );
+    sql
+}
+
+/// The lowercased text `q` searches.
+pub fn search_text(
+    name: &str,
+    description: Option<&str>,
+    architecture: &str,
+    dataset: &str,
+    tags: &[String],
+) -> String {
+    [
+        name,
+        description.unwrap_or(""),
+        architecture,
+        dataset,
+        &tags.join(" "),
+    ]
+    .join("\n")
+    .to_lowercase()
+}
+
+/// A candidate for the frontier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub id: String,
+    pub sparsity: f64,
+    pub accuracy: f64,
+}
+
+/// The Pareto set: tickets no other ticket matches or beats in both sparsity and accuracy
+/// while beating in one. Ascending sparsity. Exact duplicates dominate neither each other.
+pub fn pareto_frontier(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
+    candidates.sort_by(|a, b| {
+        b.sparsity
+            .total_cmp(&a.sparsity)
+            .then(b.accuracy.total_cmp(&a.accuracy))
+    });
+    let mut frontier = Vec::new();
+    let mut best_sparser = f64::NEG_INFINITY;
+    let mut i = 0;
+    while i < candidates.len() {
+        let sparsity = candidates[i].sparsity;
+        let group_best = candidates[i].accuracy;
+        let mut j = i;
+        while j < candidates.len() && candidates[j].sparsity == sparsity {
+            // Only the group's most accurate survive, and only if no sparser ticket is as good.
+            if candidates[j].accuracy == group_best && group_best > best_sparser {
+                frontier.push(candidates[j].clone());
+            }
+            j += 1;
+        }
+        best_sparser = best_sparser.max(group_best);
+        i = j;
+    }
+    frontier.sort_by(|a, b| a.sparsity.total_cmp(&b.sparsity).then(a.id.cmp(&b.id)));
+    frontier
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(q: &str) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    fn c(id: &str, sparsity: f64, accuracy: f64) -> Candidate {
+        Candidate {
+            id: id.into(),
+            sparsity,
+            accuracy,
+        }
+    }
+
+    fn ids(v: &[Candidate]) -> Vec<&str> {
+        v.iter().map(|c| c.id.as_str()).collect()
+    }
+
+    #[test]
+    fn frontier_is_exactly_the_pareto_set() {
+        let f = pareto_frontier(vec![
+            c("dense", 0.0, 0.92),
+            c("l1", 0.2, 0.93),
+            c("l2", 0.36, 0.925),
+            c("worse", 0.3, 0.90),       // dominated by l2
+            c("tie-sparse", 0.36, 0.91), // same sparsity as l2, less accurate
+            c("l5", 0.67, 0.91),
+            c("same-acc-less-sparse", 0.5, 0.91), // dominated by l5 (sparser, equal accuracy)
+            c("l9", 0.87, 0.80),
+        ]);
+        assert_eq!(ids(&f), ["l1", "l2", "l5", "l9"]);
+        // "dense" is dominated by l1 (sparser and more accurate).
+        let dupes = pareto_frontier(vec![c("a", 0.5, 0.9), c("b", 0.5, 0.9), c("c", 0.4, 0.95)]);
+        assert_eq!(ids(&dupes), ["c", "a", "b"]);
+        assert!(pareto_frontier(vec![]).is_empty());
+        assert_eq!(ids(&pareto_frontier(vec![c("x", 0.1, 0.1)])), ["x"]);
+    }
+
+    #[test]
+    fn search_parameters_are_validated_by_name() {
+        for (q, field) in [
+            ("min_sparsity=abc", "min_sparsity"),
+            ("limit=0", "limit"),
+            ("limit=101", "limit"),
+            ("sort=size", "sort"),
+            ("order=up", "order"),
+            ("cursor=garbage", "cursor"),
+            ("task=Bad Task", "task"),
+            ("colour=red", "colour"),
+            ("task=a&task=b", "task"),
+            ("include_yanked=maybe", "include_yanked"),
+        ] {
+            assert_eq!(parse_search(&pairs(q)).unwrap_err().field, field, "{q}");
+        }
+        let (f, p) = parse_search(&pairs(
+            "tag=b&tag=A&tag=b&q=%20ResNet%20&sort=accuracy&order=asc&limit=5",
+        ))
+        .unwrap();
+        assert_eq!(f.tags, ["a", "b"]);
+        assert_eq!(f.q.as_deref(), Some("resnet"));
+        assert_eq!(
+            (p.sort, p.order, p.limit),
+            (SortKey::Accuracy, Order::Asc, 5)
+        );
+    }
+
+    #[test]
+    fn cursors_are_bound_to_their_query() {
+        let (f, p) = parse_search(&pairs("task=x&sort=accuracy")).unwrap();
+        let after = After {
+            value: Some(SortValue::Real(0.5)),
+            seq: 42,
+        };
+        let cursor = encode_cursor(after, &f, &p);
+        let (_, again) = parse_search(&pairs(&format!(
+            "task=x&sort=accuracy&limit=7&cursor={cursor}"
+        )))
+        .unwrap();
+        assert_eq!(again.after, Some(after));
+        for other in [
+            "task=y&sort=accuracy",
+            "task=x&sort=sparsity",
+            "task=x&sort=accuracy&order=asc",
+        ] {
+            let e = parse_search(&pairs(&format!("{other}&cursor={cursor}"))).unwrap_err();
+            assert_eq!(e.field, "cursor", "{other}");
+        }
+    }
+
+    #[test]
+    fn where_clause_binds_every_value() {
+        let f = parse_filter(&pairs("task=t&owner=o&tag=x&min_accuracy=0.5&q=50%25_off")).unwrap();
+        let mut sql = Sql::default();
+        let w = where_clause(&f, TextSearch::PgTrigram, &mut sql);
+        assert!(w.starts_with("t.yanked = FALSE AND t.task = $1"), "{w}");
+        assert!(w.contains("LIKE $5 ESCAPE"), "{w}");
+        assert_eq!(sql.args[4], Arg::Text("%50\\%\\_off%".into()));
+        let mut sql = Sql::default();
+        let w = where_clause(&f, TextSearch::SqliteFts, &mut sql);
+        assert!(w.contains("ticket_search MATCH $5"), "{w}");
+        assert_eq!(sql.args[4], Arg::Text("\"50%_off\"".into()));
+    }
+
+    #[test]
+    fn keyset_pages_compare_sort_value_then_seq() {
+        let (f, mut p) = parse_search(&pairs("sort=accuracy")).unwrap();
+        p.after = Some(After {
+            value: Some(SortValue::Real(0.9)),
+            seq: 7,
+        });
+        let sql = search_sql("x FROM tickets t", &f, &p, TextSearch::PgTrigram);
+        assert!(
+            sql.text.contains("(t.accuracy, t.seq) < ($1, $2)"),
+            "{}",
+            sql.text
+        );
+        assert!(
+            sql.text
+                .ends_with("ORDER BY t.accuracy DESC, t.seq DESC LIMIT $3"),
+            "{}",
+            sql.text
+        );
+        assert_eq!(sql.args[2], Arg::Int(21));
+    }
+}
