@@ -341,7 +341,7 @@ conformance! {
         let lineage = get(&srv, &format!("/tickets/{l2}/lineage")).await;
         let ids = |v: &Value| v.as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
         assert_eq!(ids(&lineage["ancestors"]), [l1.clone(), dense.clone()]);
-        assert_eq!(ids(&lineage["children"]), [l3.clone()]);
+        assert_eq!(ids(&lineage["children"]), [l3]);
         assert_eq!(get(&srv, &format!("/tickets/{dense}/lineage")).await["ancestors"], json!([]));
         srv.get("/tickets/nope/lineage").await.assert_error(404, "not_found", None);
         assert_eq!(names(&srv, &format!("/tickets?parent_id={l1}")).await, ["l2"]);
