@@ -26,6 +26,37 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Insert N synthetic tickets (owner `synthetic`) for benchmarks and demos.
+    Seed(SeedArgs),
+    /// Print the SQL the server runs for an API query, with values inlined (for EXPLAIN).
+    Sql(SqlArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Blob store for the one small file every synthetic ticket shares.
+    #[arg(long, env = "TICKETBOOTH_BLOB_STORE")]
+    pub blob_store: Option<String>,
+    /// How many tickets to insert.
+    #[arg(long)]
+    pub count: u64,
+    /// Seed of the generator, so runs are repeatable.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SqlArgs {
+    /// The endpoint: tickets, facets, tasks, points or frontier.
+    pub endpoint: String,
+    /// The query string, as in the URL (`task=x&sort=accuracy`).
+    #[arg(default_value = "")]
+    pub query: String,
+    /// Which backend's SQL: postgres or sqlite.
+    #[arg(long, default_value = "postgres")]
+    pub backend: String,
 }
 
 #[derive(Debug, Subcommand)]

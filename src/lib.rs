@@ -11,6 +11,7 @@ pub mod http;
 pub mod index;
 pub mod ingest;
 pub mod search;
+pub mod seed;
 pub mod server;
 pub mod tokens;
 

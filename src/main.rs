@@ -3,8 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use ticketbooth::blobs::BlobStore;
 use ticketbooth::config::{Cli, Command, TokenCommand};
-use ticketbooth::{index, server, tokens};
+use ticketbooth::search::{self, TextSearch};
+use ticketbooth::{index, seed, server, tokens};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -46,6 +48,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let token = tokens::generate()?;
             index.create_token(&name, &tokens::hash(&token)).await?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Seed(args) => {
+            let locations = args.storage.locate(args.blob_store.as_deref())?;
+            let index = index::open(&locations.database_url).await?;
+            let blobs = BlobStore::from_url(&locations.blob_store_url)?;
+            seed::seed(&index, &blobs, args.count, args.seed).await
+        }
+        Command::Sql(args) => {
+            let text = match args.backend.as_str() {
+                "postgres" => TextSearch::PgTrigram,
+                "sqlite" => TextSearch::SqliteFts,
+                other => anyhow::bail!("unknown backend '{other}' (postgres or sqlite)"),
+            };
+            let pairs: Vec<(String, String)> = url::form_urlencoded::parse(args.query.as_bytes())
+                .into_owned()
+                .collect();
+            let statements = search::statements_for(&args.endpoint, &pairs, index::LIST_COLUMNS, text)
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
+            for statement in statements {
+                println!("{statement};");
+            }
             Ok(())
         }
     }

@@ -616,6 +616,58 @@ pub fn points_sql(filter: &TicketFilter, cap: usize, text: TextSearch) -> Sql {
     sql
 }
 
+/// Frontier candidates: id, sparsity and accuracy of every match.
+pub fn candidates_sql(filter: &TicketFilter, text: TextSearch) -> Sql {
+    let mut sql = Sql::default();
+    let conds = where_clause(filter, text, &mut sql);
+    sql.text = format!("SELECT t.id, t.sparsity, t.accuracy FROM tickets t WHERE {conds}");
+    sql
+}
+
+/// The statement with its values inlined as SQL literals, for EXPLAIN and raw-SQL baselines.
+pub fn inline_args(sql: &Sql) -> String {
+    let mut text = sql.text.clone();
+    // Highest first, so $1 does not eat the front of $10.
+    for (i, arg) in sql.args.iter().enumerate().rev() {
+        let literal = match arg {
+            Arg::Text(s) => format!("'{}'", s.replace('\'', "''")),
+            Arg::Real(x) => format!("{x:?}"),
+            Arg::Int(n) => n.to_string(),
+        };
+        text = text.replace(&format!("${}", i + 1), &literal);
+    }
+    text
+}
+
+/// The statements behind one API request, with values inlined.
+pub fn statements_for(
+    endpoint: &str,
+    pairs: &Pairs,
+    columns: &str,
+    text: TextSearch,
+) -> Result<Vec<String>, InvalidParameter> {
+    Ok(match endpoint {
+        "tickets" => {
+            let (filter, page) = parse_search(pairs)?;
+            vec![inline_args(&search_sql(columns, &filter, &page, text))]
+        }
+        "facets" => {
+            let filter = parse_filter_only(pairs)?;
+            Facet::ALL
+                .iter()
+                .map(|f| inline_args(&facet_sql(*f, &filter, text)))
+                .collect()
+        }
+        "tasks" => vec![tasks_sql(parse_tasks(pairs)?)],
+        "points" => {
+            let filter = parse_filter_only(pairs)?;
+            vec![inline_args(&points_sql(&filter, POINTS_CAP + 1, text))]
+        }
+        "frontier" => vec![inline_args(&candidates_sql(&parse_frontier(pairs)?, text))],
+        other => return bad("endpoint", format!("unknown endpoint '{other}'")),
+    })
+}
+
 /// The lowercased text `q` searches.
 pub fn search_text(
     name: &str,

@@ -225,6 +225,9 @@ macro_rules! list_columns {
     };
 }
 
+/// The list columns and `FROM` clause, for tools that print the server's SQL.
+pub const LIST_COLUMNS: &str = list_columns!();
+
 /// The single-ticket query: list columns plus the per-tensor table.
 macro_rules! select_ticket {
     () => {
@@ -321,70 +324,96 @@ macro_rules! impl_index {
                 decode_all(&rows)
             }
 
-            /// Inserts tickets (their blobs already recorded), their tags and facet counts.
+            /// Inserts tickets (their blobs already recorded), their tags and facet counts, with
+            /// multi-row statements (a round trip per statement is what bulk loads pay for).
             async fn insert_rows(
                 conn: &mut <$ty as $crate::index::HasDb>::Connection,
                 tickets: &[NewTicket],
             ) -> IndexResult<()> {
-                let mut counts: std::collections::HashMap<(String, String, String, String), i64> =
+                type Db = <$ty as $crate::index::HasDb>::Db;
+                let mut counts: std::collections::HashMap<(&str, &str, &str, &str), i64> =
                     Default::default();
-                let mut tag_counts: std::collections::HashMap<(String, String, String, String, String), i64> =
+                let mut tag_counts: std::collections::HashMap<(&str, &str, &str, &str, &str), i64> =
                     Default::default();
-                for t in tickets {
-                    let m = &t.meta;
-                    let text = search::search_text(&m.name, m.description.as_deref(), &m.architecture, &m.dataset, &m.tags);
-                    let (seq,): (i64,) = sqlx::query_as(
+                // 25 values a row: 500 rows stay under both backends' bind-parameter limits.
+                for chunk in tickets.chunks(500) {
+                    let mut insert = sqlx::QueryBuilder::<Db>::new(
                         "INSERT INTO tickets (id, owner_id, name, task, dataset, architecture, pruning_method, \
                          accuracy, dense_accuracy, metric, description, tags, parent_id, hyperparameters, \
                          paper_url, code_url, license, sha256, size_bytes, sparsity, params_total, params_kept, \
-                         tensors, created_at, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-                         $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25) RETURNING seq",
-                    )
-                    .bind(&t.id)
-                    .bind(t.owner_id)
-                    .bind(&m.name)
-                    .bind(&m.task)
-                    .bind(&m.dataset)
-                    .bind(&m.architecture)
-                    .bind(&m.pruning_method)
-                    .bind(m.accuracy)
-                    .bind(m.dense_accuracy)
-                    .bind(&m.metric)
-                    .bind(&m.description)
-                    .bind(sqlx::types::Json(&m.tags))
-                    .bind(&m.parent_id)
-                    .bind(m.hyperparameters.as_ref().map(sqlx::types::Json))
-                    .bind(&m.paper_url)
-                    .bind(&m.code_url)
-                    .bind(&m.license)
-                    .bind(&t.sha256)
-                    .bind(t.size_bytes as i64)
-                    .bind(t.sparsity())
-                    .bind(t.params_total as i64)
-                    .bind(t.params_kept as i64)
-                    .bind(sqlx::types::Json(&t.tensors))
-                    .bind(t.created_at)
-                    .bind(text)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(IndexError::from_insert)?;
-                    let dims = (m.task.clone(), m.dataset.clone(), m.architecture.clone(), m.pruning_method.clone());
-                    for tag in &m.tags {
-                        sqlx::query("INSERT INTO ticket_tags (tag, ticket_seq) VALUES ($1, $2)")
-                            .bind(tag)
-                            .bind(seq)
+                         tensors, created_at, search_text) ",
+                    );
+                    insert.push_values(chunk, |mut row, t| {
+                        let m = &t.meta;
+                        row.push_bind(t.id.clone())
+                            .push_bind(t.owner_id)
+                            .push_bind(m.name.clone())
+                            .push_bind(m.task.clone())
+                            .push_bind(m.dataset.clone())
+                            .push_bind(m.architecture.clone())
+                            .push_bind(m.pruning_method.clone())
+                            .push_bind(m.accuracy)
+                            .push_bind(m.dense_accuracy)
+                            .push_bind(m.metric.clone())
+                            .push_bind(m.description.clone())
+                            .push_bind(sqlx::types::Json(m.tags.clone()))
+                            .push_bind(m.parent_id.clone())
+                            .push_bind(m.hyperparameters.clone().map(sqlx::types::Json))
+                            .push_bind(m.paper_url.clone())
+                            .push_bind(m.code_url.clone())
+                            .push_bind(m.license.clone())
+                            .push_bind(t.sha256.clone())
+                            .push_bind(t.size_bytes as i64)
+                            .push_bind(t.sparsity())
+                            .push_bind(t.params_total as i64)
+                            .push_bind(t.params_kept as i64)
+                            .push_bind(sqlx::types::Json(t.tensors.clone()))
+                            .push_bind(t.created_at)
+                            .push_bind(search::search_text(
+                                &m.name,
+                                m.description.as_deref(),
+                                &m.architecture,
+                                &m.dataset,
+                                &m.tags,
+                            ));
+                    });
+                    insert.push(" RETURNING id, seq");
+                    let seqs: Vec<(String, i64)> = insert
+                        .build_query_as()
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(IndexError::from_insert)?;
+                    let seq_of: std::collections::HashMap<String, i64> = seqs.into_iter().collect();
+                    let tags: Vec<(&str, i64)> = chunk
+                        .iter()
+                        .flat_map(|t| t.meta.tags.iter().map(|tag| (tag.as_str(), seq_of[&t.id])))
+                        .collect();
+                    for tags in tags.chunks(1000) {
+                        let mut insert =
+                            sqlx::QueryBuilder::<Db>::new("INSERT INTO ticket_tags (tag, ticket_seq) ");
+                        insert.push_values(tags, |mut row, (tag, seq)| {
+                            row.push_bind(tag.to_string()).push_bind(*seq);
+                        });
+                        insert
+                            .build()
                             .execute(&mut *conn)
                             .await
                             .map_err(IndexError::from_sqlx)?;
-                        *tag_counts.entry((dims.0.clone(), dims.1.clone(), dims.2.clone(), dims.3.clone(), tag.clone())).or_default() += 1;
                     }
-                    *counts.entry(dims).or_default() += 1;
                 }
-                for ((task, dataset, arch, method), n) in counts {
-                    Self::bump(&mut *conn, (&task, &dataset, &arch, &method), false, &[], n).await?;
+                for t in tickets {
+                    let m = &t.meta;
+                    let dims = (m.task.as_str(), m.dataset.as_str(), m.architecture.as_str(), m.pruning_method.as_str());
+                    *counts.entry(dims).or_default() += 1;
+                    for tag in &m.tags {
+                        *tag_counts.entry((dims.0, dims.1, dims.2, dims.3, tag.as_str())).or_default() += 1;
+                    }
+                }
+                for (dims, n) in counts {
+                    Self::bump(&mut *conn, dims, false, &[], n).await?;
                 }
                 for ((task, dataset, arch, method, tag), n) in tag_counts {
-                    Self::bump_tags(&mut *conn, (&task, &dataset, &arch, &method), false, &[tag], n).await?;
+                    Self::bump_tags(&mut *conn, (task, dataset, arch, method), false, &[tag.to_owned()], n).await?;
                 }
                 Ok(())
             }
@@ -690,11 +719,9 @@ macro_rules! impl_index {
             }
 
             async fn candidates(&self, filter: &TicketFilter) -> IndexResult<Vec<Candidate>> {
-                let mut sql = Sql::default();
-                let conds = search::where_clause(filter, $text, &mut sql);
-                let text = format!("SELECT t.id, t.sparsity, t.accuracy FROM tickets t WHERE {conds}");
+                let sql = search::candidates_sql(filter, $text);
                 let rows: Vec<(String, f64, f64)> =
-                    $crate::index::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(text)), sql.args)
+                    $crate::index::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql.text)), sql.args)
                         .fetch_all(&self.pool)
                         .await
                         .map_err(IndexError::from_sqlx)?;
@@ -813,6 +840,7 @@ macro_rules! impl_index {
 
 /// Names a backend's row and connection types, so the shared macro can use them.
 pub trait HasDb {
+    type Db: sqlx::Database;
     type Row: sqlx::Row;
     type Connection;
 }

@@ -25,6 +25,7 @@ impl PgIndex {
 }
 
 impl super::HasDb for PgIndex {
+    type Db = sqlx::Postgres;
     type Row = sqlx::postgres::PgRow;
     type Connection = sqlx::PgConnection;
 }

@@ -34,6 +34,7 @@ impl SqliteIndex {
 
 // IMMEDIATE takes the write lock up front, so two writers queue instead of failing to upgrade.
 impl super::HasDb for SqliteIndex {
+    type Db = sqlx::Sqlite;
     type Row = sqlx::sqlite::SqliteRow;
     type Connection = sqlx::SqliteConnection;
 }

@@ -276,3 +276,8 @@ fn multipart_error(e: multer::Error) -> ApiError {
         ),
     }
 }
+
+/// Hex sha256 of bytes already in memory (small files: seeding, tests).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
