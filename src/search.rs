@@ -503,7 +503,12 @@ pub fn search_sql(columns: &str, filter: &TicketFilter, page: &Page, text: TextS
         None => format!("t.seq {dir}"),
     };
     let limit = sql.bind(Arg::Int(page.limit as i64 + 1));
-    sql.text = format!("SELECT {columns} WHERE {conds} ORDER BY {order} LIMIT {limit}");
+    // The page's seqs first, from the filter + sort index alone where it covers the filters;
+    // then only those rows are read whole.
+    sql.text = format!(
+        "SELECT {columns} WHERE t.seq IN (SELECT t.seq FROM tickets t WHERE {conds} \
+         ORDER BY {order} LIMIT {limit}) ORDER BY {order}"
+    );
     sql
 }
 

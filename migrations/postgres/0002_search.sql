@@ -39,23 +39,25 @@ CREATE TABLE tag_counts (
 );
 
 -- Filter + sort indexes over live tickets (yanked ones leave lists unless asked for). Each ends
--- in the sort key and seq, the keyset tie-breaker, so a page is one index range scan.
-CREATE INDEX tickets_live_created ON tickets (seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_live_accuracy ON tickets (accuracy, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_live_sparsity ON tickets (sparsity, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_live_downloads ON tickets (downloads, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_task_created ON tickets (task, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_task_accuracy ON tickets (task, accuracy, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_task_sparsity ON tickets (task, sparsity, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_task_downloads ON tickets (task, downloads, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_task_dataset_created ON tickets (task, dataset, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_task_dataset_accuracy ON tickets (task, dataset, accuracy, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_task_dataset_sparsity ON tickets (task, dataset, sparsity, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_tda_accuracy ON tickets (task, dataset, architecture, accuracy, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_tda_sparsity ON tickets (task, dataset, architecture, sparsity, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_dataset_accuracy ON tickets (dataset, accuracy, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_architecture_accuracy ON tickets (architecture, accuracy, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_method_created ON tickets (pruning_method, seq) WHERE yanked = FALSE;
+-- in the sort key and seq, the keyset tie-breaker, so a page is one index range scan. Each also
+-- carries sparsity and accuracy, so range filters on them are checked inside an index-only scan
+-- (a page's seqs are found first, then only those rows are read).
+CREATE INDEX tickets_live_created ON tickets (seq) INCLUDE (sparsity, accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_live_accuracy ON tickets (accuracy, seq) INCLUDE (sparsity) WHERE yanked = FALSE;
+CREATE INDEX tickets_live_sparsity ON tickets (sparsity, seq) INCLUDE (accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_live_downloads ON tickets (downloads, seq) INCLUDE (sparsity, accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_task_created ON tickets (task, seq) INCLUDE (sparsity, accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_task_accuracy ON tickets (task, accuracy, seq) INCLUDE (sparsity) WHERE yanked = FALSE;
+CREATE INDEX tickets_task_sparsity ON tickets (task, sparsity, seq) INCLUDE (accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_task_downloads ON tickets (task, downloads, seq) INCLUDE (sparsity, accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_task_dataset_created ON tickets (task, dataset, seq) INCLUDE (sparsity, accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_task_dataset_accuracy ON tickets (task, dataset, accuracy, seq) INCLUDE (sparsity) WHERE yanked = FALSE;
+CREATE INDEX tickets_task_dataset_sparsity ON tickets (task, dataset, sparsity, seq) INCLUDE (accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_tda_accuracy ON tickets (task, dataset, architecture, accuracy, seq) INCLUDE (sparsity) WHERE yanked = FALSE;
+CREATE INDEX tickets_tda_sparsity ON tickets (task, dataset, architecture, sparsity, seq) INCLUDE (accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_dataset_accuracy ON tickets (dataset, accuracy, seq) INCLUDE (sparsity) WHERE yanked = FALSE;
+CREATE INDEX tickets_architecture_accuracy ON tickets (architecture, accuracy, seq) INCLUDE (sparsity) WHERE yanked = FALSE;
+CREATE INDEX tickets_method_created ON tickets (pruning_method, seq) INCLUDE (sparsity, accuracy) WHERE yanked = FALSE;
 CREATE INDEX tickets_owner_created ON tickets (owner_id, seq);
 
 -- task, dataset and architecture are strongly correlated (imagenet goes with resnet50); without

@@ -50,23 +50,25 @@ CREATE TABLE tag_counts (
 );
 
 -- Filter + sort indexes over live tickets (yanked ones leave lists unless asked for). Each ends
--- in the sort key and seq, the keyset tie-breaker, so a page is one index range scan.
-CREATE INDEX tickets_live_created ON tickets (seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_live_accuracy ON tickets (accuracy, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_live_sparsity ON tickets (sparsity, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_live_downloads ON tickets (downloads, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_task_created ON tickets (task, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_task_accuracy ON tickets (task, accuracy, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_task_sparsity ON tickets (task, sparsity, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_task_downloads ON tickets (task, downloads, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_task_dataset_created ON tickets (task, dataset, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_task_dataset_accuracy ON tickets (task, dataset, accuracy, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_task_dataset_sparsity ON tickets (task, dataset, sparsity, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_tda_accuracy ON tickets (task, dataset, architecture, accuracy, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_tda_sparsity ON tickets (task, dataset, architecture, sparsity, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_dataset_accuracy ON tickets (dataset, accuracy, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_architecture_accuracy ON tickets (architecture, accuracy, seq) WHERE yanked = FALSE;
-CREATE INDEX tickets_method_created ON tickets (pruning_method, seq) WHERE yanked = FALSE;
+-- in the sort key and seq, the keyset tie-breaker, so a page is one index range scan. Each also
+-- carries sparsity and accuracy (after the key: SQLite has no INCLUDE), so range filters on them
+-- are checked inside a covering index scan.
+CREATE INDEX tickets_live_created ON tickets (seq, sparsity, accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_live_accuracy ON tickets (accuracy, seq, sparsity) WHERE yanked = FALSE;
+CREATE INDEX tickets_live_sparsity ON tickets (sparsity, seq, accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_live_downloads ON tickets (downloads, seq, sparsity, accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_task_created ON tickets (task, seq, sparsity, accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_task_accuracy ON tickets (task, accuracy, seq, sparsity) WHERE yanked = FALSE;
+CREATE INDEX tickets_task_sparsity ON tickets (task, sparsity, seq, accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_task_downloads ON tickets (task, downloads, seq, sparsity, accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_task_dataset_created ON tickets (task, dataset, seq, sparsity, accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_task_dataset_accuracy ON tickets (task, dataset, accuracy, seq, sparsity) WHERE yanked = FALSE;
+CREATE INDEX tickets_task_dataset_sparsity ON tickets (task, dataset, sparsity, seq, accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_tda_accuracy ON tickets (task, dataset, architecture, accuracy, seq, sparsity) WHERE yanked = FALSE;
+CREATE INDEX tickets_tda_sparsity ON tickets (task, dataset, architecture, sparsity, seq, accuracy) WHERE yanked = FALSE;
+CREATE INDEX tickets_dataset_accuracy ON tickets (dataset, accuracy, seq, sparsity) WHERE yanked = FALSE;
+CREATE INDEX tickets_architecture_accuracy ON tickets (architecture, accuracy, seq, sparsity) WHERE yanked = FALSE;
+CREATE INDEX tickets_method_created ON tickets (pruning_method, seq, sparsity, accuracy) WHERE yanked = FALSE;
 CREATE INDEX tickets_owner_created ON tickets (owner_id, seq);
 
 -- SQLite learns column correlations from ANALYZE (run by PRAGMA optimize on connect).
