@@ -851,7 +851,7 @@ mod tests {
         );
         assert!(
             sql.text
-                .ends_with("ORDER BY t.accuracy DESC, t.seq DESC LIMIT $3"),
+                .contains("ORDER BY t.accuracy DESC, t.seq DESC LIMIT $3)"),
             "{}",
             sql.text
         );
