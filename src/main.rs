@@ -65,8 +65,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let pairs: Vec<(String, String)> = url::form_urlencoded::parse(args.query.as_bytes())
                 .into_owned()
                 .collect();
-            let statements = search::statements_for(&args.endpoint, &pairs, index::LIST_COLUMNS, text)
-                .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
+            let statements =
+                search::statements_for(&args.endpoint, &pairs, index::LIST_COLUMNS, text)
+                    .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
             for statement in statements {
                 println!("{statement};");
             }

@@ -14,14 +14,26 @@ use crate::tokens;
 pub const OWNER: &str = "synthetic";
 
 /// (task, weight, [(dataset, [(architecture, dense accuracy)])])
-type Shape = (&'static str, u32, &'static [(&'static str, &'static [(&'static str, f64)])]);
+type Shape = (
+    &'static str,
+    u32,
+    &'static [(&'static str, &'static [(&'static str, f64)])],
+);
 
 const SHAPES: &[Shape] = &[
     (
         "image-classification",
         60,
         &[
-            ("cifar10", &[("resnet20", 0.92), ("resnet56", 0.94), ("vgg16", 0.935), ("conv-6", 0.80)]),
+            (
+                "cifar10",
+                &[
+                    ("resnet20", 0.92),
+                    ("resnet56", 0.94),
+                    ("vgg16", 0.935),
+                    ("conv-6", 0.80),
+                ],
+            ),
             ("mnist", &[("lenet-300-100", 0.98), ("lenet-5", 0.99)]),
             ("cifar100", &[("resnet32", 0.70), ("wrn-28-10", 0.80)]),
             ("imagenet", &[("resnet50", 0.761), ("mobilenet-v2", 0.72)]),
@@ -31,11 +43,29 @@ const SHAPES: &[Shape] = &[
     (
         "text-classification",
         15,
-        &[("sst2", &[("bert-base", 0.92), ("distilbert", 0.90)]), ("mnli", &[("bert-base", 0.84)])],
+        &[
+            ("sst2", &[("bert-base", 0.92), ("distilbert", 0.90)]),
+            ("mnli", &[("bert-base", 0.84)]),
+        ],
     ),
-    ("language-modeling", 10, &[("wikitext-103", &[("gpt2-small", 0.35), ("transformer-xl", 0.38)])]),
-    ("object-detection", 10, &[("coco", &[("faster-rcnn-r50", 0.37), ("yolov3", 0.33)])]),
-    ("speech-recognition", 5, &[("librispeech", &[("deepspeech2", 0.90)])]),
+    (
+        "language-modeling",
+        10,
+        &[(
+            "wikitext-103",
+            &[("gpt2-small", 0.35), ("transformer-xl", 0.38)],
+        )],
+    ),
+    (
+        "object-detection",
+        10,
+        &[("coco", &[("faster-rcnn-r50", 0.37), ("yolov3", 0.33)])],
+    ),
+    (
+        "speech-recognition",
+        5,
+        &[("librispeech", &[("deepspeech2", 0.90)])],
+    ),
 ];
 
 const METHODS: &[(&str, u32)] = &[
@@ -49,7 +79,15 @@ const METHODS: &[(&str, u32)] = &[
     ("magnitude", 5),
 ];
 
-const TAGS: &[&str] = &["lth", "rewinding", "structured", "global", "layerwise", "reproduction", "baseline"];
+const TAGS: &[&str] = &[
+    "lth",
+    "rewinding",
+    "structured",
+    "global",
+    "layerwise",
+    "reproduction",
+    "baseline",
+];
 
 /// splitmix64: small, fast and repeatable; statistical quality is plenty for fake data.
 struct Rng(u64);
@@ -98,8 +136,15 @@ fn shared_file() -> Vec<u8> {
 
 /// Inserts `count` tickets as IMP-like runs: each run walks pruning levels from dense to
 /// sparse, each level's parent the one before, accuracy rising a little then falling off.
-pub async fn seed(index: &DynIndex, blobs: &BlobStore, count: u64, seed: u64) -> anyhow::Result<()> {
-    let owner = index.create_token(OWNER, &tokens::hash(&tokens::generate()?)).await?;
+pub async fn seed(
+    index: &DynIndex,
+    blobs: &BlobStore,
+    count: u64,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let owner = index
+        .create_token(OWNER, &tokens::hash(&tokens::generate()?))
+        .await?;
     let bytes = shared_file();
     let mut inspector = Inspector::default();
     inspector.feed(&bytes)?;
@@ -119,7 +164,9 @@ pub async fn seed(index: &DynIndex, blobs: &BlobStore, count: u64, seed: u64) ->
     let started = std::time::Instant::now();
     while inserted < count {
         run += 1;
-        let (task, _, datasets) = rng.weighted(&SHAPES.iter().map(|s| (s, s.1)).collect::<Vec<_>>()).to_owned();
+        let (task, _, datasets) = rng
+            .weighted(&SHAPES.iter().map(|s| (s, s.1)).collect::<Vec<_>>())
+            .to_owned();
         let (dataset, archs) = datasets[rng.below(datasets.len())];
         let (arch, dense) = archs[rng.below(archs.len())];
         let method = *rng.weighted(METHODS);

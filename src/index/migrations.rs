@@ -6,41 +6,38 @@ use std::borrow::Cow;
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
-type Source = (i64, &'static str, &'static str);
+/// A migration file's stem (`0001_init`) and its SQL.
+type Source = (&'static str, &'static str);
+
+macro_rules! migration {
+    ($backend:literal, $stem:literal) => {
+        (
+            $stem,
+            include_str!(concat!("../../migrations/", $backend, "/", $stem, ".sql")),
+        )
+    };
+}
 
 const POSTGRES: &[Source] = &[
-    (
-        1,
-        "init",
-        include_str!("../../migrations/postgres/0001_init.sql"),
-    ),
-    (
-        2,
-        "search",
-        include_str!("../../migrations/postgres/0002_search.sql"),
-    ),
+    migration!("postgres", "0001_init"),
+    migration!("postgres", "0002_search"),
+    migration!("postgres", "0003_search_indexes"),
 ];
 const SQLITE: &[Source] = &[
-    (
-        1,
-        "init",
-        include_str!("../../migrations/sqlite/0001_init.sql"),
-    ),
-    (
-        2,
-        "search",
-        include_str!("../../migrations/sqlite/0002_search.sql"),
-    ),
+    migration!("sqlite", "0001_init"),
+    migration!("sqlite", "0002_search"),
+    migration!("sqlite", "0003_search_indexes"),
 ];
 
 fn migrator(sources: &[Source]) -> Migrator {
     Migrator::with_migrations(
         sources
             .iter()
-            .map(|(version, description, sql)| {
+            .map(|(stem, sql)| {
+                let (version, description) = stem.split_once('_').unwrap_or((stem, ""));
                 Migration::new(
-                    *version,
-                    Cow::Borrowed(*description),
+                    version.parse().unwrap_or_default(),
+                    Cow::Borrowed(description),
                     MigrationType::Simple,
                     sql.into_sql_str(),
                     false,
@@ -75,7 +72,7 @@ mod tests {
     fn listed(sources: &[Source]) -> Vec<String> {
         sources
             .iter()
-            .map(|(v, d, _)| format!("{v:04}_{d}.sql"))
+            .map(|(stem, _)| format!("{stem}.sql"))
             .collect()
     }
 
@@ -83,5 +80,9 @@ mod tests {
     fn every_migration_file_is_embedded() {
         assert_eq!(files("postgres"), listed(POSTGRES));
         assert_eq!(files("sqlite"), listed(SQLITE));
+        for m in [postgres(), sqlite()] {
+            let versions: Vec<i64> = m.iter().map(|m| m.version).collect();
+            assert_eq!(versions, (1..=versions.len() as i64).collect::<Vec<_>>());
+        }
     }
 }

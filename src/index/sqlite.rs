@@ -28,6 +28,14 @@ impl SqliteIndex {
             .connect_with(options)
             .await?;
         super::migrations::sqlite().run(&pool).await?;
+        // Refresh planner statistics where they are missing or stale (bounded work), as SQLite
+        // recommends at start-up; without them it can pick a poor index for a filter.
+        sqlx::query("PRAGMA analysis_limit = 1000")
+            .execute(&pool)
+            .await?;
+        sqlx::query("PRAGMA optimize = 0x10002")
+            .execute(&pool)
+            .await?;
         Ok(Self { pool })
     }
 }
