@@ -3,9 +3,10 @@
 #   - PostgreSQL: started if down, installed from Debian packages if missing (as root);
 #   - a fresh database, exported as TEST_DATABASE_URL (the suite makes one database per test
 #     from it, and drops the ones left by earlier runs);
-#   - the Python packages the interoperability tests use (safetensors, numpy, requests);
+#   - the Python packages the interoperability tests use (safetensors, numpy, requests), and
+#     Debian's chromium with the playwright library for the web page's browser test;
 #   - then every test: unit tests and the conformance suite on SQLite and on Postgres, and the
-#     outside-in smoke check against a live server.
+#     outside-in smoke check and the browser story against live servers.
 # With CI=true nothing is skipped: a missing service is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,31 +65,68 @@ ensure_python() {
   fi
 }
 
+ensure_browser() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    say "installing Debian's chromium for the browser tests"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+  fi
+  # Playwright's library only, driving Debian's chromium: no browser download.
+  if ! python3 -c 'import playwright' 2>/dev/null; then
+    say "installing the Python package playwright"
+    python3 -m pip install -q --disable-pip-version-check playwright 2>/dev/null ||
+      python3 -m pip install -q --disable-pip-version-check --break-system-packages playwright
+  fi
+}
+
+# Starts `ticketbooth serve` on a fresh data dir and a free port; sets SERVE_URL, SERVE_PID,
+# SERVE_DIR and SERVE_TOKEN (a token for user alice).
+start_server() {
+  SERVE_DIR=$(mktemp -d)
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  target/debug/ticketbooth serve --data-dir "$SERVE_DIR" --listen "127.0.0.1:$port" 2>"$SERVE_DIR/serve.log" &
+  SERVE_PID=$!
+  SERVE_URL="http://127.0.0.1:$port"
+  for _ in $(seq 1 50); do curl -fsS "$SERVE_URL/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+  SERVE_TOKEN=$(target/debug/ticketbooth token create --name alice --data-dir "$SERVE_DIR" 2>/dev/null)
+}
+
+stop_server() {
+  kill "$SERVE_PID" 2>/dev/null; wait "$SERVE_PID" 2>/dev/null || true
+  rm -rf "$SERVE_DIR"
+}
+
+# The web page's story in headless chromium; screenshots of every page in target/screenshots.
+browser_story() {
+  start_server
+  local rc=0
+  rm -rf target/screenshots
+  python3 tests/browser/story.py "$SERVE_URL" "$SERVE_TOKEN" target/screenshots || rc=$?
+  stop_server
+  return $rc
+}
+
 # The outside-in check of the upload/download contract, when the shared checks are beside us.
 smoke() {
   local check=../shared/checks/smoke.py
   [ -f "$check" ] || { say "no $check here: skipping the smoke check"; return 0; }
-  local dir port pid token
-  dir=$(mktemp -d)
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  target/debug/ticketbooth serve --data-dir "$dir" --listen "127.0.0.1:$port" 2>"$dir/serve.log" &
-  pid=$!
-  for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
-  token=$(target/debug/ticketbooth token create --name smoke --data-dir "$dir" 2>/dev/null)
+  start_server
   local rc=0
-  python3 "$check" "http://127.0.0.1:$port" "$token" || rc=$?
-  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
-  rm -rf "$dir"
+  python3 "$check" "$SERVE_URL" "$SERVE_TOKEN" || rc=$?
+  stop_server
   return $rc
 }
 
 ensure_postgres
 fresh_database
 ensure_python
+ensure_browser
 say "TEST_DATABASE_URL=$TEST_DATABASE_URL"
 
 cargo build --quiet
 smoke
+browser_story
 # The test runner goes last, so its summary closes the output.
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast

@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod index;
 pub mod ingest;
+pub mod markdown;
 pub mod search;
 pub mod seed;
 pub mod server;

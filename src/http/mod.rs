@@ -3,6 +3,7 @@
 mod auth;
 mod files;
 mod health;
+mod pages;
 mod search;
 mod tickets;
 
@@ -56,7 +57,8 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .fallback(not_found)
+        .route("/static/{name}", get(pages::asset))
+        .fallback(pages::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
     with_common_layers(routes)
@@ -94,10 +96,6 @@ fn with_common_layers(routes: Router) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-}
-
-async fn not_found() -> ApiError {
-    ApiError::not_found("no such route")
 }
 
 async fn method_not_allowed() -> ApiError {

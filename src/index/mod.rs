@@ -59,6 +59,8 @@ pub struct Ticket {
     pub dense_accuracy: Option<f64>,
     pub metric: String,
     pub description: Option<String>,
+    /// `description` rendered from markdown and sanitized.
+    pub description_html: Option<String>,
     pub tags: Vec<String>,
     pub parent_id: Option<String>,
     pub hyperparameters: Option<Map<String, Value>>,
@@ -244,6 +246,7 @@ macro_rules! ticket_from_row {
         let n = |v: i64| v.max(0) as u64;
         let hp: Option<Json<serde_json::Map<String, serde_json::Value>>> =
             row.try_get("hyperparameters")?;
+        let description: Option<String> = row.try_get("description")?;
         let tensors = if row.columns().iter().any(|c| c.name() == "tensors") {
             Some(
                 row.try_get::<Json<Vec<$crate::ingest::inspector::TensorReport>>, _>("tensors")?
@@ -263,7 +266,8 @@ macro_rules! ticket_from_row {
             accuracy: row.try_get("accuracy")?,
             dense_accuracy: row.try_get("dense_accuracy")?,
             metric: row.try_get("metric")?,
-            description: row.try_get("description")?,
+            description_html: description.as_deref().map($crate::markdown::render),
+            description,
             tags: row.try_get::<Json<Vec<String>>, _>("tags")?.0,
             parent_id: row.try_get("parent_id")?,
             hyperparameters: hp.map(|j| j.0),

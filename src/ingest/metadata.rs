@@ -169,7 +169,8 @@ fn fraction(field: &str, raw: Raw) -> Result<f64, InvalidMetadata> {
             field,
             format!(
                 "'{field}' must be a fraction in [0, 1]; {x} looks like a percentage (did you mean {}?)",
-                x / 100.0
+                // Rounded, so 93.1 suggests 0.931 and not 0.9309999999999999.
+                (x / 100.0 * 1e12).round() / 1e12
             ),
         );
     }

@@ -6,6 +6,7 @@ mod common;
 mod cli;
 mod download;
 mod interop;
+mod pages;
 mod rejections;
 mod search;
 mod upload;

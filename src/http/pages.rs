@@ -1,0 +1,52 @@
+//! The web page: a few static files, embedded in the binary so it runs from anywhere, and
+//! real page URLs that all load the same client. The client speaks only the public API.
+
+use axum::extract::Path;
+use axum::http::Uri;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+
+const INDEX_HTML: &str = include_str!("../../static/index.html");
+const APP_JS: &str = include_str!("../../static/app.js");
+const STYLE_CSS: &str = include_str!("../../static/style.css");
+const FAVICON_SVG: &str = include_str!("../../static/favicon.svg");
+
+/// `/static/{name}`.
+pub async fn asset(Path(name): Path<String>) -> Response {
+    let (content_type, body) = match name.as_str() {
+        "app.js" => ("text/javascript; charset=utf-8", APP_JS),
+        "style.css" => ("text/css; charset=utf-8", STYLE_CSS),
+        "favicon.svg" => ("image/svg+xml", FAVICON_SVG),
+        _ => return ApiError::not_found(format!("no static file '{name}'")).into_response(),
+    };
+    // Small files, revalidated on each load, so a new server version shows at once.
+    (
+        [(CONTENT_TYPE, content_type), (CACHE_CONTROL, "no-cache")],
+        body,
+    )
+        .into_response()
+}
+
+/// Page URLs get the client; anything else (unknown `/api/...` paths included) is a JSON 404.
+pub async fn fallback(uri: Uri) -> Response {
+    let path = uri.path();
+    let is_page = path == "/"
+        || ["/search", "/upload", "/frontier"].contains(&path)
+        || ["/tickets/", "/tasks/", "/owners/"]
+            .iter()
+            .any(|prefix| path.starts_with(prefix));
+    if is_page {
+        (
+            [
+                (CONTENT_TYPE, "text/html; charset=utf-8"),
+                (CACHE_CONTROL, "no-cache"),
+            ],
+            INDEX_HTML,
+        )
+            .into_response()
+    } else {
+        ApiError::not_found("no such route").into_response()
+    }
+}
