@@ -300,6 +300,18 @@ async function frontier(params) {
   const filters = new URLSearchParams({ task });
   for (const k of ["dataset", "architecture"]) if (params.get(k)) filters.set(k, params.get(k));
   const facets = await api(`/facets?task=${encodeURIComponent(task)}${params.get("dataset") ? `&dataset=${encodeURIComponent(params.get("dataset"))}` : ""}`);
+  // Tens of thousands of points make a slow page and an unreadable plot: past a few thousand,
+  // narrow to the most common dataset, then architecture (the selects can widen it again).
+  const total = facets.dataset.reduce((n, f) => n + f.count, 0);
+  for (const key of ["dataset", "architecture"]) {
+    if (total > MAX_POINTS && !params.get(key) && facets[key].length > 1 && !params.has("all")) {
+      const p = new URLSearchParams(params);
+      p.set("task", task);
+      p.set(key, facets[key][0].value);
+      navigate(`/frontier?${p}`, true);
+      return;
+    }
+  }
   const [points, front] = await Promise.all([api(`/points?${filters}`), api(`/frontier?${filters}`)]);
   const select = (name, label, options, current) => `<label>${label} <select name="${name}" id="f-${name}"><option value="">all</option>${options.map((o) => `<option ${o === current ? "selected" : ""}>${esc(o)}</option>`).join("")}</select></label>`;
   app.innerHTML = `
@@ -319,6 +331,8 @@ async function frontier(params) {
   });
   wirePlot();
 }
+
+const MAX_POINTS = 5000;
 
 /** Accuracy against percent of weights remaining, log x axis, as in the LTH papers. */
 function plot(rows, front) {

@@ -160,6 +160,7 @@ def main():
             page.click("#submit")
             # The client mirrors the server's check and names the field.
             expect(page.locator("#err-accuracy")).to_contain_text("did you mean 0.931")
+            page.screenshot(path=os.path.join(OUT, "upload-form.png"), full_page=True)
             page.fill("#u-accuracy", "0.931")
             page.fill("#u-parent_id", "no-such-ticket")
             page.click("#submit")
