@@ -30,6 +30,159 @@ pub enum Command {
     Seed(SeedArgs),
     /// Print the SQL the server runs for an API query, with values inlined (for EXPLAIN).
     Sql(SqlArgs),
+    /// Remember a server and token for the client commands (XDG config dir, mode 0600).
+    Login {
+        /// The registry's base URL.
+        #[arg(long)]
+        server: String,
+        /// An API token (`ticketbooth token create` on the server).
+        #[arg(long)]
+        token: String,
+    },
+    /// Upload a ticket file: checked locally first, with a progress bar.
+    Upload(UploadArgs),
+    /// Search tickets and print a table (or JSON lines).
+    Search(SearchArgs),
+    /// Print a ticket's metadata and per-tensor sparsity table.
+    Show {
+        /// Ticket id or owner/name.
+        ticket: String,
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Print the ticket JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a task's sparsity/accuracy frontier.
+    Frontier(FrontierArgs),
+    /// Download a ticket, resuming an interrupted download and verifying its sha256.
+    Download(DownloadArgs),
+}
+
+/// Where the client commands talk to. Flags and environment win over `ticketbooth login`.
+#[derive(Args, Clone, Default)]
+pub struct ClientArgs {
+    /// Registry base URL (default: the one saved by `login`, else http://127.0.0.1:8080).
+    #[arg(long, env = "TICKETBOOTH_URL")]
+    pub server: Option<String>,
+    /// API token (default: the one saved by `login`).
+    #[arg(long, env = "TICKETBOOTH_TOKEN")]
+    pub token: Option<String>,
+}
+
+// Tokens are secrets: never print them.
+impl std::fmt::Debug for ClientArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientArgs")
+            .field("server", &self.server)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct UploadArgs {
+    /// The .safetensors file.
+    pub file: PathBuf,
+    /// A JSON file of metadata (flags override it; it overrides the file's __metadata__).
+    #[arg(long)]
+    pub metadata: Option<PathBuf>,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub task: Option<String>,
+    #[arg(long)]
+    pub dataset: Option<String>,
+    #[arg(long)]
+    pub architecture: Option<String>,
+    #[arg(long)]
+    pub pruning_method: Option<String>,
+    /// Accuracy of the trained ticket, a fraction in [0, 1].
+    #[arg(long)]
+    pub accuracy: Option<f64>,
+    #[arg(long)]
+    pub dense_accuracy: Option<f64>,
+    /// The parent ticket: id or owner/name.
+    #[arg(long)]
+    pub parent: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Comma-separated tags.
+    #[arg(long)]
+    pub tags: Option<String>,
+    /// Print the whole ticket JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SearchArgs {
+    #[arg(long)]
+    pub task: Option<String>,
+    #[arg(long)]
+    pub dataset: Option<String>,
+    #[arg(long)]
+    pub architecture: Option<String>,
+    #[arg(long)]
+    pub pruning_method: Option<String>,
+    #[arg(long)]
+    pub owner: Option<String>,
+    #[arg(long)]
+    pub tag: Vec<String>,
+    #[arg(long)]
+    pub min_sparsity: Option<f64>,
+    #[arg(long)]
+    pub max_sparsity: Option<f64>,
+    #[arg(long)]
+    pub min_accuracy: Option<f64>,
+    #[arg(long)]
+    pub max_accuracy: Option<f64>,
+    /// Free text.
+    #[arg(long)]
+    pub q: Option<String>,
+    /// created, accuracy, sparsity or downloads.
+    #[arg(long)]
+    pub sort: Option<String>,
+    /// asc or desc.
+    #[arg(long)]
+    pub order: Option<String>,
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct FrontierArgs {
+    #[arg(long)]
+    pub task: String,
+    #[arg(long)]
+    pub dataset: Option<String>,
+    #[arg(long)]
+    pub architecture: Option<String>,
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DownloadArgs {
+    /// Ticket id or owner/name.
+    pub ticket: String,
+    /// Where to write it (default: ./<name>.safetensors).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -5,6 +5,7 @@
 //! [`index`] and [`blobs`] are the two storage ports.
 
 pub mod blobs;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -6,7 +6,7 @@ use clap::Parser;
 use ticketbooth::blobs::BlobStore;
 use ticketbooth::config::{Cli, Command, TokenCommand};
 use ticketbooth::search::{self, TextSearch};
-use ticketbooth::{index, seed, server, tokens};
+use ticketbooth::{cli, index, seed, server, tokens};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -35,6 +35,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// The client commands' errors are one sentence each (the server's code, message and field).
+fn client(result: Result<(), cli::CliError>) -> anyhow::Result<()> {
+    result.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => server::run(args).await,
@@ -56,6 +61,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let blobs = BlobStore::from_url(&locations.blob_store_url)?;
             seed::seed(&index, &blobs, args.count, args.seed).await
         }
+        Command::Login { server, token } => client(cli::login(&server, &token).await),
+        Command::Upload(args) => client(cli::upload(&args).await),
+        Command::Search(args) => client(cli::search(&args).await),
+        Command::Show {
+            ticket,
+            client: c,
+            json,
+        } => client(cli::show(&ticket, &c, json).await),
+        Command::Frontier(args) => client(cli::frontier(&args).await),
+        Command::Download(args) => client(cli::download(&args).await),
         Command::Sql(args) => {
             let text = match args.backend.as_str() {
                 "postgres" => TextSearch::PgTrigram,

@@ -42,3 +42,383 @@ conformance! {
         assert!(bad.stdout.is_empty());
     }
 }
+
+/// The client commands against a live server: the real binary, its exit codes and messages.
+mod client {
+    use std::path::Path;
+
+    use serde_json::{Value, json};
+
+    use crate::common::{Backend, TestServer, small_ticket};
+
+    struct Run {
+        code: i32,
+        stdout: String,
+        stderr: String,
+    }
+
+    async fn run(srv: &TestServer, config: &Path, args: &[&str], with_env: bool) -> Run {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ticketbooth"));
+        cmd.args(args)
+            .env("XDG_CONFIG_HOME", config)
+            .env_remove("TICKETBOOTH_URL")
+            .env_remove("TICKETBOOTH_TOKEN");
+        if with_env {
+            cmd.env("TICKETBOOTH_URL", &srv.url)
+                .env("TICKETBOOTH_TOKEN", &srv.token);
+        }
+        let out = cmd.output().await.unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn downloads(srv: &TestServer, id: &str) -> u64 {
+        srv.get(&format!("/tickets/{id}")).await.json()["downloads"]
+            .as_u64()
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn upload_search_show_frontier_and_download() {
+        let srv = TestServer::start(Backend::Sqlite).await;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let file = d.join("l1.safetensors");
+        let bytes = small_ticket(5, 4);
+        std::fs::write(&file, &bytes).unwrap();
+        let f = file.to_str().unwrap();
+
+        let up = run(
+            &srv,
+            d,
+            &[
+                "upload",
+                f,
+                "--name",
+                "r20-l1",
+                "--task",
+                "image-classification",
+                "--dataset",
+                "cifar10",
+                "--architecture",
+                "resnet20",
+                "--pruning-method",
+                "imp",
+                "--accuracy",
+                "0.91",
+                "--tags",
+                "lth,rewind",
+            ],
+            true,
+        )
+        .await;
+        assert_eq!(up.code, 0, "{}", up.stderr);
+        let id = up.stdout.lines().next().unwrap().to_owned();
+        assert_eq!(
+            up.stdout.lines().nth(1).unwrap(),
+            format!("{}/tickets/{id}", srv.url)
+        );
+
+        // --metadata JSON, a flag overriding it, and the parent by owner/name.
+        let meta = d.join("meta.json");
+        std::fs::write(
+            &meta,
+            json!({"name": "r20-l2", "task": "image-classification", "dataset": "cifar10",
+            "architecture": "resnet20", "pruning_method": "imp", "accuracy": 0.5})
+            .to_string(),
+        )
+        .unwrap();
+        let file2 = d.join("l2.safetensors");
+        std::fs::write(&file2, small_ticket(6, 8)).unwrap();
+        let up2 = run(
+            &srv,
+            d,
+            &[
+                "upload",
+                file2.to_str().unwrap(),
+                "--metadata",
+                meta.to_str().unwrap(),
+                "--accuracy",
+                "0.9",
+                "--parent",
+                "alice/r20-l1",
+                "--json",
+            ],
+            true,
+        )
+        .await;
+        assert_eq!(up2.code, 0, "{}", up2.stderr);
+        let t2: Value = serde_json::from_str(up2.stdout.trim()).unwrap();
+        assert_eq!(
+            (t2["parent_id"].as_str(), t2["accuracy"].as_f64()),
+            (Some(id.as_str()), Some(0.9))
+        );
+
+        let search = run(
+            &srv,
+            d,
+            &[
+                "search",
+                "--task",
+                "image-classification",
+                "--sort",
+                "accuracy",
+                "--json",
+            ],
+            true,
+        )
+        .await;
+        let names: Vec<String> = search
+            .stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(names, ["r20-l1", "r20-l2"]);
+        let table = run(&srv, d, &["search", "--min-sparsity", "0.8"], true).await;
+        let lines: Vec<&str> = table.stdout.lines().collect();
+        assert!(
+            lines[0].starts_with("ID") && lines[0].contains("REMAINING"),
+            "{}",
+            table.stdout
+        );
+        assert_eq!(lines.len(), 2);
+        assert!(
+            lines[1].contains("alice/r20-l2") && lines[1].contains("12.50%"),
+            "{}",
+            table.stdout
+        );
+
+        let show = run(&srv, d, &["show", "alice/r20-l1"], true).await;
+        assert_eq!(show.code, 0, "{}", show.stderr);
+        assert!(
+            show.stdout.contains("sparsity        0.75"),
+            "{}",
+            show.stdout
+        );
+        assert!(
+            show.stdout
+                .lines()
+                .any(|l| l.starts_with("fc.weight") && l.contains("25.00%") && l.ends_with("yes")),
+            "{}",
+            show.stdout
+        );
+
+        let frontier = run(
+            &srv,
+            d,
+            &["frontier", "--task", "image-classification"],
+            true,
+        )
+        .await;
+        // Both are on it: l2 is sparser, l1 more accurate.
+        assert_eq!(frontier.stdout.lines().count(), 3, "{}", frontier.stdout);
+        assert!(
+            frontier
+                .stdout
+                .lines()
+                .nth(1)
+                .unwrap()
+                .contains("alice/r20-l1"),
+            "{}",
+            frontier.stdout
+        );
+
+        // Download, then resume after a cut: only the rest is fetched, and it is not a new download.
+        let out = d.join("got.safetensors");
+        let dl = run(
+            &srv,
+            d,
+            &["download", &id, "-o", out.to_str().unwrap()],
+            true,
+        )
+        .await;
+        assert_eq!(dl.code, 0, "{}", dl.stderr);
+        assert_eq!(std::fs::read(&out).unwrap(), bytes);
+        assert_eq!(downloads(&srv, &id).await, 1);
+        let cut = d.join("cut.safetensors");
+        std::fs::write(d.join("cut.safetensors.part"), &bytes[..100]).unwrap();
+        let resumed = run(
+            &srv,
+            d,
+            &["download", "alice/r20-l1", "-o", cut.to_str().unwrap()],
+            true,
+        )
+        .await;
+        assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+        assert_eq!(std::fs::read(&cut).unwrap(), bytes);
+        assert!(!d.join("cut.safetensors.part").exists());
+        assert_eq!(
+            downloads(&srv, &id).await,
+            1,
+            "a resumed range is not a new download"
+        );
+
+        // A corrupt partial file: the hash check fails, nothing is left at PATH.
+        let bad = d.join("bad.safetensors");
+        std::fs::write(d.join("bad.safetensors.part"), vec![0xAB; 100]).unwrap();
+        let mismatch = run(
+            &srv,
+            d,
+            &["download", &id, "-o", bad.to_str().unwrap()],
+            true,
+        )
+        .await;
+        assert_eq!(mismatch.code, 1);
+        assert!(
+            mismatch.stderr.contains("sha256 mismatch"),
+            "{}",
+            mismatch.stderr
+        );
+        assert!(!mismatch.stderr.contains("panicked"));
+        assert!(!bad.exists() && !d.join("bad.safetensors.part").exists());
+        // Run again: a clean download.
+        assert_eq!(
+            run(
+                &srv,
+                d,
+                &["download", &id, "-o", bad.to_str().unwrap()],
+                true
+            )
+            .await
+            .code,
+            0
+        );
+        assert_eq!(std::fs::read(&bad).unwrap(), bytes);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn checks_locally_reports_server_errors_and_logs_in() {
+        let srv = TestServer::start(Backend::Sqlite).await;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let zip = d.join("model.safetensors");
+        std::fs::write(&zip, b"PK\x03\x04\x14\x00\x00\x00\x08\x00\x00\x00").unwrap();
+        let flags = [
+            "--name",
+            "x",
+            "--task",
+            "t",
+            "--dataset",
+            "d",
+            "--architecture",
+            "a",
+            "--pruning-method",
+            "imp",
+        ];
+        let mut args = vec!["upload", zip.to_str().unwrap()];
+        args.extend(flags);
+        args.extend(["--accuracy", "0.5"]);
+        let r = run(&srv, d, &args, true).await;
+        assert_eq!(r.code, 1);
+        assert!(
+            r.stderr
+                .contains("model.safetensors: not a safetensors file")
+                && r.stderr.contains("zip archive"),
+            "{}",
+            r.stderr
+        );
+
+        let good = d.join("good.safetensors");
+        std::fs::write(&good, small_ticket(9, 2)).unwrap();
+        let mut args = vec!["upload", good.to_str().unwrap()];
+        args.extend(flags);
+        args.extend(["--accuracy", "93.4"]);
+        let r = run(&srv, d, &args, true).await;
+        assert_eq!(r.code, 1);
+        assert!(r.stderr.contains("did you mean 0.934"), "{}", r.stderr);
+        assert_eq!(srv.ticket_rows().await, 0, "local checks send nothing");
+
+        let mut args = vec!["upload", good.to_str().unwrap()];
+        args.extend(flags);
+        args.extend(["--accuracy", "0.5"]);
+        assert_eq!(run(&srv, d, &args, true).await.code, 0);
+        let again = run(&srv, d, &args, true).await;
+        assert_eq!(again.code, 1);
+        assert!(
+            again
+                .stderr
+                .trim_end()
+                .ends_with("(conflict, field 'name')"),
+            "{}",
+            again.stderr
+        );
+
+        let anonymous = run(&srv, d, &args, false).await;
+        assert_eq!(anonymous.code, 1);
+        assert!(
+            anonymous.stderr.contains("no API token"),
+            "{}",
+            anonymous.stderr
+        );
+        assert_eq!(
+            run(&srv, d, &["upload"], true).await.code,
+            2,
+            "usage errors exit 2"
+        );
+        assert_eq!(
+            run(&srv, d, &["search", "--limit", "many"], true)
+                .await
+                .code,
+            2
+        );
+        let missing = run(&srv, d, &["show", "nope"], true).await;
+        assert_eq!(missing.code, 1);
+        assert!(missing.stderr.contains("not_found"), "{}", missing.stderr);
+
+        // login stores server and token (mode 0600); later commands need no flags or env.
+        let bad_login = run(
+            &srv,
+            d,
+            &["login", "--server", &srv.url, "--token", "tb_wrong"],
+            false,
+        )
+        .await;
+        assert_eq!(bad_login.code, 1, "a bad token is reported at login");
+        let login = run(
+            &srv,
+            d,
+            &["login", "--server", &srv.url, "--token", &srv.token],
+            false,
+        )
+        .await;
+        assert_eq!(login.code, 0, "{}", login.stderr);
+        let config = d.join("ticketbooth/config.json");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let search = run(&srv, d, &["search", "--json"], false).await;
+        assert_eq!(search.code, 0, "{}", search.stderr);
+        assert_eq!(search.stdout.lines().count(), 1);
+        let good2 = d.join("good2.safetensors");
+        std::fs::write(&good2, small_ticket(10, 2)).unwrap();
+        let mut args = vec!["upload", good2.to_str().unwrap()];
+        args.extend([
+            "--name",
+            "via-login",
+            "--task",
+            "t",
+            "--dataset",
+            "d",
+            "--architecture",
+            "a",
+            "--pruning-method",
+            "imp",
+            "--accuracy",
+            "0.5",
+        ]);
+        assert_eq!(run(&srv, d, &args, false).await.code, 0);
+    }
+}

@@ -93,6 +93,8 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: Backend, limits: UploadLimits) -> Self {
+        // reqwest is built without a default TLS provider (the CLI installs ring); so do tests.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let database_url = match backend {
             Backend::Sqlite => None,

@@ -1,0 +1,91 @@
+//! The command-line client: the same binary, talking to a registry over its public REST API.
+//! Server errors print as one sentence and exit 1; usage errors exit 2 (clap); no panics.
+
+mod client;
+mod download;
+mod settings;
+mod tables;
+mod upload;
+
+pub use client::{CliError, Client};
+
+use crate::config::{ClientArgs, DownloadArgs, FrontierArgs, SearchArgs, UploadArgs};
+
+pub async fn login(server: &str, token: &str) -> Result<(), CliError> {
+    let path = settings::save(server, token)?;
+    // Check the pair works, so a typo shows now rather than at the first upload.
+    let client = Client::new(&ClientArgs {
+        server: Some(server.to_owned()),
+        token: Some(token.to_owned()),
+    })?;
+    client.check().await?;
+    println!("Saved {server} in {}", path.display());
+    Ok(())
+}
+
+pub async fn upload(args: &UploadArgs) -> Result<(), CliError> {
+    upload::run(args).await
+}
+
+pub async fn download(args: &DownloadArgs) -> Result<(), CliError> {
+    download::run(args).await
+}
+
+pub async fn search(args: &SearchArgs) -> Result<(), CliError> {
+    let client = Client::new(&args.client)?;
+    let mut query: Vec<(&str, String)> = Vec::new();
+    let text = |v: &Option<String>| v.clone();
+    for (k, v) in [
+        ("task", text(&args.task)),
+        ("dataset", text(&args.dataset)),
+        ("architecture", text(&args.architecture)),
+        ("pruning_method", text(&args.pruning_method)),
+        ("owner", text(&args.owner)),
+        ("q", text(&args.q)),
+        ("sort", text(&args.sort)),
+        ("order", text(&args.order)),
+        ("min_sparsity", args.min_sparsity.map(|x| x.to_string())),
+        ("max_sparsity", args.max_sparsity.map(|x| x.to_string())),
+        ("min_accuracy", args.min_accuracy.map(|x| x.to_string())),
+        ("max_accuracy", args.max_accuracy.map(|x| x.to_string())),
+    ] {
+        if let Some(v) = v {
+            query.push((k, v));
+        }
+    }
+    for tag in &args.tag {
+        query.push(("tag", tag.clone()));
+    }
+    query.push(("limit", args.limit.to_string()));
+    let page = client.get_json("/api/v1/tickets", &query).await?;
+    tables::print_tickets(&page["items"], args.json);
+    Ok(())
+}
+
+pub async fn show(ticket: &str, client: &ClientArgs, json: bool) -> Result<(), CliError> {
+    let client = Client::new(client)?;
+    let t = client.ticket(ticket).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&t).unwrap_or_default());
+    } else {
+        tables::print_ticket(&t);
+    }
+    Ok(())
+}
+
+pub async fn frontier(args: &FrontierArgs) -> Result<(), CliError> {
+    let client = Client::new(&args.client)?;
+    let mut query = vec![("task", args.task.clone())];
+    for (k, v) in [
+        ("dataset", &args.dataset),
+        ("architecture", &args.architecture),
+        ("metric", &args.metric),
+    ] {
+        if let Some(v) = v {
+            query.push((k, v.clone()));
+        }
+    }
+    let page = client.get_json("/api/v1/frontier", &query).await?;
+    tables::print_tickets(&page["items"], args.json);
+    Ok(())
+}
