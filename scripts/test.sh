@@ -3,7 +3,8 @@
 #   - PostgreSQL: started if down, installed from Debian packages if missing (as root);
 #   - a fresh database, exported as TEST_DATABASE_URL (the suite makes one database per test
 #     from it, and drops the ones left by earlier runs);
-#   - the Python packages the interoperability tests use (safetensors, numpy, requests), and
+#   - the Python packages of the interoperability tests and the examples
+#     (examples/python/requirements.txt: safetensors, numpy, requests, scikit-learn), and
 #     Debian's chromium with the playwright library for the web page's browser test;
 #   - then every test: unit tests and the conformance suite on SQLite and on Postgres, and the
 #     outside-in smoke check and the browser story against live servers.
@@ -58,10 +59,10 @@ ensure_python() {
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3 python3-pip >/dev/null
   fi
-  if ! python3 -c 'import safetensors, numpy, requests' 2>/dev/null; then
-    say "installing Python packages: safetensors numpy requests"
-    python3 -m pip install -q --disable-pip-version-check safetensors numpy requests 2>/dev/null ||
-      python3 -m pip install -q --disable-pip-version-check --break-system-packages safetensors numpy requests
+  if ! python3 -c 'import safetensors, numpy, requests, sklearn' 2>/dev/null; then
+    say "installing Python packages: examples/python/requirements.txt"
+    python3 -m pip install -q --disable-pip-version-check -r examples/python/requirements.txt 2>/dev/null ||
+      python3 -m pip install -q --disable-pip-version-check --break-system-packages -r examples/python/requirements.txt
   fi
 }
 
@@ -107,6 +108,15 @@ browser_story() {
   return $rc
 }
 
+# The Python find-publish-reuse workflow (examples/python), 2 rounds, end to end.
+python_workflow() {
+  start_server
+  local rc=0
+  python3 examples/python/check_workflow.py "$SERVE_URL" "$SERVE_TOKEN" || rc=$?
+  stop_server
+  return $rc
+}
+
 # The outside-in check of the upload/download contract, when the shared checks are beside us.
 smoke() {
   local check=../shared/checks/smoke.py
@@ -126,6 +136,7 @@ say "TEST_DATABASE_URL=$TEST_DATABASE_URL"
 
 cargo build --quiet
 smoke
+python_workflow
 browser_story
 # The test runner goes last, so its summary closes the output.
 if cargo nextest --version >/dev/null 2>&1; then
