@@ -230,6 +230,8 @@ function snippets(t) {
   return `
     <h3>curl</h3><pre><code>curl -fL -o ${esc(file)} ${esc(url)}
 echo "${esc(t.sha256)}  ${esc(file)}" | sha256sum -c</code></pre>
+    <h3>ticketbooth CLI</h3><pre><code>ticketbooth download ${esc(t.owner)}/${esc(t.name)} --server ${esc(location.origin)}   # resumes, verifies sha256
+ticketbooth show ${esc(t.owner)}/${esc(t.name)} --server ${esc(location.origin)}</code></pre>
     <h3>Python (PyTorch)</h3><pre><code>import torch
 from safetensors.torch import load_file
 
