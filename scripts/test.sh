@@ -59,10 +59,10 @@ ensure_python() {
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3 python3-pip >/dev/null
   fi
-  if ! python3 -c 'import safetensors, numpy, requests, sklearn' 2>/dev/null; then
-    say "installing Python packages: examples/python/requirements.txt"
-    python3 -m pip install -q --disable-pip-version-check -r examples/python/requirements.txt 2>/dev/null ||
-      python3 -m pip install -q --disable-pip-version-check --break-system-packages -r examples/python/requirements.txt
+  if ! python3 -c 'import safetensors, numpy, requests, sklearn, schemathesis' 2>/dev/null; then
+    say "installing Python packages: examples/python/requirements.txt and schemathesis"
+    python3 -m pip install -q --disable-pip-version-check -r examples/python/requirements.txt schemathesis 2>/dev/null ||
+      python3 -m pip install -q --disable-pip-version-check --break-system-packages -r examples/python/requirements.txt schemathesis
   fi
 }
 
@@ -108,6 +108,17 @@ browser_story() {
   return $rc
 }
 
+# schemathesis against the live server's own OpenAPI document (schemathesis.toml says which
+# check is off where, and why); a bounded number of examples per operation.
+api_contract() {
+  start_server
+  local rc=0
+  python3 -m schemathesis.cli run "$SERVE_URL/api/openapi.json" --max-examples 20 \
+    -H "Authorization: Bearer $SERVE_TOKEN" --no-color || rc=$?
+  stop_server
+  return $rc
+}
+
 # The Python find-publish-reuse workflow (examples/python), 2 rounds, end to end.
 python_workflow() {
   start_server
@@ -136,6 +147,7 @@ say "TEST_DATABASE_URL=$TEST_DATABASE_URL"
 
 cargo build --quiet
 smoke
+api_contract
 python_workflow
 browser_story
 # The test runner goes last, so its summary closes the output.

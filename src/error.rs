@@ -12,7 +12,7 @@ use crate::ingest::metadata::InvalidMetadata;
 use crate::search::InvalidParameter;
 
 /// Stable, machine-readable error codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Code {
     BadRequest,
@@ -168,12 +168,13 @@ impl From<IndexError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
+/// Every error: `{"error": {"code", "message", "field"}}`.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
     pub error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail<'a> {
     pub code: Code,
     pub message: &'a str,

@@ -64,6 +64,19 @@ fn none_match(headers: &HeaderMap, etag: &str) -> bool {
         .any(|t| t == "*" || t == etag)
 }
 
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/file", tag = "tickets",
+    params(("id" = String, Path),
+        ("Range" = Option<String>, Header, description = "bytes=START-END"),
+        ("If-Range" = Option<String>, Header, description = "The ETag the range must still match"),
+        ("If-None-Match" = Option<String>, Header)),
+    responses(
+        (status = 200, description = "The exact uploaded bytes", content_type = "application/octet-stream", body = Vec<u8>,
+            headers(("ETag" = String, description = "The quoted sha256"))),
+        (status = 206, description = "A byte range", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 304, description = "Not modified"),
+        (status = 404, description = "No such ticket", body = crate::error::ErrorBody),
+        (status = 416, description = "Range not satisfiable", body = crate::error::ErrorBody),
+    ))]
 pub async fn download(
     State(state): State<AppState>,
     Path(id): Path<String>,

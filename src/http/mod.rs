@@ -3,6 +3,7 @@
 mod auth;
 mod files;
 mod health;
+pub mod openapi;
 mod pages;
 mod search;
 mod tickets;
@@ -19,6 +20,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
+
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::blobs::BlobStore;
 use crate::error::{ApiError, Code, error_response};
@@ -58,6 +62,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/{name}", get(pages::asset))
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi::ApiDoc::openapi()))
         .fallback(pages::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);

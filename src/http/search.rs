@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::error::ApiResult;
+use crate::http::openapi::{FilterParams, FrontierParams, PageParams, TasksParams};
 use crate::index::{Facets, Point, TaskSummary, Ticket};
 use crate::search::{self, After, SortKey, SortValue};
 
@@ -16,13 +17,19 @@ pub fn query_pairs(raw: Option<String>) -> Vec<(String, String)> {
         .collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SearchPage {
     items: Vec<Ticket>,
     next_cursor: Option<String>,
 }
 
 /// `GET /api/v1/tickets`.
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "search",
+    params(FilterParams, PageParams),
+    responses(
+        (status = 200, description = "One page; list items leave out `tensors`", body = SearchPage),
+        (status = 400, description = "A bad parameter", body = crate::error::ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -54,6 +61,12 @@ pub async fn list(
 }
 
 /// `GET /api/v1/facets`.
+#[utoipa::path(get, path = "/api/v1/facets", tag = "search",
+    params(FilterParams),
+    responses(
+        (status = 200, description = "Top 50 values per facet under the filters", body = Facets),
+        (status = 400, description = "A bad parameter", body = crate::error::ErrorBody),
+    ))]
 pub async fn facets(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -62,31 +75,49 @@ pub async fn facets(
     Ok(Json(state.index.facets(&filter).await?))
 }
 
-#[derive(Serialize)]
-pub struct Items<T> {
-    items: Vec<T>,
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TaskList {
+    items: Vec<TaskSummary>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TicketList {
+    items: Vec<Ticket>,
 }
 
 /// `GET /api/v1/tasks`.
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "search",
+    params(TasksParams),
+    responses(
+        (status = 200, description = "Every task with its ticket count, best accuracy and highest sparsity", body = TaskList),
+        (status = 400, description = "A bad parameter", body = crate::error::ErrorBody),
+    ))]
 pub async fn tasks(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Json<Items<TaskSummary>>> {
+) -> ApiResult<Json<TaskList>> {
     let include_yanked = search::parse_tasks(&query_pairs(raw))?;
-    Ok(Json(Items {
+    Ok(Json(TaskList {
         items: state.index.tasks(include_yanked).await?,
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PointsPage {
     /// `[id, name, sparsity, accuracy, parent_id]`, by ascending sparsity.
+    #[schema(value_type = Vec<Vec<Value>>)]
     items: Vec<Point>,
     /// More than the cap matched; narrow the filters to see them all.
     truncated: bool,
 }
 
 /// `GET /api/v1/points`.
+#[utoipa::path(get, path = "/api/v1/points", tag = "search",
+    params(FilterParams),
+    responses(
+        (status = 200, description = "Compact rows for plots (at most 100,000)", body = PointsPage),
+        (status = 400, description = "A bad parameter", body = crate::error::ErrorBody),
+    ))]
 pub async fn points(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -99,14 +130,20 @@ pub async fn points(
 }
 
 /// `GET /api/v1/frontier`: the Pareto-optimal tickets, by ascending sparsity.
+#[utoipa::path(get, path = "/api/v1/frontier", tag = "search",
+    params(FrontierParams),
+    responses(
+        (status = 200, description = "The Pareto-optimal tickets by ascending sparsity", body = TicketList),
+        (status = 400, description = "A bad parameter", body = crate::error::ErrorBody),
+    ))]
 pub async fn frontier(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Json<Items<Ticket>>> {
+) -> ApiResult<Json<TicketList>> {
     let filter = search::parse_frontier(&query_pairs(raw))?;
     let frontier = search::pareto_frontier(state.index.candidates(&filter).await?);
     let ids: Vec<String> = frontier.iter().map(|c| c.id.clone()).collect();
-    Ok(Json(Items {
+    Ok(Json(TicketList {
         items: in_order(&ids, state.index.tickets_by_ids(&ids).await?),
     }))
 }

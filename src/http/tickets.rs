@@ -15,6 +15,19 @@ use crate::index::{Ticket, User};
 use crate::ingest::{metadata, pipeline};
 
 /// `POST /api/v1/tickets`: multipart `metadata` (JSON) and `file` (safetensors), any order.
+#[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets",
+    request_body(content = crate::http::openapi::UploadForm, content_type = "multipart/form-data"),
+    security(("token" = [])),
+    responses(
+        (status = 201, description = "Stored; Location names the new ticket", body = Ticket,
+            headers(("Location" = String, description = "/api/v1/tickets/{id}"))),
+        (status = 400, description = "Malformed multipart or a missing part", body = crate::error::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::error::ErrorBody),
+        (status = 409, description = "The owner already has a ticket of that name", body = crate::error::ErrorBody),
+        (status = 413, description = "Too large", body = crate::error::ErrorBody),
+        (status = 415, description = "Not multipart/form-data", body = crate::error::ErrorBody),
+        (status = 422, description = "Invalid safetensors or metadata", body = crate::error::ErrorBody),
+    ))]
 pub async fn upload(
     State(state): State<AppState>,
     Authenticated(owner): Authenticated,
@@ -61,6 +74,12 @@ pub async fn upload(
 }
 
 /// `GET /api/v1/tickets/{id}`.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "tickets",
+    params(("id" = String, Path, description = "Ticket id")),
+    responses(
+        (status = 200, description = "The ticket, with its per-tensor table", body = Ticket),
+        (status = 404, description = "No such ticket", body = crate::error::ErrorBody),
+    ))]
 pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -74,6 +93,12 @@ pub async fn show(
 }
 
 /// `GET /api/v1/owners/{owner}/tickets/{name}`: address by name, as on the Hugging Face Hub.
+#[utoipa::path(get, path = "/api/v1/owners/{owner}/tickets/{name}", tag = "tickets",
+    params(("owner" = String, Path), ("name" = String, Path)),
+    responses(
+        (status = 200, description = "The ticket", body = Ticket),
+        (status = 404, description = "No such ticket", body = crate::error::ErrorBody),
+    ))]
 pub async fn show_by_name(
     State(state): State<AppState>,
     Path((owner, name)): Path<(String, String)>,
@@ -103,6 +128,19 @@ async fn owned(state: &AppState, id: &str, user: &User) -> ApiResult<Ticket> {
 }
 
 /// `PATCH /api/v1/tickets/{id}`: description, tags, paper_url, code_url, license.
+#[utoipa::path(patch, path = "/api/v1/tickets/{id}", tag = "tickets",
+    params(("id" = String, Path)),
+    request_body(content = crate::http::openapi::EditRequest, content_type = "application/json"),
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "The edited ticket", body = Ticket),
+        (status = 400, description = "Malformed JSON", body = crate::error::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::error::ErrorBody),
+        (status = 403, description = "Not the owner", body = crate::error::ErrorBody),
+        (status = 404, description = "No such ticket", body = crate::error::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::error::ErrorBody),
+        (status = 422, description = "A read-only, unknown or invalid field", body = crate::error::ErrorBody),
+    ))]
 pub async fn edit(
     State(state): State<AppState>,
     Authenticated(user): Authenticated,
@@ -115,6 +153,14 @@ pub async fn edit(
 }
 
 /// `POST /api/v1/tickets/{id}/yank`: out of lists, still reachable by id and downloadable.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/yank", tag = "tickets",
+    params(("id" = String, Path)), security(("token" = [])),
+    responses(
+        (status = 200, description = "Yanked (idempotent)", body = Ticket),
+        (status = 401, description = "No valid token", body = crate::error::ErrorBody),
+        (status = 403, description = "Not the owner", body = crate::error::ErrorBody),
+        (status = 404, description = "No such ticket", body = crate::error::ErrorBody),
+    ))]
 pub async fn yank(
     State(state): State<AppState>,
     Authenticated(user): Authenticated,
@@ -125,6 +171,14 @@ pub async fn yank(
 }
 
 /// `POST /api/v1/tickets/{id}/unyank`.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/unyank", tag = "tickets",
+    params(("id" = String, Path)), security(("token" = [])),
+    responses(
+        (status = 200, description = "Back in lists (idempotent)", body = Ticket),
+        (status = 401, description = "No valid token", body = crate::error::ErrorBody),
+        (status = 403, description = "Not the owner", body = crate::error::ErrorBody),
+        (status = 404, description = "No such ticket", body = crate::error::ErrorBody),
+    ))]
 pub async fn unyank(
     State(state): State<AppState>,
     Authenticated(user): Authenticated,
@@ -134,7 +188,7 @@ pub async fn unyank(
     Ok(Json(state.index.set_yanked(&id, false).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Lineage {
     /// Nearest first: the parent, then its parent, ...
     ancestors: Vec<Ticket>,
@@ -142,6 +196,12 @@ pub struct Lineage {
 }
 
 /// `GET /api/v1/tickets/{id}/lineage`.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/lineage", tag = "tickets",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Ancestors nearest first, and children", body = Lineage),
+        (status = 404, description = "No such ticket", body = crate::error::ErrorBody),
+    ))]
 pub async fn lineage(
     State(state): State<AppState>,
     Path(id): Path<String>,

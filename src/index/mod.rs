@@ -46,7 +46,7 @@ impl NewTicket {
 }
 
 /// A ticket as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Ticket {
     pub id: String,
     pub name: String,
@@ -63,6 +63,7 @@ pub struct Ticket {
     pub description_html: Option<String>,
     pub tags: Vec<String>,
     pub parent_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub hyperparameters: Option<Map<String, Value>>,
     pub paper_url: Option<String>,
     pub code_url: Option<String>,
@@ -80,17 +81,18 @@ pub struct Ticket {
     pub yanked: bool,
     /// Insertion order: the keyset tie-breaker. Internal.
     #[serde(skip)]
+    #[schema(ignore)]
     pub seq: i64,
 }
 
 /// One facet value and how many tickets have it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FacetCount {
     pub value: String,
     pub count: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Facets {
     pub task: Vec<FacetCount>,
     pub dataset: Vec<FacetCount>,
@@ -99,7 +101,7 @@ pub struct Facets {
     pub tag: Vec<FacetCount>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TaskSummary {
     pub task: String,
     pub tickets: u64,

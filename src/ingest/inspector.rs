@@ -25,7 +25,7 @@ fn invalid<T>(message: impl Into<String>) -> Result<T, InvalidSafetensors> {
 }
 
 /// One tensor as reported to users, in data-offset order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TensorReport {
     pub name: String,
     pub dtype: String,

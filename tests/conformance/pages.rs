@@ -25,3 +25,58 @@ conformance! {
         assert!(html.contains("<strong>IMP</strong>") && !html.contains("<script"), "{html}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_contract_is_published_and_browsable() {
+    let srv = crate::common::TestServer::start(crate::common::Backend::Sqlite).await;
+    let spec: serde_json::Value = srv
+        .client
+        .get(format!("{}/api/openapi.json", srv.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = spec["paths"].as_object().unwrap();
+    for route in [
+        "/api/v1/tickets",
+        "/api/v1/tickets/{id}",
+        "/api/v1/tickets/{id}/file",
+        "/api/v1/tickets/{id}/lineage",
+        "/api/v1/tickets/{id}/yank",
+        "/api/v1/tickets/{id}/unyank",
+        "/api/v1/owners/{owner}/tickets/{name}",
+        "/api/v1/tasks",
+        "/api/v1/facets",
+        "/api/v1/points",
+        "/api/v1/frontier",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(paths.contains_key(route), "{route} missing from the spec");
+    }
+    assert!(
+        paths["/api/v1/tickets"]["post"]["requestBody"]["content"]["multipart/form-data"]
+            .is_object()
+    );
+    assert!(spec["components"]["schemas"]["ErrorBody"].is_object());
+    // The reference UI is served from the binary itself.
+    let docs = srv
+        .client
+        .get(format!("{}/api/docs/", srv.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(docs.status(), 200);
+    let html = docs.text().await.unwrap();
+    assert!(html.contains("swagger"), "{html}");
+    let css = srv
+        .client
+        .get(format!("{}/api/docs/swagger-ui.css", srv.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), 200);
+}
