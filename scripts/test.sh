@@ -6,6 +6,7 @@
 #   - the Python packages of the interoperability tests and the examples
 #     (examples/python/requirements.txt: safetensors, numpy, requests, scikit-learn), and
 #     Debian's chromium with the playwright library for the web page's browser test;
+#   - an S3-compatible server on loopback (moto, from PyPI), exported as TEST_S3_ENDPOINT;
 #   - then every test: unit tests and the conformance suite on SQLite and on Postgres, and the
 #     outside-in smoke check and the browser story against live servers.
 # With CI=true nothing is skipped: a missing service is a failure.
@@ -59,11 +60,26 @@ ensure_python() {
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3 python3-pip >/dev/null
   fi
-  if ! python3 -c 'import safetensors, numpy, requests, sklearn, schemathesis' 2>/dev/null; then
-    say "installing Python packages: examples/python/requirements.txt and schemathesis"
-    python3 -m pip install -q --disable-pip-version-check -r examples/python/requirements.txt schemathesis 2>/dev/null ||
-      python3 -m pip install -q --disable-pip-version-check --break-system-packages -r examples/python/requirements.txt schemathesis
+  if ! python3 -c 'import safetensors, numpy, requests, sklearn, schemathesis, moto.server, flask' 2>/dev/null; then
+    say "installing Python packages: examples/python/requirements.txt, schemathesis, moto[server]"
+    python3 -m pip install -q --disable-pip-version-check -r examples/python/requirements.txt schemathesis "moto[server]" 2>/dev/null ||
+      python3 -m pip install -q --disable-pip-version-check --break-system-packages -r examples/python/requirements.txt schemathesis "moto[server]"
   fi
+}
+
+# An S3-compatible server on loopback for the object-storage and replica tests: moto's, from
+# PyPI. Unless the caller points TEST_S3_ENDPOINT at one already.
+ensure_s3() {
+  if [ -n "${TEST_S3_ENDPOINT:-}" ]; then return 0; fi
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  python3 -m moto.server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+  S3_PID=$!
+  trap 'kill $S3_PID 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/" >/dev/null 2>&1 && break; sleep 0.2; done
+  curl -fsS "http://127.0.0.1:$port/" >/dev/null || { say "the S3 server did not start"; return 1; }
+  export TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+  export AWS_ENDPOINT_URL="$TEST_S3_ENDPOINT" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 }
 
 ensure_browser() {
@@ -143,7 +159,8 @@ ensure_postgres
 fresh_database
 ensure_python
 ensure_browser
-say "TEST_DATABASE_URL=$TEST_DATABASE_URL"
+ensure_s3
+say "TEST_DATABASE_URL=$TEST_DATABASE_URL TEST_S3_ENDPOINT=$TEST_S3_ENDPOINT"
 
 cargo build --quiet
 smoke

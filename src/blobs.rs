@@ -15,9 +15,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::prefix::PrefixStore;
 use object_store::{
     GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, WriteMultipart,
 };
@@ -26,6 +28,9 @@ use object_store::{
 /// while still in the CPU cache: with 8 MiB parts the kernel's copy into the page cache took
 /// 62% of the server's CPU samples during a 1 GiB upload, with 1 MiB parts under 10%.
 const LOCAL_PART_BYTES: usize = 1 << 20;
+/// Multipart part size for S3-compatible stores: above S3's 5 MiB minimum, small enough to
+/// keep an upload's memory flat (at most PARTS_IN_FLIGHT + 1 parts buffered).
+const REMOTE_PART_BYTES: usize = 8 << 20;
 /// Read size when streaming a local file to a client.
 const READ_CHUNK_BYTES: u64 = 256 << 10;
 /// Parts in flight per upload; with the part being filled this bounds an upload's buffers.
@@ -40,8 +45,11 @@ pub struct BlobStore {
 pub type BlobResult<T> = Result<T, object_store::Error>;
 
 impl BlobStore {
-    /// `file:///absolute/dir` or `memory://`.
+    /// `file:///absolute/dir`, `s3://bucket/prefix` or `memory://`.
     pub fn from_url(url: &str) -> anyhow::Result<Self> {
+        if let Some(rest) = url.strip_prefix("s3://") {
+            return Self::s3(rest);
+        }
         if url == "memory://" {
             return Ok(Self::new(Arc::new(InMemory::new()), LOCAL_PART_BYTES));
         }
@@ -54,6 +62,49 @@ impl BlobStore {
             return Ok(Self::new(Arc::new(local), LOCAL_PART_BYTES));
         }
         anyhow::bail!("unsupported blob store URL {url:?} (expected file:///path or memory://)")
+    }
+
+    /// An S3-compatible bucket, configured by the standard `AWS_*` variables (credentials,
+    /// `AWS_REGION`/`AWS_DEFAULT_REGION`, and `AWS_ENDPOINT_URL` for MinIO-style endpoints).
+    /// Plain http is allowed for loopback endpoints only.
+    fn s3(bucket_and_prefix: &str) -> anyhow::Result<Self> {
+        let (bucket, prefix) = bucket_and_prefix
+            .split_once('/')
+            .unwrap_or((bucket_and_prefix, ""));
+        anyhow::ensure!(
+            !bucket.is_empty(),
+            "s3:// blob store URL needs a bucket: s3://bucket/prefix"
+        );
+        // The HTTP client underneath needs a TLS provider; ring, as everywhere in this crate.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+            let parsed = url::Url::parse(&endpoint)?;
+            if parsed.scheme() == "http" {
+                let loopback = match parsed.host() {
+                    Some(url::Host::Domain(d)) => d == "localhost",
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    None => false,
+                };
+                anyhow::ensure!(
+                    loopback,
+                    "AWS_ENDPOINT_URL may use plain http only on loopback; use https"
+                );
+                builder = builder.with_allow_http(true);
+            }
+            builder = builder.with_endpoint(endpoint);
+        }
+        if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+            builder = builder.with_region("us-east-1");
+        }
+        let s3 = builder.build()?;
+        let store: Arc<dyn ObjectStore> = if prefix.trim_matches('/').is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(PrefixStore::new(s3, prefix.trim_matches('/')))
+        };
+        Ok(Self::new(store, REMOTE_PART_BYTES))
     }
 
     pub fn new(store: Arc<dyn ObjectStore>, part_bytes: usize) -> Self {

@@ -93,6 +93,15 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: Backend, limits: UploadLimits) -> Self {
+        Self::start_on(backend, limits, None).await
+    }
+
+    /// A server whose blobs go to `blob_store` (an `s3://` URL, say) instead of its data dir.
+    pub async fn start_on(
+        backend: Backend,
+        limits: UploadLimits,
+        blob_store: Option<&str>,
+    ) -> Self {
         // reqwest is built without a default TLS provider (the CLI installs ring); so do tests.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
@@ -104,14 +113,41 @@ impl TestServer {
             data_dir: dir.path().join("data"),
             database_url,
         };
-        let locations = storage.locate(None).unwrap();
-        let state = server::open_state(&locations, limits).await.unwrap();
+        let locations = storage.locate(blob_store).unwrap();
         let token = tokens::generate().unwrap();
-        state
+        let mut server = Self::serve(backend, locations, limits, dir).await;
+        server
+            .state
             .index
             .create_token("alice", &tokens::hash(&token))
             .await
             .unwrap();
+        server.token = token;
+        server
+    }
+
+    /// Another replica: its own process state and port, the same database and blob store.
+    pub async fn replica(&self) -> Self {
+        let limits = self.state.limits;
+        let mut server = Self::serve(
+            self.backend,
+            self.locations.clone(),
+            limits,
+            tempfile::tempdir().unwrap(),
+        )
+        .await;
+        server.token = self.token.clone();
+        server
+    }
+
+    async fn serve(
+        backend: Backend,
+        locations: Locations,
+        limits: UploadLimits,
+        dir: TempDir,
+    ) -> Self {
+        let state = server::open_state(&locations, limits).await.unwrap();
+        let token = String::new();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel();
@@ -256,7 +292,7 @@ impl Drop for TestServer {
 }
 
 /// A new, empty Postgres database for one test.
-async fn fresh_postgres_database() -> String {
+pub async fn fresh_postgres_database() -> String {
     let admin = std::env::var("TEST_DATABASE_URL").unwrap();
     let name = format!("tbt_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();

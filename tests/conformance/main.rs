@@ -8,5 +8,6 @@ mod download;
 mod interop;
 mod pages;
 mod rejections;
+mod s3;
 mod search;
 mod upload;
