@@ -89,14 +89,8 @@ pub struct UploadArgs {
     pub metadata: Option<PathBuf>,
     #[arg(long)]
     pub name: Option<String>,
-    #[arg(long)]
-    pub task: Option<String>,
-    #[arg(long)]
-    pub dataset: Option<String>,
-    #[arg(long)]
-    pub architecture: Option<String>,
-    #[arg(long)]
-    pub pruning_method: Option<String>,
+    #[command(flatten)]
+    pub shape: ShapeArgs,
     /// Accuracy of the trained ticket, a fraction in [0, 1].
     #[arg(long)]
     pub accuracy: Option<f64>,
@@ -117,8 +111,9 @@ pub struct UploadArgs {
     pub client: ClientArgs,
 }
 
+/// What a ticket is for and how it was found: metadata on upload, filters in a search.
 #[derive(Debug, Args, Clone)]
-pub struct SearchArgs {
+pub struct ShapeArgs {
     #[arg(long)]
     pub task: Option<String>,
     #[arg(long)]
@@ -127,6 +122,23 @@ pub struct SearchArgs {
     pub architecture: Option<String>,
     #[arg(long)]
     pub pruning_method: Option<String>,
+}
+
+impl ShapeArgs {
+    pub fn pairs(&self) -> [(&'static str, Option<String>); 4] {
+        [
+            ("task", self.task.clone()),
+            ("dataset", self.dataset.clone()),
+            ("architecture", self.architecture.clone()),
+            ("pruning_method", self.pruning_method.clone()),
+        ]
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub shape: ShapeArgs,
     #[arg(long)]
     pub owner: Option<String>,
     #[arg(long)]

@@ -34,21 +34,17 @@ pub async fn download(args: &DownloadArgs) -> Result<(), CliError> {
 pub async fn search(args: &SearchArgs) -> Result<(), CliError> {
     let client = Client::new(&args.client)?;
     let mut query: Vec<(&str, String)> = Vec::new();
-    let text = |v: &Option<String>| v.clone();
-    for (k, v) in [
-        ("task", text(&args.task)),
-        ("dataset", text(&args.dataset)),
-        ("architecture", text(&args.architecture)),
-        ("pruning_method", text(&args.pruning_method)),
-        ("owner", text(&args.owner)),
-        ("q", text(&args.q)),
-        ("sort", text(&args.sort)),
-        ("order", text(&args.order)),
+    let filters = args.shape.pairs().into_iter().chain([
+        ("owner", args.owner.clone()),
+        ("q", args.q.clone()),
+        ("sort", args.sort.clone()),
+        ("order", args.order.clone()),
         ("min_sparsity", args.min_sparsity.map(|x| x.to_string())),
         ("max_sparsity", args.max_sparsity.map(|x| x.to_string())),
         ("min_accuracy", args.min_accuracy.map(|x| x.to_string())),
         ("max_accuracy", args.max_accuracy.map(|x| x.to_string())),
-    ] {
+    ]);
+    for (k, v) in filters {
         if let Some(v) = v {
             query.push((k, v));
         }

@@ -56,30 +56,26 @@ pub async fn run(args: &UploadArgs) -> Result<(), CliError> {
         }
         None => Map::new(),
     };
-    let flags = [
-        ("name", args.name.clone().map(Value::from)),
-        ("task", args.task.clone().map(Value::from)),
-        ("dataset", args.dataset.clone().map(Value::from)),
-        ("architecture", args.architecture.clone().map(Value::from)),
-        (
-            "pruning_method",
-            args.pruning_method.clone().map(Value::from),
-        ),
-        ("accuracy", args.accuracy.map(Value::from)),
-        ("dense_accuracy", args.dense_accuracy.map(Value::from)),
-        ("description", args.description.clone().map(Value::from)),
-        (
-            "tags",
-            args.tags.as_ref().map(|t| {
-                json!(
-                    t.split(',')
-                        .map(str::trim)
-                        .filter(|t| !t.is_empty())
-                        .collect::<Vec<_>>()
-                )
-            }),
-        ),
-    ];
+    let tags = args.tags.as_ref().map(|t| {
+        json!(
+            t.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .collect::<Vec<_>>()
+        )
+    });
+    let flags = args
+        .shape
+        .pairs()
+        .map(|(k, v)| (k, v.map(Value::from)))
+        .into_iter()
+        .chain([
+            ("name", args.name.clone().map(Value::from)),
+            ("accuracy", args.accuracy.map(Value::from)),
+            ("dense_accuracy", args.dense_accuracy.map(Value::from)),
+            ("description", args.description.clone().map(Value::from)),
+            ("tags", tags),
+        ]);
     for (key, value) in flags {
         if let Some(v) = value {
             meta.insert(key.to_owned(), v);
