@@ -114,7 +114,10 @@ impl BlobStore {
     /// Starts writing a new object under a fresh key.
     pub async fn begin(&self) -> BlobResult<BlobWriter> {
         let key = format!("objects/{}", uuid::Uuid::now_v7());
-        let upload = self.store.put_multipart(&Path::from(key.as_str())).await?;
+        let upload = counted(
+            "begin",
+            self.store.put_multipart(&Path::from(key.as_str())).await,
+        )?;
         Ok(BlobWriter {
             key,
             store: self.store.clone(),
@@ -132,7 +135,7 @@ impl BlobStore {
             range: range.map(GetRange::Bounded),
             ..Default::default()
         };
-        let result = self.store.get_opts(&Path::from(key), options).await?;
+        let result = counted("get", self.store.get_opts(&Path::from(key), options).await)?;
         match result.payload {
             GetResultPayload::File(file, _) => Ok(read_file(file, result.range)),
             GetResultPayload::Stream(stream) => Ok(stream),
@@ -163,6 +166,14 @@ impl BlobStore {
         }
         Ok(keys)
     }
+}
+
+/// Counts a failed store operation for /metrics, by operation.
+fn counted<T>(op: &'static str, result: BlobResult<T>) -> BlobResult<T> {
+    if result.is_err() {
+        metrics::counter!(crate::http::metrics::BLOB_STORE_ERRORS, "op" => op).increment(1);
+    }
+    result
 }
 
 /// Streams a byte range of a local file. object_store's own local stream reads 8 KiB per
@@ -215,7 +226,7 @@ impl BlobWriter {
                 implementer: "BlobWriter".into(),
             })?;
         // Back-pressure: wait for a part slot, so memory stays bounded whatever the file size.
-        upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+        counted("write", upload.wait_for_capacity(PARTS_IN_FLIGHT).await)?;
         upload.put(data);
         Ok(())
     }
@@ -223,7 +234,7 @@ impl BlobWriter {
     /// Completes the object. It is deleted again when the returned guard drops, unless kept.
     pub async fn finish(mut self) -> BlobResult<WrittenBlob> {
         if let Some(upload) = self.upload.take() {
-            upload.finish().await?;
+            counted("finish", upload.finish().await)?;
         }
         Ok(WrittenBlob {
             key: std::mem::take(&mut self.key),

@@ -9,6 +9,7 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use http_range_header::{EndPosition, StartPosition};
 
 use super::AppState;
@@ -158,7 +159,12 @@ pub async fn download(
     if start == 0 {
         state.index.count_download(&id).await?;
     }
-    Ok((status, out, Body::from_stream(stream)).into_response())
+    let counted = stream.inspect(|chunk| {
+        if let Ok(bytes) = chunk {
+            metrics::counter!(super::metrics::DOWNLOAD_BYTES).increment(bytes.len() as u64);
+        }
+    });
+    Ok((status, out, Body::from_stream(counted)).into_response())
 }
 
 #[cfg(test)]

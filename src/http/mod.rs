@@ -3,6 +3,7 @@
 mod auth;
 mod files;
 mod health;
+pub mod metrics;
 pub mod openapi;
 mod pages;
 mod search;
@@ -61,10 +62,12 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
         .route("/static/{name}", get(pages::asset))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi::ApiDoc::openapi()))
         .fallback(pages::fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn(metrics::track))
         .with_state(state);
     with_common_layers(routes)
 }

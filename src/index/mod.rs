@@ -203,6 +203,8 @@ pub trait Index: Send + Sync + 'static {
     async fn set_yanked(&self, id: &str, yanked: bool) -> IndexResult<Ticket>;
     /// Bulk insert for seeding benchmarks and demos: one shared blob, many tickets.
     async fn insert_many(&self, tickets: &[NewTicket]) -> IndexResult<()>;
+    /// Connections open in the pool, and how many of them are idle (for /metrics).
+    fn pool_usage(&self) -> (u32, usize);
 }
 
 pub type DynIndex = Arc<dyn Index>;
@@ -507,6 +509,10 @@ macro_rules! impl_index {
 
         #[async_trait::async_trait]
         impl $crate::index::Index for $ty {
+            fn pool_usage(&self) -> (u32, usize) {
+                (self.pool.size(), self.pool.num_idle())
+            }
+
             async fn ping(&self) -> IndexResult<()> {
                 sqlx::query("SELECT 1")
                     .execute(&self.pool)

@@ -6,6 +6,7 @@ mod common;
 mod cli;
 mod download;
 mod interop;
+mod observability;
 mod pages;
 mod rejections;
 mod s3;
