@@ -15,11 +15,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
+use object_store::signer::Signer;
 use object_store::{
     GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, WriteMultipart,
 };
@@ -40,6 +41,8 @@ const PARTS_IN_FLIGHT: usize = 2;
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     part_bytes: usize,
+    /// For S3: the client that can presign a URL, and the key prefix the store adds.
+    signer: Option<(Arc<AmazonS3>, String)>,
 }
 
 pub type BlobResult<T> = Result<T, object_store::Error>;
@@ -98,17 +101,45 @@ impl BlobStore {
         if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
             builder = builder.with_region("us-east-1");
         }
-        let s3 = builder.build()?;
-        let store: Arc<dyn ObjectStore> = if prefix.trim_matches('/').is_empty() {
-            Arc::new(s3)
+        let s3 = Arc::new(builder.build()?);
+        let prefix = prefix.trim_matches('/').to_owned();
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            s3.clone()
         } else {
-            Arc::new(PrefixStore::new(s3, prefix.trim_matches('/')))
+            Arc::new(PrefixStore::new(s3.clone(), prefix.as_str()))
         };
-        Ok(Self::new(store, REMOTE_PART_BYTES))
+        Ok(Self {
+            signer: Some((s3, prefix)),
+            ..Self::new(store, REMOTE_PART_BYTES)
+        })
     }
 
     pub fn new(store: Arc<dyn ObjectStore>, part_bytes: usize) -> Self {
-        Self { store, part_bytes }
+        Self {
+            store,
+            part_bytes,
+            signer: None,
+        }
+    }
+
+    /// A short-lived URL the client can fetch the object from directly (S3 only), so the
+    /// bytes need not pass through the API servers.
+    pub async fn presigned_get(
+        &self,
+        key: &str,
+        valid_for: std::time::Duration,
+    ) -> Option<BlobResult<String>> {
+        let (s3, prefix) = self.signer.as_ref()?;
+        let full = if prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{prefix}/{key}")
+        };
+        let url = s3
+            .signed_url(axum::http::Method::GET, &Path::from(full), valid_for)
+            .await
+            .map(|u| u.to_string());
+        Some(counted("presign", url))
     }
 
     /// Starts writing a new object under a fresh key.

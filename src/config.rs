@@ -280,6 +280,10 @@ pub struct ServeArgs {
     /// Largest ticket file accepted, in bytes (`8GiB`, `512MiB` and plain numbers all work).
     #[arg(long, env = "TICKETBOOTH_MAX_UPLOAD_BYTES", default_value = "8GiB", value_parser = parse_size)]
     pub max_upload_bytes: u64,
+    /// With an s3:// blob store, answer downloads with a 302 to a short-lived presigned URL, so
+    /// the bytes leave from the bucket instead of the API servers.
+    #[arg(long, env = "TICKETBOOTH_DOWNLOAD_REDIRECT")]
+    pub download_redirect: bool,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {

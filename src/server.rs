@@ -22,6 +22,7 @@ pub async fn open_state(locations: &Locations, limits: UploadLimits) -> anyhow::
         index: index::open(&locations.database_url).await?,
         blobs: BlobStore::from_url(&locations.blob_store_url)?,
         limits,
+        download_redirect: false,
     })
 }
 
@@ -41,7 +42,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let limits = UploadLimits {
         max_file_bytes: args.max_upload_bytes,
     };
-    let state = open_state(&locations, limits).await?;
+    let mut state = open_state(&locations, limits).await?;
+    state.download_redirect = args.download_redirect;
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(
         address = %listener.local_addr()?,

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header::{
     ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
-    ETAG, IF_NONE_MATCH, IF_RANGE, RANGE,
+    ETAG, IF_NONE_MATCH, IF_RANGE, LOCATION, RANGE,
 };
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +14,9 @@ use http_range_header::{EndPosition, StartPosition};
 
 use super::AppState;
 use crate::error::{ApiError, ApiResult, Code};
+
+/// How long a presigned download URL stays valid.
+const REDIRECT_VALID_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// What a `Range` header asks of a representation of `size` bytes (RFC 9110 section 14).
 #[derive(Debug, PartialEq, Eq)]
@@ -74,6 +77,8 @@ fn none_match(headers: &HeaderMap, etag: &str) -> bool {
         (status = 200, description = "The exact uploaded bytes", content_type = "application/octet-stream", body = Vec<u8>,
             headers(("ETag" = String, description = "The quoted sha256"))),
         (status = 206, description = "A byte range", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 302, description = "With --download-redirect and an S3 store: a short-lived presigned URL to fetch it from",
+            headers(("Location" = String))),
         (status = 304, description = "Not modified"),
         (status = 404, description = "No such ticket", body = crate::error::ErrorBody),
         (status = 416, description = "Range not satisfiable", body = crate::error::ErrorBody),
@@ -149,6 +154,23 @@ pub async fn download(
 
     if method == Method::HEAD {
         return Ok((status, out).into_response());
+    }
+    if state.download_redirect
+        && let Some(signed) = state
+            .blobs
+            .presigned_get(&blob.object_key, REDIRECT_VALID_FOR)
+            .await
+    {
+        let location = signed.map_err(ApiError::unavailable)?;
+        // Counted when the redirect is issued: the bytes never pass through here.
+        if start == 0 {
+            state.index.count_download(&id).await?;
+        }
+        let mut redirect = HeaderMap::new();
+        redirect.insert(LOCATION, header(&location)?);
+        redirect.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        redirect.insert(ETAG, header(&etag)?);
+        return Ok((StatusCode::FOUND, redirect).into_response());
     }
     let stream = state
         .blobs

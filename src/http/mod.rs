@@ -37,6 +37,8 @@ pub struct AppState {
     pub index: DynIndex,
     pub blobs: BlobStore,
     pub limits: UploadLimits,
+    /// Answer downloads with a 302 to a presigned URL where the blob store can sign one.
+    pub download_redirect: bool,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

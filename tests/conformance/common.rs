@@ -102,6 +102,16 @@ impl TestServer {
         limits: UploadLimits,
         blob_store: Option<&str>,
     ) -> Self {
+        Self::start_full(backend, limits, blob_store, false).await
+    }
+
+    /// Everything configurable: also whether downloads redirect to presigned URLs.
+    pub async fn start_full(
+        backend: Backend,
+        limits: UploadLimits,
+        blob_store: Option<&str>,
+        download_redirect: bool,
+    ) -> Self {
         // reqwest is built without a default TLS provider (the CLI installs ring); so do tests.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
@@ -115,7 +125,7 @@ impl TestServer {
         };
         let locations = storage.locate(blob_store).unwrap();
         let token = tokens::generate().unwrap();
-        let mut server = Self::serve(backend, locations, limits, dir).await;
+        let mut server = Self::serve(backend, locations, limits, dir, download_redirect).await;
         server
             .state
             .index
@@ -134,6 +144,7 @@ impl TestServer {
             self.locations.clone(),
             limits,
             tempfile::tempdir().unwrap(),
+            self.state.download_redirect,
         )
         .await;
         server.token = self.token.clone();
@@ -145,8 +156,10 @@ impl TestServer {
         locations: Locations,
         limits: UploadLimits,
         dir: TempDir,
+        download_redirect: bool,
     ) -> Self {
-        let state = server::open_state(&locations, limits).await.unwrap();
+        let mut state = server::open_state(&locations, limits).await.unwrap();
+        state.download_redirect = download_redirect;
         let token = String::new();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

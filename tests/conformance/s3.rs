@@ -247,3 +247,65 @@ async fn replicas_starting_together_migrate_once() {
         .count() as i64;
     assert_eq!(applied, files);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_can_redirect_to_presigned_urls() {
+    let Some(endpoint) = endpoint() else { return };
+    let bucket = bucket(&endpoint).await;
+    let limits = UploadLimits {
+        max_file_bytes: 64 << 20,
+    };
+    let srv =
+        TestServer::start_full(backend(), limits, Some(&format!("s3://{bucket}/p")), true).await;
+    let file = small_ticket(41, 2);
+    let id = srv
+        .upload(Some(&metadata("redirected")), Some(file.clone()))
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let no_follow = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_follow
+        .get(srv.api(&format!("/tickets/{id}/file")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&endpoint) && location.contains("X-Amz-Signature="),
+        "{location}"
+    );
+    assert_eq!(
+        srv.get(&format!("/tickets/{id}")).await.json()["downloads"],
+        1,
+        "counted when the redirect is issued"
+    );
+    // Following it gives the exact bytes, straight from the bucket.
+    let bytes = reqwest::get(&location)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(bytes[..] == file[..]);
+    // HEAD still answers here, with the size, and is not counted.
+    let head = no_follow
+        .head(srv.api(&format!("/tickets/{id}/file")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"],
+        file.len().to_string().as_str()
+    );
+    assert_eq!(
+        srv.get(&format!("/tickets/{id}")).await.json()["downloads"],
+        1
+    );
+}
