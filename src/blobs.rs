@@ -69,7 +69,7 @@ impl BlobStore {
 
     /// An S3-compatible bucket, configured by the standard `AWS_*` variables (credentials,
     /// `AWS_REGION`/`AWS_DEFAULT_REGION`, and `AWS_ENDPOINT_URL` for MinIO-style endpoints).
-    /// Plain http is allowed for loopback endpoints only.
+    /// Plain http is allowed for loopback endpoints, or anywhere with `AWS_ALLOW_HTTP=true`.
     fn s3(bucket_and_prefix: &str) -> anyhow::Result<Self> {
         let (bucket, prefix) = bucket_and_prefix
             .split_once('/')
@@ -90,9 +90,10 @@ impl BlobStore {
                     Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
                     None => false,
                 };
+                let allowed = std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v == "true");
                 anyhow::ensure!(
-                    loopback,
-                    "AWS_ENDPOINT_URL may use plain http only on loopback; use https"
+                    loopback || allowed,
+                    "AWS_ENDPOINT_URL may use plain http only on loopback (or with AWS_ALLOW_HTTP=true on a private network); use https"
                 );
                 builder = builder.with_allow_http(true);
             }

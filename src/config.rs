@@ -60,6 +60,8 @@ pub enum Command {
     Frontier(FrontierArgs),
     /// Download a ticket, resuming an interrupted download and verifying its sha256.
     Download(DownloadArgs),
+    /// Exit 0 if URL answers 2xx (a health check for images without curl).
+    Probe { url: String },
 }
 
 /// Where the client commands talk to. Flags and environment win over `ticketbooth login`.
@@ -284,6 +286,10 @@ pub struct ServeArgs {
     /// the bytes leave from the bucket instead of the API servers.
     #[arg(long, env = "TICKETBOOTH_DOWNLOAD_REDIRECT")]
     pub download_redirect: bool,
+    /// Check the configuration (paths, URLs, blob store settings), print it and exit, without
+    /// connecting to anything.
+    #[arg(long)]
+    pub check: bool,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {

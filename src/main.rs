@@ -79,6 +79,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => client(cli::show(&ticket, &c, json).await),
         Command::Frontier(args) => client(cli::frontier(&args).await),
         Command::Download(args) => client(cli::download(&args).await),
+        Command::Probe { url } => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let status = reqwest::get(&url).await?.status();
+            anyhow::ensure!(status.is_success(), "{url} answered {status}");
+            Ok(())
+        }
         Command::Sql(args) => {
             let text = match args.backend.as_str() {
                 "postgres" => TextSearch::PgTrigram,

@@ -39,6 +39,19 @@ pub async fn serve_on(
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let locations = args.storage.locate(args.blob_store.as_deref())?;
+    if args.check {
+        BlobStore::from_url(&locations.blob_store_url)?;
+        anyhow::ensure!(
+            locations.database_url.starts_with("postgres")
+                || locations.database_url.starts_with("sqlite:"),
+            "unsupported database URL (expected postgres:// or sqlite://)"
+        );
+        println!(
+            "configuration ok: {locations:?}, listen {}, max upload {} bytes",
+            args.listen, args.max_upload_bytes
+        );
+        return Ok(());
+    }
     let limits = UploadLimits {
         max_file_bytes: args.max_upload_bytes,
     };

@@ -4,6 +4,7 @@
 mod common;
 
 mod cli;
+mod deploy;
 mod download;
 mod interop;
 mod observability;
