@@ -426,6 +426,26 @@ macro_rules! impl_index {
                 Ok(())
             }
 
+            /// Maps the content's sha256 to this upload's object, unless identical content is
+            /// already stored: the first upload of some content owns its object.
+            async fn record_blob(
+                conn: &mut <$ty as $crate::index::HasDb>::Connection,
+                t: &NewTicket,
+            ) -> IndexResult<()> {
+                sqlx::query(
+                    "INSERT INTO blobs (sha256, object_key, size_bytes, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (sha256) DO NOTHING",
+                )
+                .bind(&t.sha256)
+                .bind(&t.object_key)
+                .bind(t.size_bytes as i64)
+                .bind(t.created_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(IndexError::from_sqlx)?;
+                Ok(())
+            }
+
             /// Adds `delta` to the facet count of a ticket shape, and to its tags' counts.
             async fn bump(
                 conn: &mut <$ty as $crate::index::HasDb>::Connection,
@@ -580,18 +600,7 @@ macro_rules! impl_index {
 
             async fn publish(&self, t: &NewTicket) -> IndexResult<Published> {
                 let mut tx = self.pool.begin_with($begin).await.map_err(IndexError::from_sqlx)?;
-                // The first upload of some content owns its object; later ones point at it.
-                sqlx::query(
-                    "INSERT INTO blobs (sha256, object_key, size_bytes, created_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (sha256) DO NOTHING",
-                )
-                .bind(&t.sha256)
-                .bind(&t.object_key)
-                .bind(t.size_bytes as i64)
-                .bind(t.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(IndexError::from_sqlx)?;
+                Self::record_blob(&mut tx, t).await?;
                 let (object_key,): (String,) =
                     sqlx::query_as("SELECT object_key FROM blobs WHERE sha256 = $1")
                         .bind(&t.sha256)
@@ -609,17 +618,7 @@ macro_rules! impl_index {
                 let mut blobs = std::collections::HashSet::new();
                 for t in tickets {
                     if blobs.insert(&t.sha256) {
-                        sqlx::query(
-                            "INSERT INTO blobs (sha256, object_key, size_bytes, created_at) VALUES ($1, $2, $3, $4) \
-                             ON CONFLICT (sha256) DO NOTHING",
-                        )
-                        .bind(&t.sha256)
-                        .bind(&t.object_key)
-                        .bind(t.size_bytes as i64)
-                        .bind(t.created_at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(IndexError::from_sqlx)?;
+                        Self::record_blob(&mut tx, t).await?;
                     }
                 }
                 Self::insert_rows(&mut tx, tickets).await?;

@@ -129,7 +129,7 @@ fn string<'a>(field: &str, raw: Raw<'a>) -> Result<&'a str, InvalidMetadata> {
 
 /// Slugs are lowercased on input: `[a-z0-9][a-z0-9._-]*`.
 pub fn slug(field: &str, value: &str) -> Result<String, InvalidMetadata> {
-    let s = value.trim().to_lowercase();
+    let s = value.to_lowercase();
     let mut chars = s.chars();
     let first_ok = chars
         .next()
