@@ -80,3 +80,61 @@ async fn the_rest_contract_is_published_and_browsable() {
         .unwrap();
     assert_eq!(css.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_headers_and_read_only_cors() {
+    let srv = crate::common::TestServer::start(crate::common::Backend::Sqlite).await;
+    let page = srv
+        .client
+        .get(format!("{}/", srv.url))
+        .send()
+        .await
+        .unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    for path in ["/", "/api/v1/tasks", "/api/v1/nope"] {
+        let r = srv
+            .client
+            .get(format!("{}{path}", srv.url))
+            .header("origin", "https://elsewhere.example")
+            .send()
+            .await
+            .unwrap();
+        let h = r.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(
+            h["access-control-allow-origin"], "*",
+            "{path}: anonymous reads are open to any origin"
+        );
+    }
+    // A cross-origin write is not allowed by the preflight.
+    let preflight = srv
+        .client
+        .request(reqwest::Method::OPTIONS, srv.api("/tickets"))
+        .header("origin", "https://elsewhere.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    let methods = preflight
+        .headers()
+        .get("access-control-allow-methods")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(!methods.contains("POST"), "{methods}");
+    let headers = preflight
+        .headers()
+        .get("access-control-allow-headers")
+        .map(|v| v.to_str().unwrap().to_lowercase())
+        .unwrap_or_default();
+    assert!(!headers.contains("authorization"), "{headers}");
+}
