@@ -138,3 +138,51 @@ async fn security_headers_and_read_only_cors() {
         .unwrap_or_default();
     assert!(!headers.contains("authorization"), "{headers}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_traversal_finds_nothing_on_any_route() {
+    let srv = crate::common::TestServer::start(crate::common::Backend::Sqlite).await;
+    let bob = srv.token_for("bob").await;
+    let nasty = [
+        "..%2F..%2F..%2Fetc%2Fpasswd",
+        "%2e%2e%2f%2e%2e%2fCargo.toml",
+        "..%5C..%5Cwindows",
+        "%00",
+        "objects%2F..%2F..%2Fticketbooth.db",
+    ];
+    for n in nasty {
+        for (method, path) in [
+            ("GET", format!("/api/v1/tickets/{n}")),
+            ("GET", format!("/api/v1/tickets/{n}/file")),
+            ("HEAD", format!("/api/v1/tickets/{n}/file")),
+            ("GET", format!("/api/v1/tickets/{n}/lineage")),
+            ("POST", format!("/api/v1/tickets/{n}/yank")),
+            ("POST", format!("/api/v1/tickets/{n}/unyank")),
+            ("PATCH", format!("/api/v1/tickets/{n}")),
+            ("GET", format!("/api/v1/owners/{n}/tickets/{n}")),
+            ("GET", format!("/static/{n}")),
+        ] {
+            let r = srv
+                .client
+                .request(
+                    reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                    format!("{}{path}", srv.url),
+                )
+                .bearer_auth(&bob)
+                .json(&serde_json::json!({}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body = r.text().await.unwrap();
+            assert!(
+                matches!(status, 400 | 404),
+                "{method} {path}: {status} {body}"
+            );
+            assert!(
+                !body.contains("root:") && !body.contains("[package]") && !body.contains("SQLite"),
+                "{method} {path} leaked a file"
+            );
+        }
+    }
+}
