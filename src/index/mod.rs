@@ -59,8 +59,11 @@ pub struct Ticket {
     pub dense_accuracy: Option<f64>,
     pub metric: String,
     pub description: Option<String>,
-    /// `description` rendered from markdown and sanitized.
-    pub description_html: Option<String>,
+    /// `description` rendered from markdown and sanitized. Single-ticket views only: list
+    /// items leave it out (as they leave out `tensors`), so a search page renders no markdown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub description_html: Option<Option<String>>,
     pub tags: Vec<String>,
     pub parent_id: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -270,7 +273,9 @@ macro_rules! ticket_from_row {
             accuracy: row.try_get("accuracy")?,
             dense_accuracy: row.try_get("dense_accuracy")?,
             metric: row.try_get("metric")?,
-            description_html: description.as_deref().map($crate::markdown::render),
+            description_html: tensors
+                .is_some()
+                .then(|| description.as_deref().map($crate::markdown::render)),
             description,
             tags: row.try_get::<Json<Vec<String>>, _>("tags")?.0,
             parent_id: row.try_get("parent_id")?,

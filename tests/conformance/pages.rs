@@ -23,6 +23,12 @@ conformance! {
         let t = srv.upload(Some(&meta), Some(small_ticket(77, 2))).await.json();
         let html = t["description_html"].as_str().unwrap();
         assert!(html.contains("<strong>IMP</strong>") && !html.contains("<script"), "{html}");
+        // Only the single-ticket view renders markdown; list items leave it out.
+        let list = srv.get("/tickets").await.json();
+        assert!(list["items"][0].get("description_html").is_none());
+        assert!(list["items"][0]["description"].as_str().unwrap().contains("**IMP**"));
+        let plain = srv.upload(Some(&metadata("plain")), Some(small_ticket(78, 2))).await.json();
+        assert!(plain["description_html"].is_null() && plain.as_object().unwrap().contains_key("description_html"));
     }
 }
 
