@@ -28,7 +28,7 @@ mbps() { python3 -c "print(f'{$1/1e6/($3-$2):.0f}')"; }
 # --- 1. one replica vs two behind nginx -------------------------------------------------------
 P1=$(port); P2=$(port); PN=$(port)
 for p in $P1 $P2; do
-  RUST_LOG=warn "$BIN" serve --database-url "$DB_URL" --data-dir "$WORK/data-$p" --listen "127.0.0.1:$p" &
+  RUST_LOG=warn "$BIN" serve --read-rate off --upload-rate off --database-url "$DB_URL" --data-dir "$WORK/data-$p" --listen "127.0.0.1:$p" &
   PIDS+=($!)
 done
 wait_up "http://127.0.0.1:$P1"; wait_up "http://127.0.0.1:$P2"
@@ -76,8 +76,8 @@ for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PM/" >/dev/null 2>&1 && bre
 curl -fsS -X PUT "http://127.0.0.1:$PM/bench" >/dev/null
 export AWS_ENDPOINT_URL="http://127.0.0.1:$PM" AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
 PL=$(port); PS=$(port)
-RUST_LOG=warn "$BIN" serve --data-dir "$WORK/local" --listen "127.0.0.1:$PL" & PIDS+=($!)
-RUST_LOG=warn "$BIN" serve --data-dir "$WORK/s3" --blob-store s3://bench/t --download-redirect --listen "127.0.0.1:$PS" & PIDS+=($!)
+RUST_LOG=warn "$BIN" serve --read-rate off --upload-rate off --data-dir "$WORK/local" --listen "127.0.0.1:$PL" & PIDS+=($!)
+RUST_LOG=warn "$BIN" serve --read-rate off --upload-rate off --data-dir "$WORK/s3" --blob-store s3://bench/t --download-redirect --listen "127.0.0.1:$PS" & PIDS+=($!)
 wait_up "http://127.0.0.1:$PL"; wait_up "http://127.0.0.1:$PS"
 TL=$("$BIN" token create --name bench --data-dir "$WORK/local" 2>/dev/null)
 TS=$("$BIN" token create --name bench --data-dir "$WORK/s3" 2>/dev/null)
@@ -104,7 +104,7 @@ down() { local t0 t1; t0=$(now); curl -fsS -o /dev/null "$@"; t1=$(now); mbps "$
 echo "download, local store through server : $(down "http://127.0.0.1:$PL/api/v1/tickets/$IDL/file") $(down "http://127.0.0.1:$PL/api/v1/tickets/$IDL/file") MB/s"
 # A second server on the same index and bucket, without --download-redirect: bytes stream through.
 PT=$(port)
-RUST_LOG=warn "$BIN" serve --data-dir "$WORK/s3" --blob-store s3://bench/t --listen "127.0.0.1:$PT" & PIDS+=($!)
+RUST_LOG=warn "$BIN" serve --read-rate off --upload-rate off --data-dir "$WORK/s3" --blob-store s3://bench/t --listen "127.0.0.1:$PT" & PIDS+=($!)
 wait_up "http://127.0.0.1:$PT"
 echo "download, S3 streamed through server : $(down "http://127.0.0.1:$PT/api/v1/tickets/$IDS/file") $(down "http://127.0.0.1:$PT/api/v1/tickets/$IDS/file") MB/s"
 echo "download, S3 via 302 to presigned URL: $(down -L "http://127.0.0.1:$PS/api/v1/tickets/$IDS/file") $(down -L "http://127.0.0.1:$PS/api/v1/tickets/$IDS/file") MB/s"

@@ -37,7 +37,7 @@ BYTES=$(stat -c %s "$FILE")
 cat "$FILE" > /dev/null   # both sides read the source from the page cache
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-RUST_LOG=warn "$BIN" serve --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" &
+RUST_LOG=warn "$BIN" serve --read-rate off --upload-rate off --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" &
 SERVER=$!
 for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 TOKEN=$("$BIN" token create --name bench --data-dir "$WORK/data" 2>/dev/null)

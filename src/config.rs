@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -286,10 +287,66 @@ pub struct ServeArgs {
     /// the bytes leave from the bucket instead of the API servers.
     #[arg(long, env = "TICKETBOOTH_DOWNLOAD_REDIRECT")]
     pub download_redirect: bool,
+    #[command(flatten)]
+    pub protection: ProtectionArgs,
     /// Check the configuration (paths, URLs, blob store settings), print it and exit, without
     /// connecting to anything.
     #[arg(long)]
     pub check: bool,
+}
+
+/// Limits that keep one client from exhausting the server: slow or endless bodies, too many
+/// uploads at once, too many requests.
+#[derive(Debug, Args, Clone)]
+pub struct ProtectionArgs {
+    /// Longest silence inside a request body (a stalled or slow-drip upload) before it is
+    /// dropped with 408.
+    #[arg(long, env = "TICKETBOOTH_BODY_IDLE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub body_idle_timeout: Duration,
+    /// Longest one upload may take, first byte to answer (408 after it).
+    #[arg(long, env = "TICKETBOOTH_UPLOAD_DEADLINE", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub upload_deadline: Duration,
+    /// Uploads processed at once by this server; more get 503 with Retry-After.
+    #[arg(long, env = "TICKETBOOTH_MAX_CONCURRENT_UPLOADS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_uploads: u32,
+    /// Uploads per user, as `COUNT/PERIOD` (`60/1h`: bursts of 60, then one per minute), or
+    /// `off`. Past it: 429 with Retry-After.
+    #[arg(long, env = "TICKETBOOTH_UPLOAD_RATE", default_value = "60/1h", value_parser = parse_rate)]
+    pub upload_rate: Rate,
+    /// Anonymous reads (GET, HEAD) per client address, as `COUNT/PERIOD`, or `off`. Requests with
+    /// a valid token and the health and metrics endpoints are not counted.
+    #[arg(long, env = "TICKETBOOTH_READ_RATE", default_value = "50/1s", value_parser = parse_rate)]
+    pub read_rate: Rate,
+    /// Sitting behind a reverse proxy: take the client address from the last `X-Forwarded-For`
+    /// entry (the one the proxy appended). Without it, the header is ignored: anyone can send it.
+    #[arg(long, env = "TICKETBOOTH_BEHIND_PROXY")]
+    pub behind_proxy: bool,
+}
+
+/// `COUNT` requests per `PERIOD`, replenished evenly; `None` is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate(pub Option<(u32, Duration)>);
+
+fn parse_rate(s: &str) -> Result<Rate, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(Rate(None));
+    }
+    let (count, period) = s
+        .split_once('/')
+        .ok_or_else(|| format!("'{s}' is not COUNT/PERIOD (like 60/1h) or off"))?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&c| c > 0)
+        .ok_or_else(|| format!("'{count}' is not a positive count"))?;
+    let period =
+        humantime::parse_duration(period.trim()).map_err(|e| format!("'{period}': {e}"))?;
+    if period < Duration::from_millis(1) {
+        return Err("the period must be at least 1ms".to_owned());
+    }
+    Ok(Rate(Some((count, period))))
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -404,6 +461,18 @@ mod tests {
         assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
         assert_eq!(parse_size("1000").unwrap(), 1000);
         assert!(parse_size("lots").is_err());
+        assert_eq!(parse_rate("off").unwrap(), Rate(None));
+        assert_eq!(
+            parse_rate("60/1h").unwrap(),
+            Rate(Some((60, Duration::from_secs(3600))))
+        );
+        assert_eq!(
+            parse_rate(" 5 / 10s ").unwrap(),
+            Rate(Some((5, Duration::from_secs(10))))
+        );
+        for bad in ["60", "0/1s", "-1/1s", "x/1s", "5/soon", "5/0s"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
         assert_eq!(
             redact_url("postgres://u:secret@h/db"),
             "postgres://u:***@h/db"

@@ -21,6 +21,7 @@ pub enum Code {
     Forbidden,
     NotFound,
     MethodNotAllowed,
+    RequestTimeout,
     Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -40,6 +41,7 @@ impl Code {
             Code::Forbidden => StatusCode::FORBIDDEN,
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Code::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Code::Conflict => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -58,6 +60,7 @@ impl Code {
             403 => Code::Forbidden,
             404 => Code::NotFound,
             405 => Code::MethodNotAllowed,
+            408 => Code::RequestTimeout,
             409 => Code::Conflict,
             413 => Code::PayloadTooLarge,
             415 => Code::UnsupportedMediaType,
@@ -81,6 +84,14 @@ pub enum ApiError {
         code: Code,
         message: String,
         field: Option<String>,
+    },
+    /// Too much at once (a rate limit, or every upload slot taken): safe to show, and the
+    /// client should come back after `retry_after`.
+    #[error("{message}")]
+    Busy {
+        code: Code,
+        message: String,
+        retry_after: std::time::Duration,
     },
     /// Infrastructure is down or saturated; the cause is logged, not shown.
     #[error("unavailable: {0}")]
@@ -121,9 +132,17 @@ impl ApiError {
         ApiError::Unavailable(cause.into())
     }
 
+    pub fn busy(code: Code, message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        ApiError::Busy {
+            code,
+            message: message.into(),
+            retry_after,
+        }
+    }
+
     pub fn code(&self) -> Code {
         match self {
-            ApiError::Client { code, .. } => *code,
+            ApiError::Client { code, .. } | ApiError::Busy { code, .. } => *code,
             ApiError::Unavailable(_) => Code::Unavailable,
             ApiError::Internal(_) => Code::Internal,
         }
@@ -201,6 +220,20 @@ impl IntoResponse for ApiError {
                 message,
                 field,
             } => error_response(*code, message, field.as_deref()),
+            ApiError::Busy {
+                code,
+                message,
+                retry_after,
+            } => {
+                let mut response = error_response(*code, message, None);
+                // Whole seconds, rounded up: "retry after 0" would invite a hot loop.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(seconds.max(1)),
+                );
+                response
+            }
             ApiError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "service unavailable");
                 error_response(

@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 
 use crate::blobs::BlobStore;
 use crate::config::{Locations, ServeArgs};
+use crate::http::limits::{Guards, Protection};
 use crate::http::{AppState, app};
 use crate::index;
 use crate::ingest::pipeline::UploadLimits;
@@ -23,6 +24,7 @@ pub async fn open_state(locations: &Locations, limits: UploadLimits) -> anyhow::
         blobs: BlobStore::from_url(&locations.blob_store_url)?,
         limits,
         download_redirect: false,
+        guards: Arc::new(Guards::new(Protection::without_rate_limits())),
     })
 }
 
@@ -32,7 +34,9 @@ pub async fn serve_on(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    // The peer address feeds the per-address read limit.
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -57,6 +61,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut state = open_state(&locations, limits).await?;
     state.download_redirect = args.download_redirect;
+    state.guards = Arc::new(Guards::new(Protection::from(&args.protection)));
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(
         address = %listener.local_addr()?,

@@ -3,24 +3,33 @@
 mod auth;
 mod files;
 mod health;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 mod pages;
 mod search;
 mod tickets;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::Request;
+use axum::handler::Handler;
 use axum::http::Method;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -41,14 +50,33 @@ pub struct AppState {
     pub limits: UploadLimits,
     /// Answer downloads with a 302 to a presigned URL where the blob store can sign one.
     pub download_redirect: bool,
+    /// Timeouts, the upload cap and rate limits, with their shared state.
+    pub guards: Arc<limits::Guards>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole application as a router: the seam every test drives.
 pub fn app(state: AppState) -> Router {
+    let protection = &state.guards.protection;
+    let deadline = protection.upload_deadline;
+    // Past the cap an upload is refused at once (load shedding), not queued; the deadline drops
+    // the upload (and so its partial blob) however slowly it is being sent.
+    let upload_limits = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(move |e| async move {
+            limits::upload_refused(e, deadline)
+        }))
+        .load_shed()
+        .layer(GlobalConcurrencyLimitLayer::with_semaphore(
+            state.guards.upload_slots.clone(),
+        ))
+        .timeout(deadline);
+    let body_idle_timeout = protection.body_idle_timeout;
     let api = Router::new()
-        .route("/tickets", get(search::list).post(tickets::upload))
+        .route(
+            "/tickets",
+            get(search::list).post(tickets::upload.layer(upload_limits)),
+        )
         .route("/tickets/{id}", get(tickets::show).patch(tickets::edit))
         .route(
             "/tickets/{id}/file",
@@ -72,14 +100,20 @@ pub fn app(state: AppState) -> Router {
         .fallback(pages::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn(metrics::track))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::limit_reads,
+        ))
         .with_state(state);
-    with_common_layers(routes)
+    with_common_layers(routes, body_idle_timeout)
 }
 
 /// What every response goes through: JSON errors (also for panics and layer rejections),
 /// `nosniff`, a request id on the response and in the request's log span.
-fn with_common_layers(routes: Router) -> Router {
+fn with_common_layers(routes: Router, body_idle_timeout: Duration) -> Router {
     routes
+        // A body that goes quiet this long fails its read; the upload turns that into a 408.
+        .layer(RequestBodyTimeoutLayer::new(body_idle_timeout))
         .layer(middleware::from_fn(json_errors))
         .layer(CatchPanicLayer::custom(|_| {
             error_response(Code::Internal, "Internal Server Error", None)
@@ -180,7 +214,7 @@ mod tests {
                 ""
             }),
         );
-        let response = with_common_layers(routes)
+        let response = with_common_layers(routes, Duration::from_secs(30))
             .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
             .await
             .unwrap();

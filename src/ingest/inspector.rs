@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 pub const MAX_HEADER_BYTES: u64 = 16 << 20;
 /// Longest tensor name accepted, in bytes.
 pub const MAX_NAME_BYTES: usize = 1024;
+/// Most tensors in one file. The largest public checkpoints have tens of thousands (with masks);
+/// a cap keeps one upload's per-tensor table, which the index stores, bounded.
+pub const MAX_TENSORS: usize = 100_000;
 
 /// Why a file is not an acceptable ticket. The message is meant for the uploader.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -440,6 +443,11 @@ impl<'de> Deserialize<'de> for RawHeader {
                         }
                         metadata = Some(map.next_value::<UniqueStringMap>()?.0);
                     } else {
+                        if tensors.len() == MAX_TENSORS {
+                            return Err(de::Error::custom(format!(
+                                "the file has more than {MAX_TENSORS} tensors"
+                            )));
+                        }
                         if !names.insert(key.clone()) {
                             return Err(de::Error::custom(format!(
                                 "duplicate tensor name '{}'",
@@ -823,6 +831,11 @@ mod tests {
             "n".repeat(1025)
         );
         assert!(err(&raw(&long, &d)).contains("the limit is 1024"));
+        let many: Vec<String> = (0..=MAX_TENSORS)
+            .map(|i| format!(r#""t{i}":{{"dtype":"F32","shape":[1,1],"data_offsets":[0,4]}}"#))
+            .collect();
+        let many = format!("{{{}}}", many.join(","));
+        assert!(err(&raw(&many, &d)).contains("more than 100000 tensors"));
         // Trailing space padding is allowed by the spec.
         assert!(inspect(&raw(&format!("{{{e}}}    "), &d)).is_ok());
     }

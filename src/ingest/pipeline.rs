@@ -268,6 +268,10 @@ fn multipart_error(e: multer::Error) -> ApiError {
                 format!("unexpected part '{name}' (expected 'metadata' and 'file')"),
             )
         }
+        E::StreamReadFailed(cause) if went_quiet(&*cause) => ApiError::new(
+            Code::RequestTimeout,
+            "the request body stopped arriving (idle timeout); the upload was dropped",
+        ),
         E::StreamReadFailed(_) => ApiError::new(
             Code::BadRequest,
             "the request body ended before the upload was complete",
@@ -277,6 +281,18 @@ fn multipart_error(e: multer::Error) -> ApiError {
             format!("malformed multipart body: {other}"),
         ),
     }
+}
+
+/// Whether a body read failed because tower-http's idle timeout fired (the cause is wrapped).
+fn went_quiet(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Hex sha256 of bytes already in memory (small files: seeding, tests).

@@ -10,8 +10,11 @@ use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 use serde_json::{Value, json};
 use sqlx::Connection;
+use std::sync::Arc;
 use tempfile::TempDir;
+
 use ticketbooth::config::{Locations, StorageArgs};
+use ticketbooth::http::limits::{Guards, Protection};
 use ticketbooth::ingest::pipeline::UploadLimits;
 use ticketbooth::{AppState, server, tokens};
 use tokio::net::TcpListener;
@@ -112,6 +115,37 @@ impl TestServer {
         blob_store: Option<&str>,
         download_redirect: bool,
     ) -> Self {
+        Self::start_guarded(
+            backend,
+            limits,
+            blob_store,
+            download_redirect,
+            Protection::without_rate_limits(),
+        )
+        .await
+    }
+
+    /// A server with the given timeouts, upload cap and rate limits.
+    pub async fn start_protected(backend: Backend, protection: Protection) -> Self {
+        Self::start_guarded(
+            backend,
+            UploadLimits {
+                max_file_bytes: 64 << 20,
+            },
+            None,
+            false,
+            protection,
+        )
+        .await
+    }
+
+    async fn start_guarded(
+        backend: Backend,
+        limits: UploadLimits,
+        blob_store: Option<&str>,
+        download_redirect: bool,
+        protection: Protection,
+    ) -> Self {
         // reqwest is built without a default TLS provider (the CLI installs ring); so do tests.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
@@ -125,7 +159,15 @@ impl TestServer {
         };
         let locations = storage.locate(blob_store).unwrap();
         let token = tokens::generate().unwrap();
-        let mut server = Self::serve(backend, locations, limits, dir, download_redirect).await;
+        let mut server = Self::serve(
+            backend,
+            locations,
+            limits,
+            dir,
+            download_redirect,
+            protection,
+        )
+        .await;
         server
             .state
             .index
@@ -145,6 +187,7 @@ impl TestServer {
             limits,
             tempfile::tempdir().unwrap(),
             self.state.download_redirect,
+            self.state.guards.protection.clone(),
         )
         .await;
         server.token = self.token.clone();
@@ -157,9 +200,11 @@ impl TestServer {
         limits: UploadLimits,
         dir: TempDir,
         download_redirect: bool,
+        protection: Protection,
     ) -> Self {
         let mut state = server::open_state(&locations, limits).await.unwrap();
         state.download_redirect = download_redirect;
+        state.guards = Arc::new(Guards::new(protection));
         let token = String::new();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

@@ -7,6 +7,7 @@ mod cli;
 mod deploy;
 mod download;
 mod interop;
+mod limits;
 mod observability;
 mod pages;
 mod rejections;

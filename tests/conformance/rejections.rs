@@ -113,14 +113,14 @@ fn bad_files() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     ]
 }
 
-async fn assert_nothing_stored(srv: &TestServer) {
+pub(crate) async fn assert_nothing_stored(srv: &TestServer) {
     assert_eq!(srv.ticket_rows().await, 0);
     srv.expect_blob_files(0).await;
     let up = reqwest::get(format!("{}/healthz", srv.url)).await.unwrap();
     assert_eq!(up.status(), 200, "server must stay up");
 }
 
-fn multipart_body(boundary: &str, parts: &[(&str, &[u8])]) -> Vec<u8> {
+pub(crate) fn multipart_body(boundary: &str, parts: &[(&str, &[u8])]) -> Vec<u8> {
     let mut body = Vec::new();
     for (name, data) in parts {
         body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"x\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());

@@ -1,0 +1,287 @@
+//! Limits that keep one client from exhausting the server: a deadline and a concurrency cap
+//! for uploads (tower layers), an idle timeout for request bodies (tower-http), and rate limits
+//! per user for uploads and per client address for anonymous reads (governor's GCRA).
+
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::BoxError;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use tokio::sync::Semaphore;
+
+use super::AppState;
+use crate::config::{ProtectionArgs, Rate};
+use crate::error::{ApiError, Code};
+use crate::tokens;
+
+/// The limits in force, as configured.
+#[derive(Debug, Clone)]
+pub struct Protection {
+    pub body_idle_timeout: Duration,
+    pub upload_deadline: Duration,
+    pub max_concurrent_uploads: u32,
+    pub upload_rate: Rate,
+    pub read_rate: Rate,
+    pub behind_proxy: bool,
+}
+
+impl Protection {
+    /// The timeouts and cap of a default server, without rate limits (the library default, so
+    /// tests and embedders opt in to rate limiting).
+    pub fn without_rate_limits() -> Self {
+        Protection {
+            body_idle_timeout: Duration::from_secs(30),
+            upload_deadline: Duration::from_secs(3600),
+            max_concurrent_uploads: 16,
+            upload_rate: Rate(None),
+            read_rate: Rate(None),
+            behind_proxy: false,
+        }
+    }
+}
+
+impl From<&ProtectionArgs> for Protection {
+    fn from(a: &ProtectionArgs) -> Self {
+        Protection {
+            body_idle_timeout: a.body_idle_timeout,
+            upload_deadline: a.upload_deadline,
+            max_concurrent_uploads: a.max_concurrent_uploads,
+            upload_rate: a.upload_rate,
+            read_rate: a.read_rate,
+            behind_proxy: a.behind_proxy,
+        }
+    }
+}
+
+/// The shared state behind the limits: one per server process.
+pub struct Guards {
+    pub protection: Protection,
+    /// Upload slots; shared by every request (a per-request layer would get its own).
+    pub upload_slots: Arc<Semaphore>,
+    uploads: Option<Limiter<i64>>,
+    reads: Option<Limiter<IpAddr>>,
+}
+
+impl Guards {
+    pub fn new(protection: Protection) -> Self {
+        Guards {
+            upload_slots: Arc::new(Semaphore::new(protection.max_concurrent_uploads as usize)),
+            uploads: protection.upload_rate.0.map(Limiter::new),
+            reads: protection.read_rate.0.map(Limiter::new),
+            protection,
+        }
+    }
+
+    /// Counts one upload by `user` against the per-user rate. Keyed by user rather than by
+    /// token, so minting more tokens does not buy more uploads.
+    pub fn check_upload(&self, user: i64) -> Result<(), ApiError> {
+        let Some(limiter) = &self.uploads else {
+            return Ok(());
+        };
+        limiter.check(&user).map_err(|wait| {
+            ApiError::busy(
+                Code::RateLimited,
+                format!(
+                    "upload rate limit reached for this account; retry in {} s",
+                    wait.as_secs().max(1)
+                ),
+                wait,
+            )
+        })
+    }
+}
+
+/// A keyed GCRA limiter that forgets idle keys now and then, so memory stays bounded.
+struct Limiter<K: Hash + Eq + Clone> {
+    inner: DefaultKeyedRateLimiter<K>,
+    clock: DefaultClock,
+    checks: AtomicU64,
+}
+
+impl<K: Hash + Eq + Clone> Limiter<K> {
+    fn new((count, period): (u32, Duration)) -> Self {
+        let burst = NonZeroU32::new(count).unwrap_or(NonZeroU32::MIN);
+        let every = (period / burst.get()).max(Duration::from_nanos(1));
+        let quota = Quota::with_period(every)
+            .expect("the period is positive")
+            .allow_burst(burst);
+        Limiter {
+            inner: DefaultKeyedRateLimiter::keyed(quota),
+            clock: DefaultClock::default(),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Allowed, or how long until the next request would be.
+    fn check(&self, key: &K) -> Result<(), Duration> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            self.inner.retain_recent();
+        }
+        self.inner
+            .check_key(key)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+}
+
+/// The address a request is counted against: the TCP peer, or behind a proxy the last
+/// `X-Forwarded-For` entry, which the proxy appended (earlier entries are the client's word).
+pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, behind_proxy: bool) -> IpAddr {
+    let unknown = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    if behind_proxy {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|v| !v.is_empty());
+        if let Some(ip) = forwarded.and_then(|v| v.parse().ok()) {
+            return ip;
+        }
+    }
+    peer.unwrap_or(unknown)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// Probes and scrapes are never throttled.
+fn exempt(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
+/// Middleware: the per-address limit on anonymous reads. A request with a valid token is not
+/// anonymous and is not counted; an invalid token counts like none.
+pub async fn limit_reads(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(limiter) = &state.guards.reads else {
+        return next.run(request).await;
+    };
+    if !matches!(*request.method(), Method::GET | Method::HEAD) || exempt(request.uri().path()) {
+        return next.run(request).await;
+    }
+    if let Some(token) = bearer(request.headers())
+        && let Ok(Some(_)) = state.index.user_by_token(&tokens::hash(token)).await
+    {
+        return next.run(request).await;
+    }
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let ip = client_ip(
+        peer,
+        request.headers(),
+        state.guards.protection.behind_proxy,
+    );
+    match limiter.check(&ip) {
+        Ok(()) => next.run(request).await,
+        Err(wait) => ApiError::busy(
+            Code::RateLimited,
+            format!(
+                "too many requests from this address; retry in {} s (a token lifts this limit)",
+                wait.as_secs().max(1)
+            ),
+            wait,
+        )
+        .into_response(),
+    }
+}
+
+/// What the upload route's tower layers refuse with: every slot taken, or past the deadline.
+pub fn upload_refused(error: BoxError, deadline: Duration) -> ApiError {
+    if error.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::busy(
+            Code::Unavailable,
+            "this server is handling as many uploads as it accepts at once; retry shortly",
+            Duration::from_secs(5),
+        )
+    } else if error.is::<tower::timeout::error::Elapsed>() {
+        ApiError::new(
+            Code::RequestTimeout,
+            format!(
+                "the upload took longer than the {} limit",
+                humantime::format_duration(deadline)
+            ),
+        )
+    } else {
+        ApiError::internal(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_trusted_only_behind_a_proxy_and_only_its_last_hop() {
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        let peer = Some(ip);
+        let spoofed = headers(&["6.6.6.6, 203.0.113.7"]);
+        assert_eq!(client_ip(peer, &spoofed, false), ip);
+        assert_eq!(
+            client_ip(peer, &spoofed, true),
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
+        // Two headers: the proxy's entry is the last of the last.
+        let two = headers(&["6.6.6.6", "198.51.100.2"]);
+        assert_eq!(
+            client_ip(peer, &two, true),
+            "198.51.100.2".parse::<IpAddr>().unwrap()
+        );
+        // Garbage or nothing: the peer.
+        assert_eq!(client_ip(peer, &headers(&["nonsense"]), true), ip);
+        assert_eq!(client_ip(peer, &HeaderMap::new(), true), ip);
+    }
+
+    #[test]
+    fn limiter_allows_a_burst_then_says_how_long_to_wait() {
+        let limiter = Limiter::new((3, Duration::from_secs(60)));
+        for _ in 0..3 {
+            assert!(limiter.check(&1).is_ok());
+        }
+        let wait = limiter.check(&1).unwrap_err();
+        assert!(wait > Duration::from_secs(10) && wait <= Duration::from_secs(20));
+        // Keys are independent.
+        assert!(limiter.check(&2).is_ok());
+    }
+
+    #[test]
+    fn refusals_map_to_503_and_408() {
+        let busy = upload_refused(
+            Box::new(tower::load_shed::error::Overloaded::new()),
+            Duration::from_secs(1),
+        );
+        assert_eq!(busy.code(), Code::Unavailable);
+        let late = upload_refused(
+            Box::new(tower::timeout::error::Elapsed::new()),
+            Duration::from_secs(90),
+        );
+        assert_eq!(late.code(), Code::RequestTimeout);
+        assert!(late.to_string().contains("1m 30s"));
+    }
+}
