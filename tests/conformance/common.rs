@@ -121,6 +121,22 @@ impl TestServer {
             blob_store,
             download_redirect,
             Protection::without_rate_limits(),
+            None,
+        )
+        .await
+    }
+
+    /// A Postgres-backed server reaching its database at `database_url` (through a proxy, say).
+    pub async fn start_on_postgres(database_url: String) -> Self {
+        Self::start_guarded(
+            Backend::Postgres,
+            UploadLimits {
+                max_file_bytes: 64 << 20,
+            },
+            None,
+            false,
+            Protection::without_rate_limits(),
+            Some(database_url),
         )
         .await
     }
@@ -135,6 +151,7 @@ impl TestServer {
             None,
             false,
             protection,
+            None,
         )
         .await
     }
@@ -145,13 +162,15 @@ impl TestServer {
         blob_store: Option<&str>,
         download_redirect: bool,
         protection: Protection,
+        database_url: Option<String>,
     ) -> Self {
         // reqwest is built without a default TLS provider (the CLI installs ring); so do tests.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
-        let database_url = match backend {
-            Backend::Sqlite => None,
-            Backend::Postgres => Some(fresh_postgres_database().await),
+        let database_url = match (backend, database_url) {
+            (_, Some(url)) => Some(url),
+            (Backend::Sqlite, None) => None,
+            (Backend::Postgres, None) => Some(fresh_postgres_database().await),
         };
         let storage = StorageArgs {
             data_dir: dir.path().join("data"),

@@ -9,6 +9,7 @@ mod download;
 mod interop;
 mod limits;
 mod observability;
+mod outage;
 mod pages;
 mod rejections;
 mod s3;

@@ -114,8 +114,14 @@ fn bad_files() -> Vec<(&'static str, Vec<u8>, &'static str)> {
 }
 
 pub(crate) async fn assert_nothing_stored(srv: &TestServer) {
-    assert_eq!(srv.ticket_rows().await, 0);
-    srv.expect_blob_files(0).await;
+    assert_nothing_stored_beyond(srv, 0).await;
+}
+
+/// Exactly `tickets` rows and as many blob files (each test ticket has distinct content), and
+/// the server still answers.
+pub(crate) async fn assert_nothing_stored_beyond(srv: &TestServer, tickets: usize) {
+    assert_eq!(srv.ticket_rows().await, tickets as i64);
+    srv.expect_blob_files(tickets).await;
     let up = reqwest::get(format!("{}/healthz", srv.url)).await.unwrap();
     assert_eq!(up.status(), 200, "server must stay up");
 }
