@@ -299,6 +299,10 @@ pub struct ServeArgs {
 /// uploads at once, too many requests.
 #[derive(Debug, Args, Clone)]
 pub struct ProtectionArgs {
+    /// Longest a client may take to send a request's line and headers (a slowloris defence);
+    /// past it the connection is closed.
+    #[arg(long, env = "TICKETBOOTH_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
     /// Longest silence inside a request body (a stalled or slow-drip upload) before it is
     /// dropped with 408.
     #[arg(long, env = "TICKETBOOTH_BODY_IDLE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]

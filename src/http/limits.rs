@@ -27,6 +27,8 @@ use crate::tokens;
 /// The limits in force, as configured.
 #[derive(Debug, Clone)]
 pub struct Protection {
+    /// For the request line and headers (slowloris); past it the connection is closed.
+    pub header_read_timeout: Duration,
     pub body_idle_timeout: Duration,
     pub upload_deadline: Duration,
     pub max_concurrent_uploads: u32,
@@ -40,6 +42,7 @@ impl Protection {
     /// tests and embedders opt in to rate limiting).
     pub fn without_rate_limits() -> Self {
         Protection {
+            header_read_timeout: Duration::from_secs(30),
             body_idle_timeout: Duration::from_secs(30),
             upload_deadline: Duration::from_secs(3600),
             max_concurrent_uploads: 16,
@@ -53,6 +56,7 @@ impl Protection {
 impl From<&ProtectionArgs> for Protection {
     fn from(a: &ProtectionArgs) -> Self {
         Protection {
+            header_read_timeout: a.header_read_timeout,
             body_idle_timeout: a.body_idle_timeout,
             upload_deadline: a.upload_deadline,
             max_concurrent_uploads: a.max_concurrent_uploads,

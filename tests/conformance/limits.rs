@@ -376,3 +376,58 @@ async fn read_rate(backend: Backend) {
     );
 }
 on_both_backends!(read_rate_sqlite, read_rate_postgres, read_rate);
+
+/// A client trickling its request headers (slowloris) is cut off at the header deadline, while
+/// other clients are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_are_cut_off() {
+    let srv = TestServer::start_protected(
+        Backend::Sqlite,
+        Protection {
+            header_read_timeout: Duration::from_secs(1),
+            ..protection()
+        },
+    )
+    .await;
+    let addr = srv.url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /api/v1/tasks HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut closed = false;
+    for i in 0..40 {
+        // One more header line every 250 ms: never idle, never finished.
+        if stream
+            .write_all(format!("X-Drip-{i}: y\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 512];
+        match tokio::time::timeout(Duration::from_millis(250), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(n)) => {
+                let reply = String::from_utf8_lossy(&buf[..n]);
+                assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(
+        closed,
+        "the connection was still open after 10 s of trickled headers"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(srv.get("/tasks").await.status, 200);
+}
