@@ -62,6 +62,34 @@ pub enum Command {
     Download(DownloadArgs),
     /// Exit 0 if URL answers 2xx (a health check for images without curl).
     Probe { url: String },
+    /// Remove objects no ticket references (left by crashes) once older than the grace period.
+    Gc(GcArgs),
+    /// Re-hash every blob against the index; report missing, corrupt and orphaned objects.
+    /// Exits 1 if any blob is missing or does not match.
+    Verify(AuditArgs),
+}
+
+/// What the audit commands open.
+#[derive(Debug, Args, Clone)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Blob store, as for `serve`. Default: `<data-dir>/blobs`.
+    #[arg(long, env = "TICKETBOOTH_BLOB_STORE")]
+    pub blob_store: Option<String>,
+    /// Unreferenced objects younger than this are left alone: they may be another replica's
+    /// upload still in progress. Make it longer than your longest upload.
+    #[arg(long, env = "TICKETBOOTH_GC_GRACE", default_value = "1h", value_parser = parse_duration)]
+    pub grace: std::time::Duration,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub audit: AuditArgs,
+    /// List what would be removed, and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Where the client commands talk to. Flags and environment win over `ticketbooth login`.
@@ -290,6 +318,14 @@ pub struct ServeArgs {
     /// connecting to anything.
     #[arg(long)]
     pub check: bool,
+    /// At start-up, objects no ticket references (crash leftovers) are removed in the
+    /// background once older than this (`30m`, `2h`): longer than your longest upload.
+    #[arg(long, env = "TICKETBOOTH_GC_GRACE", default_value = "1h", value_parser = parse_duration)]
+    pub gc_grace: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| e.to_string())
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -403,6 +439,9 @@ mod tests {
     fn sizes_and_secrets() {
         assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
         assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert_eq!(parse_duration("90m").unwrap().as_secs(), 5400);
+        assert_eq!(parse_duration("0s").unwrap().as_secs(), 0);
+        assert!(parse_duration("soon").is_err());
         assert!(parse_size("lots").is_err());
         assert_eq!(
             redact_url("postgres://u:secret@h/db"),
