@@ -25,6 +25,8 @@ use sha2::{Digest, Sha256};
 use crate::blobs::{BlobStore, StoredObject};
 use crate::index::{Index, StoredBlob};
 
+/// A grace period shorter than this risks removing another replica's upload in progress.
+pub const SAFE_GRACE: Duration = Duration::from_secs(10 * 60);
 /// Objects classified per index query.
 const PAGE: usize = 500;
 /// Blobs re-hashed at once by `verify`.
@@ -338,6 +340,53 @@ mod tests {
 
     fn set(keys: &[&str]) -> HashSet<String> {
         keys.iter().map(|k| k.to_string()).collect()
+    }
+
+    /// The sweep itself, on a real local store and SQLite index: an upload in progress here is
+    /// spared even with a zero grace period; once it has ended without a row, it is an orphan.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sweep_spares_uploads_in_flight() {
+        let tmp = tempfile::tempdir().unwrap();
+        let index = crate::index::open(&format!("sqlite://{}/i.db", tmp.path().display()))
+            .await
+            .unwrap();
+        let blobs = BlobStore::from_url(&format!("file://{}/blobs", tmp.path().display())).unwrap();
+        let mut writer = blobs.begin().await.unwrap();
+        writer.write(vec![1u8; 100].into()).await.unwrap();
+        let s = sweep(index.as_ref(), &blobs, Duration::ZERO, false)
+            .await
+            .unwrap();
+        assert_eq!((s.in_flight, s.removable.len()), (1, 0), "mid-body: {s:?}");
+
+        let written = writer.finish().await.unwrap();
+        let s = sweep(index.as_ref(), &blobs, Duration::ZERO, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            (s.in_flight, s.removable.len()),
+            (1, 0),
+            "complete, row not yet committed"
+        );
+
+        // As if its row had been lost: no longer in flight, referenced by nothing.
+        let key = written.key().to_owned();
+        written.keep();
+        let s = sweep(index.as_ref(), &blobs, HOUR, true).await.unwrap();
+        assert_eq!((s.in_grace, s.removable.len()), (1, 0), "young: {s:?}");
+        let s = sweep(index.as_ref(), &blobs, Duration::ZERO, true)
+            .await
+            .unwrap();
+        assert_eq!(s.removable.len(), 1, "a dry run lists it");
+        assert_eq!(
+            blobs.list().await.unwrap(),
+            vec![key.clone()],
+            "and keeps it"
+        );
+        let s = sweep(index.as_ref(), &blobs, Duration::ZERO, false)
+            .await
+            .unwrap();
+        assert_eq!(s.removable[0].key, key);
+        assert!(blobs.list().await.unwrap().is_empty());
     }
 
     #[test]

@@ -86,6 +86,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Gc(args) => {
+            if args.audit.grace < audit::SAFE_GRACE && !args.dry_run {
+                eprintln!(
+                    "warning: a grace period under {} may remove uploads that other replicas are still writing",
+                    humantime::format_duration(audit::SAFE_GRACE)
+                );
+            }
             let (index, blobs) = open_audit(&args.audit).await?;
             let sweep =
                 audit::sweep(index.as_ref(), &blobs, args.audit.grace, args.dry_run).await?;

@@ -128,6 +128,8 @@ conformance! {
         let short = ticketbooth(&srv, &["gc", "--grace", "10s"]);
         assert_eq!(short.code, 0, "{}", short.stderr);
         assert!(short.stdout.contains("gc: removed 2 objects"), "{}", short.stdout);
+        assert!(short.stderr.contains("warning: a grace period under 10m may remove uploads"), "{}", short.stderr);
+        assert!(!gc.stderr.contains("warning"), "not with the default: {}", gc.stderr);
         assert!(!young_orphan.exists() && !young_staging.exists());
         let r = srv.get(&format!("/tickets/{}/file", tickets[0].0)).await;
         assert_eq!(r.body, small_ticket(40, 2), "the intact ticket still downloads");
