@@ -63,6 +63,34 @@ pub enum Command {
     Download(DownloadArgs),
     /// Exit 0 if URL answers 2xx (a health check for images without curl).
     Probe { url: String },
+    /// Remove objects no ticket references (left by crashes) once older than the grace period.
+    Gc(GcArgs),
+    /// Re-hash every blob against the index; report missing, corrupt and orphaned objects.
+    /// Exits 1 if any blob is missing or does not match.
+    Verify(AuditArgs),
+}
+
+/// What the audit commands open.
+#[derive(Debug, Args, Clone)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Blob store, as for `serve`. Default: `<data-dir>/blobs`.
+    #[arg(long, env = "TICKETBOOTH_BLOB_STORE")]
+    pub blob_store: Option<String>,
+    /// Unreferenced objects younger than this are left alone: they may be another replica's
+    /// upload still in progress. Make it longer than your longest upload.
+    #[arg(long, env = "TICKETBOOTH_GC_GRACE", default_value = "2h", value_parser = parse_duration)]
+    pub grace: std::time::Duration,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub audit: AuditArgs,
+    /// List what would be removed, and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Where the client commands talk to. Flags and environment win over `ticketbooth login`.
@@ -293,6 +321,14 @@ pub struct ServeArgs {
     /// connecting to anything.
     #[arg(long)]
     pub check: bool,
+    /// At start-up, objects no ticket references (crash leftovers) are removed in the
+    /// background once older than this (`30m`, `2h`): longer than your longest upload.
+    #[arg(long, env = "TICKETBOOTH_GC_GRACE", default_value = "2h", value_parser = parse_duration)]
+    pub gc_grace: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| e.to_string())
 }
 
 /// Limits that keep one client from exhausting the server: slow or endless bodies, too many
@@ -301,14 +337,14 @@ pub struct ServeArgs {
 pub struct ProtectionArgs {
     /// Longest a client may take to send a request's line and headers (a slowloris defence);
     /// past it the connection is closed.
-    #[arg(long, env = "TICKETBOOTH_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "TICKETBOOTH_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
     /// Longest silence inside a request body (a stalled or slow-drip upload) before it is
     /// dropped with 408.
-    #[arg(long, env = "TICKETBOOTH_BODY_IDLE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "TICKETBOOTH_BODY_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub body_idle_timeout: Duration,
     /// Longest one upload may take, first byte to answer (408 after it).
-    #[arg(long, env = "TICKETBOOTH_UPLOAD_DEADLINE", default_value = "1h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "TICKETBOOTH_UPLOAD_DEADLINE", default_value = "1h", value_parser = parse_duration)]
     pub upload_deadline: Duration,
     /// Uploads processed at once by this server; more get 503 with Retry-After.
     #[arg(long, env = "TICKETBOOTH_MAX_CONCURRENT_UPLOADS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
@@ -464,6 +500,9 @@ mod tests {
     fn sizes_and_secrets() {
         assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
         assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert_eq!(parse_duration("90m").unwrap().as_secs(), 5400);
+        assert_eq!(parse_duration("0s").unwrap().as_secs(), 0);
+        assert!(parse_duration("soon").is_err());
         assert!(parse_size("lots").is_err());
         assert_eq!(parse_rate("off").unwrap(), Rate(None));
         assert_eq!(

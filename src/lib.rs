@@ -4,6 +4,7 @@
 //! pure domain logic (safetensors inspection, metadata validation) and the upload pipeline;
 //! [`index`] and [`blobs`] are the two storage ports.
 
+pub mod audit;
 pub mod blobs;
 pub mod cli;
 pub mod config;

@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ticketbooth::blobs::BlobStore;
-use ticketbooth::config::{Cli, Command, TokenCommand};
+use ticketbooth::config::{AuditArgs, Cli, Command, TokenCommand};
 use ticketbooth::search::{self, TextSearch};
-use ticketbooth::{cli, index, seed, server, tokens};
+use ticketbooth::{audit, cli, index, seed, server, tokens};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -85,6 +85,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             anyhow::ensure!(status.is_success(), "{url} answered {status}");
             Ok(())
         }
+        Command::Gc(args) => {
+            if args.audit.grace < audit::SAFE_GRACE && !args.dry_run {
+                eprintln!(
+                    "warning: a grace period under {} may remove uploads that other replicas are still writing",
+                    humantime::format_duration(audit::SAFE_GRACE)
+                );
+            }
+            let (index, blobs) = open_audit(&args.audit).await?;
+            let sweep =
+                audit::sweep(index.as_ref(), &blobs, args.audit.grace, args.dry_run).await?;
+            println!(
+                "{}",
+                audit::GcReport {
+                    sweep: &sweep,
+                    dry_run: args.dry_run
+                }
+            );
+            Ok(())
+        }
+        Command::Verify(args) => {
+            let (index, blobs) = open_audit(&args).await?;
+            let report = audit::verify(index.as_ref(), &blobs, args.grace).await?;
+            println!("{report}");
+            anyhow::ensure!(
+                report.healthy(),
+                "{} blobs are missing or do not match the index",
+                report.problems.len()
+            );
+            Ok(())
+        }
         Command::Sql(args) => {
             let text = match args.backend.as_str() {
                 "postgres" => TextSearch::PgTrigram,
@@ -103,6 +133,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn open_audit(args: &AuditArgs) -> anyhow::Result<(index::DynIndex, BlobStore)> {
+    let locations = args.storage.locate(args.blob_store.as_deref())?;
+    let index = index::open(&locations.database_url).await?;
+    Ok((index, BlobStore::from_url(&locations.blob_store_url)?))
 }
 
 /// Uploads stream through many short-lived buffers of a few hundred KiB. By default glibc serves

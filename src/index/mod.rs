@@ -133,6 +133,14 @@ pub struct BlobRef {
     pub object_key: String,
 }
 
+/// A row of the sha256 -> object map, as the integrity audit reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub sha256: String,
+    pub object_key: String,
+    pub size_bytes: u64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
     #[error("this owner already has a ticket with that name")]
@@ -208,6 +216,17 @@ pub trait Index: Send + Sync + 'static {
     async fn insert_many(&self, tickets: &[NewTicket]) -> IndexResult<()>;
     /// Connections open in the pool, and how many of them are idle (for /metrics).
     fn pool_usage(&self) -> (u32, usize);
+
+    // Integrity audit (`verify`, `gc`, the start-up sweep).
+    /// Blob rows in sha256 order, after `after` (keyset paging), at most `limit`.
+    async fn blobs_page(&self, after: Option<&str>, limit: u32) -> IndexResult<Vec<StoredBlob>>;
+    /// Which of these object keys a blob row references.
+    async fn referenced_objects(
+        &self,
+        keys: &[String],
+    ) -> IndexResult<std::collections::HashSet<String>>;
+    /// The tickets whose content is this blob, as `id (owner/name)`.
+    async fn blob_tickets(&self, sha256: &str) -> IndexResult<Vec<String>>;
 }
 
 pub type DynIndex = Arc<dyn Index>;
@@ -830,6 +849,71 @@ macro_rules! impl_index {
                 let ticket = Self::reread(&mut tx, id).await?;
                 tx.commit().await.map_err(IndexError::from_sqlx)?;
                 Ok(ticket)
+            }
+
+            // Integrity audit (`verify`, `gc`, the start-up sweep).
+            async fn blobs_page(
+                &self,
+                after: Option<&str>,
+                limit: u32,
+            ) -> IndexResult<Vec<$crate::index::StoredBlob>> {
+                let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                    "SELECT sha256, object_key, size_bytes FROM blobs WHERE sha256 > $1 \
+                     ORDER BY sha256 LIMIT $2",
+                )
+                .bind(after.unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(IndexError::from_sqlx)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(sha256, object_key, size)| $crate::index::StoredBlob {
+                        sha256,
+                        object_key,
+                        size_bytes: size.max(0) as u64,
+                    })
+                    .collect())
+            }
+
+            async fn referenced_objects(
+                &self,
+                keys: &[String],
+            ) -> IndexResult<std::collections::HashSet<String>> {
+                let mut found = std::collections::HashSet::new();
+                // 500 binds a statement: under both backends' limits.
+                for chunk in keys.chunks(500) {
+                    let mut query = sqlx::QueryBuilder::<<$ty as $crate::index::HasDb>::Db>::new(
+                        "SELECT object_key FROM blobs WHERE object_key IN (",
+                    );
+                    let mut list = query.separated(", ");
+                    for key in chunk {
+                        list.push_bind(key.clone());
+                    }
+                    query.push(")");
+                    let rows: Vec<(String,)> = query
+                        .build_query_as()
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(IndexError::from_sqlx)?;
+                    found.extend(rows.into_iter().map(|(key,)| key));
+                }
+                Ok(found)
+            }
+
+            async fn blob_tickets(&self, sha256: &str) -> IndexResult<Vec<String>> {
+                let rows: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT t.id, u.name, t.name FROM tickets t JOIN users u ON u.id = t.owner_id \
+                     WHERE t.sha256 = $1 ORDER BY t.seq",
+                )
+                .bind(sha256)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(IndexError::from_sqlx)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, owner, name)| format!("{id} ({owner}/{name})"))
+                    .collect())
             }
 
             async fn set_yanked(&self, id: &str, yanked: bool) -> IndexResult<Ticket> {

@@ -3,7 +3,9 @@
 
 mod common;
 
+mod audit;
 mod cli;
+mod crash;
 mod deploy;
 mod download;
 mod interop;

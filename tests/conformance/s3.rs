@@ -14,7 +14,7 @@ use crate::common::{
 use ticketbooth::ingest::pipeline::UploadLimits;
 
 /// The S3 endpoint, or None (locally) when the test command did not start one.
-fn endpoint() -> Option<String> {
+pub(crate) fn endpoint() -> Option<String> {
     match std::env::var("TEST_S3_ENDPOINT") {
         Ok(e) if !e.is_empty() => Some(e),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
@@ -30,7 +30,7 @@ fn endpoint() -> Option<String> {
 }
 
 /// A fresh bucket for one test.
-async fn bucket(endpoint: &str) -> String {
+pub(crate) async fn bucket(endpoint: &str) -> String {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let name = format!("tb-{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
     let r = reqwest::Client::new()
