@@ -8,6 +8,7 @@ pub mod openapi;
 mod pages;
 mod search;
 mod tickets;
+mod tokens;
 
 use axum::Router;
 use axum::extract::Request;
@@ -16,7 +17,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -61,7 +62,9 @@ pub fn app(state: AppState) -> Router {
         .route("/tasks", get(search::tasks))
         .route("/facets", get(search::facets))
         .route("/points", get(search::points))
-        .route("/frontier", get(search::frontier));
+        .route("/frontier", get(search::frontier))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::revoke));
     let routes = Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))

@@ -22,11 +22,13 @@ const POSTGRES: &[Source] = &[
     migration!("postgres", "0001_init"),
     migration!("postgres", "0002_search"),
     migration!("postgres", "0003_search_indexes"),
+    migration!("postgres", "0004_tokens_and_takedowns"),
 ];
 const SQLITE: &[Source] = &[
     migration!("sqlite", "0001_init"),
     migration!("sqlite", "0002_search"),
     migration!("sqlite", "0003_search_indexes"),
+    migration!("sqlite", "0004_tokens_and_takedowns"),
 ];
 
 fn migrator(sources: &[Source]) -> Migrator {

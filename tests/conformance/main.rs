@@ -12,4 +12,5 @@ mod pages;
 mod rejections;
 mod s3;
 mod search;
+mod tokens;
 mod upload;
