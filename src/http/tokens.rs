@@ -26,7 +26,7 @@ pub struct TokenList {
 }
 
 /// `POST /api/v1/tokens`.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens",
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", operation_id = "create_token",
     request_body(content = TokenRequest, content_type = "application/json"),
     security(("token" = [])),
     responses(
@@ -57,7 +57,7 @@ pub async fn create(
 }
 
 /// `GET /api/v1/tokens`.
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", operation_id = "list_tokens",
     security(("token" = [])),
     responses(
         (status = 200, description = "The caller's tokens (never the secrets or their hashes)", body = TokenList),
@@ -73,7 +73,7 @@ pub async fn list(
 
 /// `DELETE /api/v1/tokens/{id}`: revoke. Another user's token id is a 404, like a missing one,
 /// so ids say nothing about other users.
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens",
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", operation_id = "revoke_token",
     params(("id" = i64, Path, description = "Token id")),
     security(("token" = [])),
     responses(
