@@ -41,7 +41,7 @@ pub fn token_spec(
         tokens::check_expiry(at, now)?;
     }
     Ok(NewToken {
-        label,
+        label: label.filter(|l| !l.is_empty()),
         scopes,
         expires_at,
     })

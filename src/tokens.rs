@@ -296,7 +296,8 @@ pub fn plan(
         (at, _) => at,
     };
     Ok(NewToken {
-        label: req.label,
+        // An empty label is no label.
+        label: req.label.filter(|l| !l.is_empty()),
         scopes,
         expires_at,
     })
@@ -430,6 +431,16 @@ mod tests {
         .unwrap();
         assert_eq!(t.expires_at, Some(now + Duration::days(1)));
         assert_eq!(t.label.as_deref(), Some("short"));
+        let t = plan(
+            TokenRequest {
+                label: Some(String::new()),
+                ..Default::default()
+            },
+            &caller,
+            now,
+        )
+        .unwrap();
+        assert_eq!(t.label, None);
     }
 
     #[test]

@@ -295,6 +295,28 @@ conformance! {
         assert_eq!(r.status, 400);
     }
 
+    async fn a_failed_object_delete_is_reported_after_the_takedown_commits(srv) {
+        let id = upload_ok(&srv, &srv.token, &metadata("doomed"), 11).await;
+        srv.expect_blob_files(1).await;
+        // Make the object undeletable: a non-empty directory where its file was.
+        let object = srv.blob_files().pop().unwrap();
+        std::fs::remove_file(&object).unwrap();
+        std::fs::create_dir(&object).unwrap();
+        std::fs::write(object.join("pin"), b"x").unwrap();
+
+        let (ok, stdout, stderr) = ticketbooth(&srv, &["admin", "delete", &id, "--reason", "court order"]).await;
+        assert!(!ok, "a failed object delete is a failure: {stdout}");
+        assert!(stderr.contains("taken down") && stderr.contains("orphan") && stderr.contains("gc"), "{stderr}");
+        // The index change stands: the ticket is gone and audited, the object is an orphan.
+        srv.get(&format!("/tickets/{id}")).await.assert_error(404, "not_found", None);
+        srv.get(&format!("/tickets/{id}/file")).await.assert_error(404, "not_found", None);
+        let audit = srv.state.index.takedowns().await.unwrap();
+        assert_eq!(audit.len(), 1);
+        let key = audit[0].object_key.clone().unwrap();
+        assert!(object.ends_with(&key), "{object:?} vs {key}");
+        assert!(object.exists());
+    }
+
     async fn takedown_removes_a_ticket_everywhere_and_keeps_counts(srv) {
         // A (tagged) and B share content; C (other content) is A's child.
         let content = small_ticket(9, 2);
