@@ -131,6 +131,8 @@ browser_story() {
 api_contract() {
   start_server
   local rc=0
+  # Token 2, the one the DELETE /api/v1/tokens/{id} operation revokes (schemathesis.toml).
+  target/debug/ticketbooth token create --name alice --label schemathesis-revokes-this --data-dir "$SERVE_DIR" >/dev/null
   # A fixed seed keeps CI repeatable; set SCHEMATHESIS_SEED to explore other inputs.
   python3 -m schemathesis.cli run "$SERVE_URL/api/openapi.json" --max-examples 20 \
     --seed "${SCHEMATHESIS_SEED:-20261128}" -H "Authorization: Bearer $SERVE_TOKEN" --no-color || rc=$?

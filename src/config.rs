@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
+
+use crate::tokens::Scope;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,6 +32,11 @@ pub enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Operator actions on the index: take a ticket down for legal or abuse reasons.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
     },
     /// Insert N synthetic tickets (owner `synthetic`) for benchmarks and demos.
     Seed(SeedArgs),
@@ -265,6 +273,58 @@ pub enum TokenCommand {
         /// The user's name, a slug.
         #[arg(long)]
         name: String,
+        /// What the token may do, comma-separated: upload (publish, edit own tickets), yank.
+        #[arg(long, value_delimiter = ',', default_value = "upload,yank")]
+        scopes: Vec<Scope>,
+        /// Lifetime, e.g. `90d`, `12h`, `1month` (default: no expiry).
+        #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "expires_at")]
+        expires_in: Option<std::time::Duration>,
+        /// Absolute expiry, RFC 3339 (`2027-01-31T00:00:00Z`).
+        #[arg(long)]
+        expires_at: Option<DateTime<Utc>>,
+        /// A name for the token, shown in lists ("ci", "laptop").
+        #[arg(long)]
+        label: Option<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// List tokens (never the tokens themselves or their hashes).
+    List {
+        /// Only this user's tokens.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Revoke a token by id (from `token list`): refused from now on.
+    Revoke {
+        id: i64,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Remove ticket ID for legal or abuse reasons: its row, its tags and counts, its children's
+    /// parent links, its blob when no other ticket shares the content, with an audit row.
+    Delete {
+        /// The ticket's id.
+        id: String,
+        /// Why (recorded in the audit row).
+        #[arg(long)]
+        reason: String,
+        /// Who is doing it (recorded in the audit row). Default: $USER.
+        #[arg(long, env = "USER")]
+        actor: Option<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The blob store the server uses (default: `<data-dir>/blobs`).
+        #[arg(long, env = "TICKETBOOTH_BLOB_STORE")]
+        blob_store: Option<String>,
+    },
+    /// List the takedown audit rows, oldest first.
+    Takedowns {
         #[command(flatten)]
         storage: StorageArgs,
     },

@@ -10,6 +10,7 @@ use crate::index::IndexError;
 use crate::ingest::inspector::InvalidSafetensors;
 use crate::ingest::metadata::InvalidMetadata;
 use crate::search::InvalidParameter;
+use crate::tokens::{Denied, RequestError};
 
 /// Stable, machine-readable error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -164,6 +165,32 @@ impl From<InvalidParameter> for ApiError {
 impl From<InvalidMetadata> for ApiError {
     fn from(e: InvalidMetadata) -> Self {
         ApiError::with_field(Code::InvalidMetadata, e.field, e.message)
+    }
+}
+
+/// A token that cannot be used at all is no credential (401); a valid one without the scope
+/// an action needs is a refusal (403).
+impl From<Denied> for ApiError {
+    fn from(e: Denied) -> Self {
+        match e {
+            Denied::Revoked(_) | Denied::Expired(_) => {
+                ApiError::new(Code::Unauthorized, e.to_string())
+            }
+            Denied::MissingScope(_) => ApiError::new(Code::Forbidden, e.to_string()),
+        }
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::Invalid { field, message } => {
+                ApiError::with_field(Code::InvalidParameter, field, message)
+            }
+            RequestError::Escalation { field, message } => {
+                ApiError::with_field(Code::Forbidden, field, message)
+            }
+        }
     }
 }
 

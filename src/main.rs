@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ticketbooth::blobs::BlobStore;
-use ticketbooth::config::{AuditArgs, Cli, Command, TokenCommand};
+use ticketbooth::config::{AdminCommand, AuditArgs, Cli, Command, TokenCommand};
 use ticketbooth::search::{self, TextSearch};
-use ticketbooth::{audit, cli, index, seed, server, tokens};
+use ticketbooth::{audit, cli, index, operator, seed, server, tokens};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -51,18 +51,60 @@ fn client(result: Result<(), cli::CliError>) -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => server::run(args).await,
-        Command::Token {
-            command: TokenCommand::Create { name, storage },
-        } => {
-            let name = ticketbooth::ingest::metadata::slug("name", &name)
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-            let locations = storage.locate(None)?;
-            let index = index::open(&locations.database_url).await?;
-            let token = tokens::generate()?;
-            index.create_token(&name, &tokens::hash(&token)).await?;
-            println!("{token}");
-            Ok(())
-        }
+        Command::Token { command } => match command {
+            TokenCommand::Create {
+                name,
+                scopes,
+                expires_in,
+                expires_at,
+                label,
+                storage,
+            } => {
+                let name = ticketbooth::ingest::metadata::slug("name", &name)
+                    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                let spec =
+                    operator::token_spec(scopes, expires_in, expires_at, label, chrono::Utc::now())
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let index = index::open(&storage.locate(None)?.database_url).await?;
+                let token = tokens::generate()?;
+                index
+                    .create_token_with(&name, &tokens::hash(&token), &spec)
+                    .await?;
+                println!("{token}");
+                Ok(())
+            }
+            TokenCommand::List { name, storage } => {
+                let index = index::open(&storage.locate(None)?.database_url).await?;
+                let name = name.map(|n| n.to_lowercase());
+                operator::print_tokens(&index.tokens(name.as_deref()).await?);
+                Ok(())
+            }
+            TokenCommand::Revoke { id, storage } => {
+                let index = index::open(&storage.locate(None)?.database_url).await?;
+                operator::revoke(&index, id).await
+            }
+        },
+        Command::Admin { command } => match command {
+            AdminCommand::Delete {
+                id,
+                reason,
+                actor,
+                storage,
+                blob_store,
+            } => {
+                let actor = actor.ok_or_else(|| {
+                    anyhow::anyhow!("say who is taking the ticket down: --actor NAME (or $USER)")
+                })?;
+                let locations = storage.locate(blob_store.as_deref())?;
+                let index = index::open(&locations.database_url).await?;
+                let blobs = BlobStore::from_url(&locations.blob_store_url)?;
+                operator::take_down(&index, &blobs, &id, &reason, &actor).await
+            }
+            AdminCommand::Takedowns { storage } => {
+                let index = index::open(&storage.locate(None)?.database_url).await?;
+                operator::print_takedowns(&index).await
+            }
+        },
         Command::Seed(args) => {
             let locations = args.storage.locate(args.blob_store.as_deref())?;
             let index = index::open(&locations.database_url).await?;

@@ -4,7 +4,7 @@
 mod client;
 mod download;
 mod settings;
-mod tables;
+pub(crate) mod tables;
 mod upload;
 
 pub use client::{CliError, Client};

@@ -1,15 +1,29 @@
-//! `Authorization: Bearer <token>` to a user. Reads are anonymous; writes take this extractor.
+//! `Authorization: Bearer <token>` to a user and the token's record. Reads are anonymous;
+//! writes take this extractor and then ask it for the scope they need. The decisions
+//! themselves (revoked, expired, which scope) are the pure functions in `crate::tokens`.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::AppState;
-use crate::error::{ApiError, Code};
+use crate::error::{ApiError, ApiResult, Code};
 use crate::index::User;
-use crate::tokens;
+use crate::tokens::{self, Scope, TokenRecord};
 
-pub struct Authenticated(pub User);
+/// A request with a live token: known, not revoked, not expired.
+pub struct Authenticated {
+    pub user: User,
+    pub token: TokenRecord,
+}
+
+impl Authenticated {
+    /// The user, if the token carries `scope`; 403 naming the scope otherwise.
+    pub fn require(&self, scope: Scope) -> ApiResult<&User> {
+        tokens::require(&self.token, scope)?;
+        Ok(&self.user)
+    }
+}
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
@@ -28,12 +42,22 @@ impl FromRequestParts<AppState> for Authenticated {
                     "this request needs an API token: Authorization: Bearer <token>",
                 )
             })?;
-        match state.index.user_by_token(&tokens::hash(token)).await? {
-            Some(user) => Ok(Authenticated(user)),
-            None => Err(ApiError::new(
-                Code::Unauthorized,
-                "the API token is not valid",
-            )),
+        let (user, record) = state
+            .index
+            .token_by_hash(&tokens::hash(token))
+            .await?
+            .ok_or_else(|| ApiError::new(Code::Unauthorized, "the API token is not valid"))?;
+        let now = chrono::Utc::now();
+        tokens::usable(&record, now)?;
+        if tokens::needs_touch(&record, now) {
+            // Bookkeeping only: a failure to record the use must not fail the request.
+            if let Err(e) = state.index.touch_token(record.id, now).await {
+                tracing::warn!(error = %e, token_id = record.id, "could not record token use");
+            }
         }
+        Ok(Authenticated {
+            user,
+            token: record,
+        })
     }
 }

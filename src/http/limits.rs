@@ -181,7 +181,8 @@ pub async fn limit_reads(State(state): State<AppState>, request: Request, next: 
         return next.run(request).await;
     }
     if let Some(token) = bearer(request.headers())
-        && let Ok(Some(_)) = state.index.user_by_token(&tokens::hash(token)).await
+        && let Ok(Some((_, record))) = state.index.token_by_hash(&tokens::hash(token)).await
+        && tokens::usable(&record, chrono::Utc::now()).is_ok()
     {
         return next.run(request).await;
     }

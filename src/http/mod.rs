@@ -9,6 +9,7 @@ pub mod openapi;
 mod pages;
 mod search;
 mod tickets;
+mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -89,7 +90,9 @@ pub fn app(state: AppState) -> Router {
         .route("/tasks", get(search::tasks))
         .route("/facets", get(search::facets))
         .route("/points", get(search::points))
-        .route("/frontier", get(search::frontier));
+        .route("/frontier", get(search::frontier))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::revoke));
     let routes = Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))

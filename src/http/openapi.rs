@@ -177,12 +177,16 @@ pub struct EditRequest {
         super::search::tasks,
         super::search::points,
         super::search::frontier,
+        super::tokens::create,
+        super::tokens::list,
+        super::tokens::revoke,
         super::health::healthz,
         super::health::readyz,
     ),
-    components(schemas(UploadForm, MetadataInput, EditRequest, Slug, SortKey, Order, crate::error::ErrorBody)),
+    components(schemas(UploadForm, MetadataInput, EditRequest, Slug, SortKey, Order, crate::error::ErrorBody,
+        crate::tokens::TokenRequest, crate::tokens::TokenRecord, crate::tokens::Scope)),
     modifiers(&BearerAuth),
-    tags((name = "tickets"), (name = "search"), (name = "health"))
+    tags((name = "tickets"), (name = "search"), (name = "tokens"), (name = "health"))
 )]
 pub struct ApiDoc;
 

@@ -13,6 +13,7 @@ use super::{AppState, Authenticated, search};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::index::{Ticket, User};
 use crate::ingest::{metadata, pipeline};
+use crate::tokens::Scope;
 
 /// `POST /api/v1/tickets`: multipart `metadata` (JSON) and `file` (safetensors), any order.
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets",
@@ -22,7 +23,8 @@ use crate::ingest::{metadata, pipeline};
         (status = 201, description = "Stored; Location names the new ticket", body = Ticket,
             headers(("Location" = String, description = "/api/v1/tickets/{id}"))),
         (status = 400, description = "Malformed multipart or a missing part", body = crate::error::ErrorBody),
-        (status = 401, description = "No valid token", body = crate::error::ErrorBody),
+        (status = 401, description = "No valid token (missing, unknown, expired or revoked)", body = crate::error::ErrorBody),
+        (status = 403, description = "The token lacks the upload scope", body = crate::error::ErrorBody),
         (status = 409, description = "The owner already has a ticket of that name", body = crate::error::ErrorBody),
         (status = 413, description = "Too large", body = crate::error::ErrorBody),
         (status = 415, description = "Not multipart/form-data", body = crate::error::ErrorBody),
@@ -30,10 +32,12 @@ use crate::ingest::{metadata, pipeline};
     ))]
 pub async fn upload(
     State(state): State<AppState>,
-    Authenticated(owner): Authenticated,
+    auth: Authenticated,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<impl IntoResponse> {
+    // Before a byte of the body is read.
+    let owner = auth.require(Scope::Upload)?;
     state.guards.check_upload(owner.id)?;
     let boundary = headers
         .get(CONTENT_TYPE)
@@ -65,7 +69,7 @@ pub async fn upload(
         state.limits.constraints(),
     );
     let published =
-        pipeline::ingest(&*state.index, &state.blobs, &owner, multipart, state.limits).await?;
+        pipeline::ingest(&*state.index, &state.blobs, owner, multipart, state.limits).await?;
     let location = format!("/api/v1/tickets/{}", published.ticket.id);
     Ok((
         StatusCode::CREATED,
@@ -136,19 +140,20 @@ async fn owned(state: &AppState, id: &str, user: &User) -> ApiResult<Ticket> {
     responses(
         (status = 200, description = "The edited ticket", body = Ticket),
         (status = 400, description = "Malformed JSON", body = crate::error::ErrorBody),
-        (status = 401, description = "No valid token", body = crate::error::ErrorBody),
-        (status = 403, description = "Not the owner", body = crate::error::ErrorBody),
+        (status = 401, description = "No valid token (missing, unknown, expired or revoked)", body = crate::error::ErrorBody),
+        (status = 403, description = "Not the owner, or the token lacks the upload scope", body = crate::error::ErrorBody),
         (status = 404, description = "No such ticket", body = crate::error::ErrorBody),
         (status = 415, description = "Not JSON", body = crate::error::ErrorBody),
         (status = 422, description = "A read-only, unknown or invalid field", body = crate::error::ErrorBody),
     ))]
 pub async fn edit(
     State(state): State<AppState>,
-    Authenticated(user): Authenticated,
+    auth: Authenticated,
     Path(id): Path<String>,
     Json(body): Json<serde_json::Value>,
 ) -> ApiResult<Json<Ticket>> {
-    owned(&state, &id, &user).await?;
+    let user = auth.require(Scope::Upload)?;
+    owned(&state, &id, user).await?;
     let edit = metadata::parse_edit(&body)?;
     Ok(Json(state.index.edit(&id, &edit).await?))
 }
@@ -158,16 +163,17 @@ pub async fn edit(
     params(("id" = String, Path)), security(("token" = [])),
     responses(
         (status = 200, description = "Yanked (idempotent)", body = Ticket),
-        (status = 401, description = "No valid token", body = crate::error::ErrorBody),
-        (status = 403, description = "Not the owner", body = crate::error::ErrorBody),
+        (status = 401, description = "No valid token (missing, unknown, expired or revoked)", body = crate::error::ErrorBody),
+        (status = 403, description = "Not the owner, or the token lacks the yank scope", body = crate::error::ErrorBody),
         (status = 404, description = "No such ticket", body = crate::error::ErrorBody),
     ))]
 pub async fn yank(
     State(state): State<AppState>,
-    Authenticated(user): Authenticated,
+    auth: Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Ticket>> {
-    owned(&state, &id, &user).await?;
+    let user = auth.require(Scope::Yank)?;
+    owned(&state, &id, user).await?;
     Ok(Json(state.index.set_yanked(&id, true).await?))
 }
 
@@ -176,16 +182,17 @@ pub async fn yank(
     params(("id" = String, Path)), security(("token" = [])),
     responses(
         (status = 200, description = "Back in lists (idempotent)", body = Ticket),
-        (status = 401, description = "No valid token", body = crate::error::ErrorBody),
-        (status = 403, description = "Not the owner", body = crate::error::ErrorBody),
+        (status = 401, description = "No valid token (missing, unknown, expired or revoked)", body = crate::error::ErrorBody),
+        (status = 403, description = "Not the owner, or the token lacks the yank scope", body = crate::error::ErrorBody),
         (status = 404, description = "No such ticket", body = crate::error::ErrorBody),
     ))]
 pub async fn unyank(
     State(state): State<AppState>,
-    Authenticated(user): Authenticated,
+    auth: Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Ticket>> {
-    owned(&state, &id, &user).await?;
+    let user = auth.require(Scope::Yank)?;
+    owned(&state, &id, user).await?;
     Ok(Json(state.index.set_yanked(&id, false).await?))
 }
 

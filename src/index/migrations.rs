@@ -22,11 +22,13 @@ const POSTGRES: &[Source] = &[
     migration!("postgres", "0001_init"),
     migration!("postgres", "0002_search"),
     migration!("postgres", "0003_search_indexes"),
+    migration!("postgres", "0004_tokens_and_takedowns"),
 ];
 const SQLITE: &[Source] = &[
     migration!("sqlite", "0001_init"),
     migration!("sqlite", "0002_search"),
     migration!("sqlite", "0003_search_indexes"),
+    migration!("sqlite", "0004_tokens_and_takedowns"),
 ];
 
 fn migrator(sources: &[Source]) -> Migrator {
@@ -84,5 +86,33 @@ mod tests {
             let versions: Vec<i64> = m.iter().map(|m| m.version).collect();
             assert_eq!(versions, (1..=versions.len() as i64).collect::<Vec<_>>());
         }
+    }
+
+    /// Tokens made before 0004 keep every scope, and stay live (no expiry, not revoked).
+    #[tokio::test]
+    async fn tokens_from_before_scopes_keep_every_scope() {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        migrator(&SQLITE[..3]).run(&pool).await.unwrap();
+        sqlx::query("INSERT INTO users (name) VALUES ('old')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO api_tokens (user_id, token_hash) VALUES (1, x'00')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlite().run(&pool).await.unwrap();
+        let (scopes, expires, revoked): (String, Option<String>, Option<String>) =
+            sqlx::query_as("SELECT scopes, expires_at, revoked_at FROM api_tokens")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        let scopes: Vec<crate::tokens::Scope> = serde_json::from_str(&scopes).unwrap();
+        assert_eq!(scopes, crate::tokens::Scope::ALL);
+        assert_eq!((expires, revoked), (None, None));
     }
 }

@@ -16,6 +16,7 @@ use crate::ingest::inspector::TensorReport;
 pub use crate::ingest::metadata::TicketEdit;
 use crate::ingest::metadata::TicketMetadata;
 use crate::search::{Candidate, Page, TicketFilter};
+use crate::tokens::{NewToken, TokenRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -141,6 +142,24 @@ pub struct StoredBlob {
     pub size_bytes: u64,
 }
 
+/// The audit row of a ticket an operator took down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Takedown {
+    pub id: i64,
+    pub ticket_id: String,
+    pub owner: String,
+    pub name: String,
+    pub sha256: String,
+    pub reason: String,
+    pub actor: String,
+    /// Tickets whose parent was the removed one; their `parent_id` is now null.
+    pub detached_children: Vec<String>,
+    /// The object no ticket references any more, to delete once the transaction committed;
+    /// None when another ticket has the same content.
+    pub object_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
     #[error("this owner already has a ticket with that name")]
@@ -184,9 +203,8 @@ pub type IndexResult<T> = Result<T, IndexError>;
 pub trait Index: Send + Sync + 'static {
     /// Reachable and answering.
     async fn ping(&self) -> IndexResult<()>;
-    /// Creates user `name` if absent and stores a token hash for it.
+    /// Creates user `name` if absent and stores a token hash for it, with every scope.
     async fn create_token(&self, user: &str, token_hash: &[u8]) -> IndexResult<User>;
-    async fn user_by_token(&self, token_hash: &[u8]) -> IndexResult<Option<User>>;
     async fn name_taken(&self, owner_id: i64, name: &str) -> IndexResult<bool>;
     async fn ticket_exists(&self, id: &str) -> IndexResult<bool>;
     /// Records the blob (first upload of this content wins) and the ticket, atomically.
@@ -227,6 +245,41 @@ pub trait Index: Send + Sync + 'static {
     ) -> IndexResult<std::collections::HashSet<String>>;
     /// The tickets whose content is this blob, as `id (owner/name)`.
     async fn blob_tickets(&self, sha256: &str) -> IndexResult<Vec<String>>;
+
+    // Token scopes, expiry, revocation, and takedowns (kept together).
+    /// Creates user `user` if absent and stores a token hash with its label, scopes and expiry.
+    async fn create_token_with(
+        &self,
+        user: &str,
+        token_hash: &[u8],
+        spec: &NewToken,
+    ) -> IndexResult<TokenRecord>;
+    /// The token with this hash and its user, revoked or expired ones too: the caller decides.
+    async fn token_by_hash(&self, token_hash: &[u8]) -> IndexResult<Option<(User, TokenRecord)>>;
+    /// Records that the token authenticated a request at `at`.
+    async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> IndexResult<()>;
+    /// Token records by id: one user's, or everyone's.
+    async fn tokens(&self, user: Option<&str>) -> IndexResult<Vec<TokenRecord>>;
+    /// Revokes a token, limited to `owner`'s tokens when given. Idempotent: the first
+    /// revocation time stays. None when there is no such token (of that owner).
+    async fn revoke_token(
+        &self,
+        id: i64,
+        owner: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> IndexResult<Option<TokenRecord>>;
+    /// Removes a ticket for legal or abuse reasons, in one transaction: its tags and counts,
+    /// its children's parent links, its blob row when no other ticket shares the content, and
+    /// an audit row. The caller deletes [`Takedown::object_key`] from the blob store after.
+    async fn take_down(
+        &self,
+        id: &str,
+        reason: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> IndexResult<Takedown>;
+    /// The audit rows, oldest first.
+    async fn takedowns(&self) -> IndexResult<Vec<Takedown>>;
 }
 
 pub type DynIndex = Arc<dyn Index>;
@@ -313,6 +366,43 @@ macro_rules! ticket_from_row {
             yanked: row.try_get("yanked")?,
             seq: row.try_get("seq")?,
         }
+    }};
+}
+
+/// A token with its user: `token_from_row!` decodes it.
+macro_rules! token_columns {
+    () => {
+        "SELECT k.id, k.label, k.scopes, k.created_at, k.expires_at, k.last_used_at, k.revoked_at, \
+         u.id AS user_id, u.name AS user_name FROM api_tokens k JOIN users u ON u.id = k.user_id"
+    };
+}
+
+/// Decodes a [`token_columns`] row into its user and record. A scope this build does not
+/// know (written by a newer one) is left out rather than failing the request.
+macro_rules! token_from_row {
+    ($row:expr) => {{
+        use sqlx::Row as _;
+        let row = $row;
+        (|| -> Result<_, sqlx::Error> {
+            let scopes: sqlx::types::Json<Vec<String>> = row.try_get("scopes")?;
+            let user = $crate::index::User {
+                id: row.try_get("user_id")?,
+                name: row.try_get("user_name")?,
+            };
+            let record = $crate::tokens::TokenRecord {
+                id: row.try_get("id")?,
+                user: user.name.clone(),
+                label: row.try_get("label")?,
+                scopes: $crate::tokens::normalize(
+                    scopes.0.iter().filter_map(|s| s.parse().ok()).collect(),
+                ),
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+                last_used_at: row.try_get("last_used_at")?,
+                revoked_at: row.try_get("revoked_at")?,
+            };
+            Ok((user, record))
+        })()
     }};
 }
 
@@ -538,6 +628,55 @@ macro_rules! impl_index {
                 decode(&row).map_err(IndexError::from_sqlx)
             }
 
+            async fn insert_token(
+                &self,
+                user: &str,
+                token_hash: &[u8],
+                spec: &$crate::tokens::NewToken,
+            ) -> IndexResult<(User, $crate::tokens::TokenRecord)> {
+                let now = chrono::Utc::now();
+                let mut tx = self.pool.begin_with($begin).await.map_err(IndexError::from_sqlx)?;
+                sqlx::query(
+                    "INSERT INTO users (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(user)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(IndexError::from_sqlx)?;
+                let (user_id,): (i64,) = sqlx::query_as("SELECT id FROM users WHERE name = $1")
+                    .bind(user)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(IndexError::from_sqlx)?;
+                let scopes: Vec<&str> = spec.scopes.iter().map(|s| s.as_str()).collect();
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO api_tokens (user_id, token_hash, created_at, label, scopes, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(user_id)
+                .bind(token_hash)
+                .bind(now)
+                .bind(&spec.label)
+                .bind(sqlx::types::Json(&scopes))
+                .bind(spec.expires_at)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(IndexError::from_sqlx)?;
+                tx.commit().await.map_err(IndexError::from_sqlx)?;
+                let record = $crate::tokens::TokenRecord {
+                    id,
+                    user: user.to_owned(),
+                    label: spec.label.clone(),
+                    scopes: spec.scopes.clone(),
+                    created_at: now,
+                    expires_at: spec.expires_at,
+                    last_used_at: None,
+                    revoked_at: None,
+                };
+                Ok((User { id: user_id, name: user.to_owned() }, record))
+            }
+
             async fn reread(
                 conn: &mut <$ty as $crate::index::HasDb>::Connection,
                 id: &str,
@@ -566,40 +705,8 @@ macro_rules! impl_index {
             }
 
             async fn create_token(&self, user: &str, token_hash: &[u8]) -> IndexResult<User> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(IndexError::from_sqlx)?;
-                sqlx::query(
-                    "INSERT INTO users (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(user)
-                .bind(chrono::Utc::now())
-                .execute(&mut *tx)
-                .await
-                .map_err(IndexError::from_sqlx)?;
-                let (id,): (i64,) = sqlx::query_as("SELECT id FROM users WHERE name = $1")
-                    .bind(user)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(IndexError::from_sqlx)?;
-                sqlx::query("INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES ($1, $2, $3)")
-                    .bind(id)
-                    .bind(token_hash)
-                    .bind(chrono::Utc::now())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(IndexError::from_sqlx)?;
-                tx.commit().await.map_err(IndexError::from_sqlx)?;
-                Ok(User { id, name: user.to_owned() })
-            }
-
-            async fn user_by_token(&self, token_hash: &[u8]) -> IndexResult<Option<User>> {
-                let row: Option<(i64, String)> = sqlx::query_as(
-                    "SELECT u.id, u.name FROM api_tokens k JOIN users u ON u.id = k.user_id WHERE k.token_hash = $1",
-                )
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(IndexError::from_sqlx)?;
-                Ok(row.map(|(id, name)| User { id, name }))
+                let (user, _) = self.insert_token(user, token_hash, &$crate::tokens::NewToken::unrestricted()).await?;
+                Ok(user)
             }
 
             async fn name_taken(&self, owner_id: i64, name: &str) -> IndexResult<bool> {
@@ -934,6 +1041,193 @@ macro_rules! impl_index {
                 tx.commit().await.map_err(IndexError::from_sqlx)?;
                 Ok(ticket)
             }
+
+            // Token scopes, expiry, revocation, and takedowns (kept together).
+            async fn create_token_with(
+                &self,
+                user: &str,
+                token_hash: &[u8],
+                spec: &$crate::tokens::NewToken,
+            ) -> IndexResult<$crate::tokens::TokenRecord> {
+                Ok(self.insert_token(user, token_hash, spec).await?.1)
+            }
+
+            async fn token_by_hash(
+                &self,
+                token_hash: &[u8],
+            ) -> IndexResult<Option<(User, $crate::tokens::TokenRecord)>> {
+                let row = sqlx::query(concat!($crate::index::token_columns!(), " WHERE k.token_hash = $1"))
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(IndexError::from_sqlx)?;
+                row.as_ref()
+                    .map(|r| $crate::index::token_from_row!(r))
+                    .transpose()
+                    .map_err(IndexError::from_sqlx)
+            }
+
+            async fn touch_token(&self, id: i64, at: chrono::DateTime<chrono::Utc>) -> IndexResult<()> {
+                sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                    .bind(at)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(IndexError::from_sqlx)?;
+                Ok(())
+            }
+
+            async fn tokens(&self, user: Option<&str>) -> IndexResult<Vec<$crate::tokens::TokenRecord>> {
+                let rows = sqlx::query(concat!(
+                    $crate::index::token_columns!(),
+                    " WHERE u.name = COALESCE($1, u.name) ORDER BY k.id"
+                ))
+                .bind(user)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(IndexError::from_sqlx)?;
+                rows.iter()
+                    .map(|r| $crate::index::token_from_row!(r).map(|(_, t)| t))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(IndexError::from_sqlx)
+            }
+
+            async fn revoke_token(
+                &self,
+                id: i64,
+                owner: Option<i64>,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> IndexResult<Option<$crate::tokens::TokenRecord>> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(IndexError::from_sqlx)?;
+                let changed = sqlx::query(
+                    "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) \
+                     WHERE id = $2 AND user_id = COALESCE($3, user_id)",
+                )
+                .bind(at)
+                .bind(id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await
+                .map_err(IndexError::from_sqlx)?
+                .rows_affected();
+                if changed == 0 {
+                    return Ok(None);
+                }
+                let row = sqlx::query(concat!($crate::index::token_columns!(), " WHERE k.id = $1"))
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(IndexError::from_sqlx)?;
+                let (_, record) = $crate::index::token_from_row!(&row).map_err(IndexError::from_sqlx)?;
+                tx.commit().await.map_err(IndexError::from_sqlx)?;
+                Ok(Some(record))
+            }
+
+            async fn take_down(
+                &self,
+                id: &str,
+                reason: &str,
+                actor: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> IndexResult<$crate::index::Takedown> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(IndexError::from_sqlx)?;
+                let old = Self::locked(&mut tx, id).await?;
+                // Children keep existing; they lose the link to a ticket that is gone (the
+                // audit row lists them, so the link can be explained or restored).
+                let children: Vec<(String,)> =
+                    sqlx::query_as("SELECT id FROM tickets WHERE parent_id = $1 ORDER BY seq")
+                        .bind(id)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(IndexError::from_sqlx)?;
+                let children: Vec<String> = children.into_iter().map(|(c,)| c).collect();
+                sqlx::query("UPDATE tickets SET parent_id = NULL WHERE parent_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(IndexError::from_sqlx)?;
+                // Its tag rows go with it (ON DELETE CASCADE), and on SQLite its text-search row
+                // (trigger); the counts kept on write are ours to keep in step.
+                sqlx::query("DELETE FROM tickets WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(IndexError::from_sqlx)?;
+                let dims = (old.task.as_str(), old.dataset.as_str(), old.architecture.as_str(), old.pruning_method.as_str());
+                Self::bump(&mut tx, dims, old.yanked, &old.tags, -1).await?;
+                // The blob row goes only when no other ticket has the same content.
+                let released: Option<(String,)> = sqlx::query_as(
+                    "DELETE FROM blobs WHERE sha256 = $1 \
+                     AND NOT EXISTS (SELECT 1 FROM tickets WHERE sha256 = $2) RETURNING object_key",
+                )
+                .bind(&old.sha256)
+                .bind(&old.sha256)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(IndexError::from_sqlx)?;
+                let object_key = released.map(|(k,)| k);
+                let (audit_id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO takedowns (ticket_id, owner, name, sha256, reason, actor, \
+                     detached_children, object_key, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                )
+                .bind(id)
+                .bind(&old.owner)
+                .bind(&old.name)
+                .bind(&old.sha256)
+                .bind(reason)
+                .bind(actor)
+                .bind(sqlx::types::Json(&children))
+                .bind(&object_key)
+                .bind(at)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(IndexError::from_sqlx)?;
+                tx.commit().await.map_err(IndexError::from_sqlx)?;
+                Ok($crate::index::Takedown {
+                    id: audit_id,
+                    ticket_id: id.to_owned(),
+                    owner: old.owner,
+                    name: old.name,
+                    sha256: old.sha256,
+                    reason: reason.to_owned(),
+                    actor: actor.to_owned(),
+                    detached_children: children,
+                    object_key,
+                    created_at: at,
+                })
+            }
+
+            async fn takedowns(&self) -> IndexResult<Vec<$crate::index::Takedown>> {
+                type Row = (
+                    i64, String, String, String, String, String, String,
+                    sqlx::types::Json<Vec<String>>, Option<String>, chrono::DateTime<chrono::Utc>,
+                );
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT id, ticket_id, owner, name, sha256, reason, actor, detached_children, \
+                     object_key, created_at FROM takedowns ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(IndexError::from_sqlx)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, ticket_id, owner, name, sha256, reason, actor, children, object_key, created_at)| {
+                        $crate::index::Takedown {
+                            id,
+                            ticket_id,
+                            owner,
+                            name,
+                            sha256,
+                            reason,
+                            actor,
+                            detached_children: children.0,
+                            object_key,
+                            created_at,
+                        }
+                    })
+                    .collect())
+            }
         }
     };
 }
@@ -950,3 +1244,5 @@ pub(crate) use impl_index;
 pub(crate) use list_columns;
 pub(crate) use select_ticket;
 pub(crate) use ticket_from_row;
+pub(crate) use token_columns;
+pub(crate) use token_from_row;

@@ -351,7 +351,15 @@ impl Server {
         let log = env.dir.path().join(format!("server-{round}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_ticketbooth"))
             // Rate limits are tested elsewhere; here they would only slow the workers.
-            .args(["serve", "--gc-grace", "0s", "--read-rate", "off", "--upload-rate", "off"])
+            .args([
+                "serve",
+                "--gc-grace",
+                "0s",
+                "--read-rate",
+                "off",
+                "--upload-rate",
+                "off",
+            ])
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")

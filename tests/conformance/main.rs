@@ -16,4 +16,5 @@ mod pages;
 mod rejections;
 mod s3;
 mod search;
+mod tokens;
 mod upload;

@@ -1,0 +1,96 @@
+//! Self-service tokens: a user lists, creates and revokes their own tokens with any live token
+//! of theirs. What a new token may be is decided by `crate::tokens::plan` (never more scopes,
+//! never a longer life than the token asking).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use super::{AppState, Authenticated};
+use crate::error::{ApiError, ApiResult, Code};
+use crate::tokens::{self, TokenRecord, TokenRequest};
+
+/// A new token, shown this once, and its record.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedToken {
+    /// The secret. Only its sha256 is stored: it cannot be shown again.
+    token: String,
+    record: TokenRecord,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenList {
+    /// The caller's tokens, revoked and expired ones included, oldest first.
+    items: Vec<TokenRecord>,
+}
+
+/// `POST /api/v1/tokens`.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", operation_id = "create_token",
+    request_body(content = TokenRequest, content_type = "application/json"),
+    security(("token" = [])),
+    responses(
+        (status = 201, description = "Created: the token (shown once) and its record", body = CreatedToken),
+        (status = 400, description = "Malformed JSON, or an invalid, unknown or mistyped field (an unknown scope, say)", body = crate::error::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::error::ErrorBody),
+        (status = 403, description = "More scopes, or a later expiry, than the calling token has", body = crate::error::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::error::ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<serde_json::Value>,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    let request: TokenRequest = serde_json::from_value(body).map_err(|e| {
+        ApiError::new(
+            Code::InvalidParameter,
+            format!("invalid token request: {e}"),
+        )
+    })?;
+    let spec = tokens::plan(request, &auth.token, chrono::Utc::now())?;
+    let token = tokens::generate().map_err(|e| ApiError::internal(e.to_string()))?;
+    let record = state
+        .index
+        .create_token_with(&auth.user.name, &tokens::hash(&token), &spec)
+        .await?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { token, record })))
+}
+
+/// `GET /api/v1/tokens`.
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", operation_id = "list_tokens",
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "The caller's tokens (never the secrets or their hashes)", body = TokenList),
+        (status = 401, description = "No valid token", body = crate::error::ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> ApiResult<Json<TokenList>> {
+    let items = state.index.tokens(Some(&auth.user.name)).await?;
+    Ok(Json(TokenList { items }))
+}
+
+/// `DELETE /api/v1/tokens/{id}`: revoke. Another user's token id is a 404, like a missing one,
+/// so ids say nothing about other users.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", operation_id = "revoke_token",
+    params(("id" = i64, Path, description = "Token id")),
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "Revoked (idempotent: an earlier revocation time stays)", body = TokenRecord),
+        (status = 400, description = "The id is not an integer", body = crate::error::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::error::ErrorBody),
+        (status = 404, description = "No such token among the caller's", body = crate::error::ErrorBody),
+    ))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<TokenRecord>> {
+    state
+        .index
+        .revoke_token(id, Some(auth.user.id), chrono::Utc::now())
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("you have no token with id {id}")))
+}
