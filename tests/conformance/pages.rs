@@ -167,6 +167,7 @@ async fn path_traversal_finds_nothing_on_any_route() {
             ("PATCH", format!("/api/v1/tickets/{n}")),
             ("GET", format!("/api/v1/owners/{n}/tickets/{n}")),
             ("GET", format!("/static/{n}")),
+            ("DELETE", format!("/api/v1/tokens/{n}")),
         ] {
             let r = srv
                 .client
