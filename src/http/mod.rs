@@ -209,15 +209,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_is_a_json_500_without_internals() {
-        let routes = Router::new().route(
-            "/boom",
-            get(|| async {
-                panic!("secret internal detail");
-                #[allow(unreachable_code)]
-                ""
-            }),
-        );
-        let response = with_common_layers(routes, Duration::from_secs(30))
+        let routes = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    panic!("secret internal detail");
+                    #[allow(unreachable_code)]
+                    ""
+                }),
+            )
+            .route("/fine", get(|| async { "ok" }));
+        let service = with_common_layers(routes, Duration::from_secs(30));
+        let response = service
+            .clone()
             .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
             .await
             .unwrap();
@@ -229,5 +233,11 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(json["error"]["code"], "internal");
         assert!(!String::from_utf8_lossy(&body).contains("secret"));
+        // The same service keeps serving after the panic.
+        let after = service
+            .oneshot(Request::get("/fine").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(after.status(), 200);
     }
 }
