@@ -27,6 +27,96 @@ fn invalid<T>(message: impl Into<String>) -> Result<T, InvalidSafetensors> {
     Err(InvalidSafetensors(message.into()))
 }
 
+/// The rules by which the inspector rejects files that the reference `safetensors` crate
+/// (`SafeTensors::deserialize`) accepts. Every other rejection is one the reference crate
+/// shares; the differential tests (src/ingest/differential.rs) and the fuzz target hold the
+/// inspector to that, and docs/fuzzing.md lists these rules for users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtraRule {
+    /// The header length prefix exceeds [`MAX_HEADER_BYTES`] (the reference allows 100 MB).
+    HeaderTooLong,
+    /// Whitespace before the header's opening `{` (the reference's JSON parser skips it).
+    LeadingWhitespace,
+    /// A tensor name appears twice (the reference keeps the last entry).
+    DuplicateTensorName,
+    /// A key appears twice in `__metadata__` (the reference keeps the last value).
+    DuplicateMetadataKey,
+    /// A tensor entry has a field besides dtype, shape and data_offsets (the reference ignores it).
+    UnknownTensorField,
+    /// An empty tensor name.
+    EmptyName,
+    /// A tensor name longer than [`MAX_NAME_BYTES`].
+    LongName,
+    /// A tensor name with a NUL or other control character.
+    ControlCharacterInName,
+    /// A dtype the format knows but ticketbooth does not accept (TICKETS.md).
+    UnsupportedDtype,
+    /// A header with no tensors at all.
+    NoTensors,
+    /// A `*_mask` tensor without a parameter of the same prefix, or of another shape (TICKETS.md).
+    MaskWithoutMatchingParameter,
+    /// No prunable entries, so no sparsity to measure (TICKETS.md).
+    NoPrunableEntries,
+}
+
+impl ExtraRule {
+    pub const ALL: [ExtraRule; 12] = [
+        ExtraRule::HeaderTooLong,
+        ExtraRule::LeadingWhitespace,
+        ExtraRule::DuplicateTensorName,
+        ExtraRule::DuplicateMetadataKey,
+        ExtraRule::UnknownTensorField,
+        ExtraRule::EmptyName,
+        ExtraRule::LongName,
+        ExtraRule::ControlCharacterInName,
+        ExtraRule::UnsupportedDtype,
+        ExtraRule::NoTensors,
+        ExtraRule::MaskWithoutMatchingParameter,
+        ExtraRule::NoPrunableEntries,
+    ];
+
+    /// Whether `message` is this rule's rejection. Each rule's message begins (and, for the
+    /// two name rules that share a beginning, ends) with fixed text, and user-supplied text
+    /// such as tensor names only ever comes later, so a crafted name cannot pass one
+    /// rejection off as another.
+    fn matches(self, m: &str) -> bool {
+        const SERDE: &str = "header is not valid: ";
+        match self {
+            ExtraRule::HeaderTooLong => {
+                (m.starts_with("header length ") && m.contains(" exceeds the "))
+                    || m.starts_with("not a safetensors file: the content looks like ")
+            }
+            ExtraRule::LeadingWhitespace => m == "header has whitespace before its opening '{'",
+            ExtraRule::DuplicateTensorName => {
+                m.starts_with(&format!("{SERDE}duplicate tensor name '"))
+            }
+            ExtraRule::DuplicateMetadataKey => m.starts_with(&format!("{SERDE}duplicate key '")),
+            ExtraRule::UnknownTensorField => m.starts_with(&format!("{SERDE}unknown field `")),
+            ExtraRule::EmptyName => m == "a tensor has an empty name",
+            ExtraRule::LongName => {
+                m.starts_with("tensor name '")
+                    && m.ends_with(&format!("; the limit is {MAX_NAME_BYTES}"))
+            }
+            ExtraRule::ControlCharacterInName => {
+                m.starts_with("tensor name '")
+                    && m.ends_with("' contains a NUL or control character")
+            }
+            ExtraRule::UnsupportedDtype => m.starts_with("dtype "),
+            ExtraRule::NoTensors => m == "file has no tensors",
+            ExtraRule::MaskWithoutMatchingParameter => m.starts_with("mask '"),
+            ExtraRule::NoPrunableEntries => m.starts_with("file has no prunable entries"),
+        }
+    }
+}
+
+impl InvalidSafetensors {
+    /// The extra rule this rejection comes from, if any: `None` means the reference crate
+    /// rejects the file too.
+    pub fn extra_rule(&self) -> Option<ExtraRule> {
+        ExtraRule::ALL.into_iter().find(|r| r.matches(&self.0))
+    }
+}
+
 /// One tensor as reported to users, in data-offset order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TensorReport {
@@ -371,7 +461,7 @@ fn parse_dtype(name: &str, tensor: &str) -> Result<Dtype, InvalidSafetensors> {
     match serde_json::from_value::<Dtype>(serde_json::Value::String(name.to_owned())) {
         Ok(d) if ACCEPTED.contains(&d) => Ok(d),
         Ok(_) => invalid(format!(
-            "tensor '{tensor}': dtype {name} is not supported (accepted: BOOL, U8, I8, U16, I16, U32, I32, U64, I64, F16, BF16, F32, F64, F8_E4M3, F8_E5M2)"
+            "dtype {name} is not supported (tensor '{tensor}'; accepted: BOOL, U8, I8, U16, I16, U32, I32, U64, I64, F16, BF16, F32, F64, F8_E4M3, F8_E5M2)"
         )),
         Err(_) => invalid(format!("tensor '{tensor}': unknown dtype '{name}'")),
     }
@@ -441,7 +531,9 @@ impl<'de> Deserialize<'de> for RawHeader {
                         if metadata.is_some() {
                             return Err(de::Error::custom("duplicate key '__metadata__'"));
                         }
-                        metadata = Some(map.next_value::<UniqueStringMap>()?.0);
+                        // `null` means no metadata, as in the reference crate.
+                        let value = map.next_value::<Option<UniqueStringMap>>()?;
+                        metadata = Some(value.map(|m| m.0).unwrap_or_default());
                     } else {
                         if tensors.len() == MAX_TENSORS {
                             return Err(de::Error::custom(format!(
@@ -454,8 +546,10 @@ impl<'de> Deserialize<'de> for RawHeader {
                                 key.escape_debug()
                             )));
                         }
+                        // The tensor's name goes last so that a message begins with fixed
+                        // text (see ExtraRule::matches).
                         let entry = map.next_value::<RawEntry>().map_err(|e| {
-                            de::Error::custom(format!("tensor '{}': {e}", key.escape_debug()))
+                            de::Error::custom(format!("{e} (tensor '{}')", key.escape_debug()))
                         })?;
                         tensors.push((key, entry));
                     }
@@ -840,6 +934,18 @@ mod tests {
         assert!(inspect(&raw(&format!("{{{e}}}    "), &d)).is_ok());
     }
 
+    /// Regression (differential test): `"__metadata__": null` was rejected as "invalid type:
+    /// null", though the reference crate reads it as no metadata and it breaks no rule of ours.
+    #[test]
+    fn null_metadata_is_no_metadata() {
+        let e = r#""w":{"dtype":"F32","shape":[1,1],"data_offsets":[0,4]}"#;
+        let d = [0, 0, 128, 63];
+        let r = inspect(&raw(&format!(r#"{{"__metadata__":null,{e}}}"#), &d)).unwrap();
+        assert!(r.metadata.is_empty());
+        let twice = format!(r#"{{"__metadata__":null,"__metadata__":{{}},{e}}}"#);
+        assert!(err(&raw(&twice, &d)).contains("duplicate key '__metadata__'"));
+    }
+
     #[test]
     fn rejects_bad_layouts() {
         let gap = r#"{"w":{"dtype":"F32","shape":[1,1],"data_offsets":[4,8]}}"#;
@@ -856,7 +962,7 @@ mod tests {
     #[test]
     fn names_rejected_dtypes() {
         let c = r#"{"w":{"dtype":"C64","shape":[1,1],"data_offsets":[0,8]}}"#;
-        assert!(err(&raw(c, &[0; 8])).contains("dtype C64 is not supported"));
+        assert!(err(&raw(c, &[0; 8])).contains("dtype C64 is not supported (tensor 'w'"));
         let q = r#"{"w":{"dtype":"Q4","shape":[1,1],"data_offsets":[0,8]}}"#;
         assert!(err(&raw(q, &[0; 8])).contains("unknown dtype 'Q4'"));
     }
