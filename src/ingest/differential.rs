@@ -205,7 +205,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::ingest::inspector::MAX_HEADER_BYTES;
+    use crate::ingest::inspector::{MAX_HEADER_BYTES, MAX_TENSORS};
 
     /// Every dtype ticketbooth accepts, plus a few the format knows but ticketbooth does not.
     const DTYPES: &[Dtype] = &[
@@ -565,7 +565,8 @@ mod tests {
                     .into_iter()
                     // A header over 16 MiB is too big to generate by the thousand; it has
                     // its own case in each_extra_rule_is_recognized_by_name.
-                    .filter(|r| *r != ExtraRule::HeaderTooLong)
+                    // Nor is a file of 100,001 tensors.
+                    .filter(|r| !matches!(r, ExtraRule::HeaderTooLong | ExtraRule::TooManyTensors))
                     .map(|r| format!("{:?}", Outcome::ExtraRule(r))),
             );
         for outcome in expected {
@@ -593,8 +594,13 @@ mod tests {
         };
         let mut padded = format!("{{{w}}}");
         padded.push_str(&" ".repeat(MAX_HEADER_BYTES as usize));
+        let many: Vec<String> = (0..=MAX_TENSORS)
+            .map(|i| format!(r#""e{i}":{{"dtype":"U8","shape":[0],"data_offsets":[0,0]}}"#))
+            .collect();
+        let many = format!("{{{},{w}}}", many.join(","));
         let cases: Vec<(ExtraRule, Vec<u8>)> = vec![
             (ExtraRule::HeaderTooLong, raw(&padded, &one)),
+            (ExtraRule::TooManyTensors, raw(&many, &one)),
             (
                 ExtraRule::LeadingWhitespace,
                 raw(&format!("\n{{{w}}}"), &one),

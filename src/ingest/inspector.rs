@@ -57,10 +57,12 @@ pub enum ExtraRule {
     MaskWithoutMatchingParameter,
     /// No prunable entries, so no sparsity to measure (TICKETS.md).
     NoPrunableEntries,
+    /// More than [`MAX_TENSORS`] tensors (the reference has no count limit).
+    TooManyTensors,
 }
 
 impl ExtraRule {
-    pub const ALL: [ExtraRule; 12] = [
+    pub const ALL: [ExtraRule; 13] = [
         ExtraRule::HeaderTooLong,
         ExtraRule::LeadingWhitespace,
         ExtraRule::DuplicateTensorName,
@@ -73,6 +75,7 @@ impl ExtraRule {
         ExtraRule::NoTensors,
         ExtraRule::MaskWithoutMatchingParameter,
         ExtraRule::NoPrunableEntries,
+        ExtraRule::TooManyTensors,
     ];
 
     /// Whether `message` is this rule's rejection. Each rule's message begins (and, for the
@@ -105,6 +108,7 @@ impl ExtraRule {
             ExtraRule::NoTensors => m == "file has no tensors",
             ExtraRule::MaskWithoutMatchingParameter => m.starts_with("mask '"),
             ExtraRule::NoPrunableEntries => m.starts_with("file has no prunable entries"),
+            ExtraRule::TooManyTensors => m.starts_with(&format!("{SERDE}the file has more than ")),
         }
     }
 }
