@@ -431,3 +431,35 @@ async fn slow_headers_are_cut_off() {
     );
     assert_eq!(srv.get("/tasks").await.status, 200);
 }
+
+/// A kept-alive connection that goes quiet after its request is closed at the same deadline, so
+/// idle connections cannot pile up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_are_closed() {
+    let srv = TestServer::start_protected(
+        Backend::Sqlite,
+        Protection {
+            header_read_timeout: Duration::from_secs(1),
+            ..protection()
+        },
+    )
+    .await;
+    let addr = srv.url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let reply = read_reply(&mut stream, Duration::from_secs(5)).await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(!reply.to_ascii_lowercase().contains("connection: close"));
+    // Now idle: the server hangs up within the deadline (and some slack), not never.
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the idle connection was still open after 5 s: {closed:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(500), "{:?}", started.elapsed());
+}
