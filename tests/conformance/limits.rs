@@ -461,5 +461,9 @@ async fn idle_keep_alive_connections_are_closed() {
         matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
         "the idle connection was still open after 5 s: {closed:?}"
     );
-    assert!(started.elapsed() >= Duration::from_millis(500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
 }
