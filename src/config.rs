@@ -376,7 +376,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TICKETBOOTH_DOWNLOAD_REDIRECT")]
     pub download_redirect: bool,
     #[command(flatten)]
-    pub protection: ProtectionArgs,
+    pub protection: Protection,
     /// Check the configuration (paths, URLs, blob store settings), print it and exit, without
     /// connecting to anything.
     #[arg(long)]
@@ -392,9 +392,9 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 }
 
 /// Limits that keep one client from exhausting the server: slow or endless bodies, too many
-/// uploads at once, too many requests.
+/// uploads at once, too many requests. The flags are the runtime settings (`http::limits`).
 #[derive(Debug, Args, Clone)]
-pub struct ProtectionArgs {
+pub struct Protection {
     /// Longest a client may take to send a request's line and headers (a slowloris defence);
     /// past it the connection is closed.
     #[arg(long, env = "TICKETBOOTH_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
@@ -421,6 +421,22 @@ pub struct ProtectionArgs {
     /// entry (the one the proxy appended). Without it, the header is ignored: anyone can send it.
     #[arg(long, env = "TICKETBOOTH_BEHIND_PROXY")]
     pub behind_proxy: bool,
+}
+
+impl Protection {
+    /// The timeouts and cap of a default server, without rate limits (the library default, so
+    /// tests and embedders opt in to rate limiting).
+    pub fn without_rate_limits() -> Self {
+        Protection {
+            header_read_timeout: Duration::from_secs(30),
+            body_idle_timeout: Duration::from_secs(30),
+            upload_deadline: Duration::from_secs(3600),
+            max_concurrent_uploads: 16,
+            upload_rate: Rate(None),
+            read_rate: Rate(None),
+            behind_proxy: false,
+        }
+    }
 }
 
 /// `COUNT` requests per `PERIOD`, replenished evenly; `None` is no limit.
@@ -544,6 +560,16 @@ mod tests {
         };
         assert_eq!(args.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(args.max_upload_bytes, 8 << 30);
+        // The library default differs from the flags' only in having no rate limits.
+        let p = &args.protection;
+        assert_eq!(p.upload_rate, Rate(Some((60, Duration::from_secs(3600)))));
+        assert_eq!(p.read_rate, Rate(Some((50, Duration::from_secs(1)))));
+        let lib = Protection {
+            upload_rate: p.upload_rate,
+            read_rate: p.read_rate,
+            ..Protection::without_rate_limits()
+        };
+        assert_eq!(format!("{lib:?}"), format!("{p:?}"));
         let tmp = tempfile::tempdir().unwrap();
         let storage = StorageArgs {
             data_dir: tmp.path().join("d"),

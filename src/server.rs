@@ -104,7 +104,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut state = open_state(&locations, limits).await?;
     state.download_redirect = args.download_redirect;
-    state.guards = Arc::new(Guards::new(Protection::from(&args.protection)));
+    state.guards = Arc::new(Guards::new(args.protection.clone()));
     crate::audit::spawn_startup_sweep(state.index.clone(), state.blobs.clone(), args.gc_grace);
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(

@@ -3,6 +3,7 @@
 //! themselves (revoked, expired, which scope) are the pure functions in `crate::tokens`.
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
@@ -12,6 +13,7 @@ use crate::index::User;
 use crate::tokens::{self, Scope, TokenRecord};
 
 /// A request with a live token: known, not revoked, not expired.
+#[derive(Clone)]
 pub struct Authenticated {
     pub user: User,
     pub token: TokenRecord,
@@ -29,35 +31,48 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::new(
-                    Code::Unauthorized,
-                    "this request needs an API token: Authorization: Bearer <token>",
-                )
-            })?;
-        let (user, record) = state
-            .index
-            .token_by_hash(&tokens::hash(token))
-            .await?
-            .ok_or_else(|| ApiError::new(Code::Unauthorized, "the API token is not valid"))?;
-        let now = chrono::Utc::now();
-        tokens::usable(&record, now)?;
-        if tokens::needs_touch(&record, now) {
-            // Bookkeeping only: a failure to record the use must not fail the request.
-            if let Err(e) = state.index.touch_token(record.id, now).await {
-                tracing::warn!(error = %e, token_id = record.id, "could not record token use");
-            }
+        // The read limiter may have authenticated this request already: not a second lookup.
+        if let Some(done) = parts.extensions.remove::<Authenticated>() {
+            return Ok(done);
         }
-        Ok(Authenticated {
-            user,
-            token: record,
-        })
+        let token = bearer(&parts.headers).ok_or_else(|| {
+            ApiError::new(
+                Code::Unauthorized,
+                "this request needs an API token: Authorization: Bearer <token>",
+            )
+        })?;
+        authenticate(state, token).await
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if there is one.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// A presented token to its user and record: known, not revoked, not expired.
+pub(crate) async fn authenticate(state: &AppState, token: &str) -> ApiResult<Authenticated> {
+    let (user, record) = state
+        .index
+        .token_by_hash(&tokens::hash(token))
+        .await?
+        .ok_or_else(|| ApiError::new(Code::Unauthorized, "the API token is not valid"))?;
+    let now = chrono::Utc::now();
+    tokens::usable(&record, now)?;
+    if tokens::needs_touch(&record, now) {
+        // Bookkeeping only: a failure to record the use must not fail the request.
+        if let Err(e) = state.index.touch_token(record.id, now).await {
+            tracing::warn!(error = %e, token_id = record.id, "could not record token use");
+        }
+    }
+    Ok(Authenticated {
+        user,
+        token: record,
+    })
 }

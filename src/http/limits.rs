@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use axum::BoxError;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -20,52 +19,9 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use tokio::sync::Semaphore;
 
 use super::AppState;
-use crate::config::{ProtectionArgs, Rate};
+use super::auth::{authenticate, bearer};
+pub use crate::config::Protection;
 use crate::error::{ApiError, Code};
-use crate::tokens;
-
-/// The limits in force, as configured.
-#[derive(Debug, Clone)]
-pub struct Protection {
-    /// For the request line and headers (slowloris); past it the connection is closed.
-    pub header_read_timeout: Duration,
-    pub body_idle_timeout: Duration,
-    pub upload_deadline: Duration,
-    pub max_concurrent_uploads: u32,
-    pub upload_rate: Rate,
-    pub read_rate: Rate,
-    pub behind_proxy: bool,
-}
-
-impl Protection {
-    /// The timeouts and cap of a default server, without rate limits (the library default, so
-    /// tests and embedders opt in to rate limiting).
-    pub fn without_rate_limits() -> Self {
-        Protection {
-            header_read_timeout: Duration::from_secs(30),
-            body_idle_timeout: Duration::from_secs(30),
-            upload_deadline: Duration::from_secs(3600),
-            max_concurrent_uploads: 16,
-            upload_rate: Rate(None),
-            read_rate: Rate(None),
-            behind_proxy: false,
-        }
-    }
-}
-
-impl From<&ProtectionArgs> for Protection {
-    fn from(a: &ProtectionArgs) -> Self {
-        Protection {
-            header_read_timeout: a.header_read_timeout,
-            body_idle_timeout: a.body_idle_timeout,
-            upload_deadline: a.upload_deadline,
-            max_concurrent_uploads: a.max_concurrent_uploads,
-            upload_rate: a.upload_rate,
-            read_rate: a.read_rate,
-            behind_proxy: a.behind_proxy,
-        }
-    }
-}
 
 /// The shared state behind the limits: one per server process.
 pub struct Guards {
@@ -156,16 +112,6 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, behind_proxy: bool) 
     peer.unwrap_or(unknown)
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-}
-
 /// Probes and scrapes are never throttled.
 fn exempt(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
@@ -173,7 +119,11 @@ fn exempt(path: &str) -> bool {
 
 /// Middleware: the per-address limit on anonymous reads. A request with a valid token is not
 /// anonymous and is not counted; an invalid token counts like none.
-pub async fn limit_reads(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn limit_reads(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let Some(limiter) = &state.guards.reads else {
         return next.run(request).await;
     };
@@ -181,9 +131,10 @@ pub async fn limit_reads(State(state): State<AppState>, request: Request, next: 
         return next.run(request).await;
     }
     if let Some(token) = bearer(request.headers())
-        && let Ok(Some((_, record))) = state.index.token_by_hash(&tokens::hash(token)).await
-        && tokens::usable(&record, chrono::Utc::now()).is_ok()
+        && let Ok(caller) = authenticate(&state, token).await
     {
+        // Handed on, so a handler that needs the caller does not look the token up again.
+        request.extensions_mut().insert(caller);
         return next.run(request).await;
     }
     let peer = request

@@ -172,9 +172,7 @@ pub async fn yank(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Ticket>> {
-    let user = auth.require(Scope::Yank)?;
-    owned(&state, &id, user).await?;
-    Ok(Json(state.index.set_yanked(&id, true).await?))
+    set_yanked(&state, &auth, &id, true).await
 }
 
 /// `POST /api/v1/tickets/{id}/unyank`.
@@ -191,9 +189,18 @@ pub async fn unyank(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Ticket>> {
-    let user = auth.require(Scope::Yank)?;
-    owned(&state, &id, user).await?;
-    Ok(Json(state.index.set_yanked(&id, false).await?))
+    set_yanked(&state, &auth, &id, false).await
+}
+
+/// Yank and unyank: the owner, with a token that has the `yank` scope.
+async fn set_yanked(
+    state: &AppState,
+    auth: &Authenticated,
+    id: &str,
+    yanked: bool,
+) -> ApiResult<Json<Ticket>> {
+    owned(state, id, auth.require(Scope::Yank)?).await?;
+    Ok(Json(state.index.set_yanked(id, yanked).await?))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -413,7 +413,7 @@ fn count_nonzero(bytes: &[u8], size: usize, mask: u64) -> u64 {
 }
 
 /// The dtypes ticketbooth accepts (TICKETS.md).
-const ACCEPTED: &[Dtype] = &[
+pub(crate) const ACCEPTED: &[Dtype] = &[
     Dtype::BOOL,
     Dtype::U8,
     Dtype::I8,
