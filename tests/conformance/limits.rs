@@ -332,6 +332,10 @@ async fn read_rate(backend: Backend) {
             .status,
         200
     );
+    // A read that needs the caller gets the one the limiter authenticated.
+    let mine = get_from(&srv, "/api/v1/tokens", None, Some(&srv.token)).await;
+    assert_eq!(mine.status, 200);
+    assert_eq!(mine.json()["items"][0]["user"], "alice");
     assert_eq!(get_from(&srv, "/healthz", None, None).await.status, 200);
     assert_eq!(get_from(&srv, "/readyz", None, None).await.status, 200);
     let r = srv
