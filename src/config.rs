@@ -413,14 +413,25 @@ pub struct Protection {
     /// `off`. Past it: 429 with Retry-After.
     #[arg(long, env = "TICKETBOOTH_UPLOAD_RATE", default_value = "60/1h", value_parser = parse_rate)]
     pub upload_rate: Rate,
-    /// Anonymous reads (GET, HEAD) per client address, as `COUNT/PERIOD`, or `off`. Requests with
-    /// a valid token and the health and metrics endpoints are not counted.
+    /// Anonymous requests (any method) per client address, as `COUNT/PERIOD`, or `off`. Requests
+    /// with a valid token and the health and metrics endpoints are not counted.
     #[arg(long, env = "TICKETBOOTH_READ_RATE", default_value = "50/1s", value_parser = parse_rate)]
     pub read_rate: Rate,
     /// Sitting behind a reverse proxy: take the client address from the last `X-Forwarded-For`
     /// entry (the one the proxy appended). Without it, the header is ignored: anyone can send it.
     #[arg(long, env = "TICKETBOOTH_BEHIND_PROXY")]
     pub behind_proxy: bool,
+    /// Uploads one user may have in progress at once (of the server's
+    /// `--max-concurrent-uploads`), so one account cannot take every slot. More get 429.
+    #[arg(long, env = "TICKETBOOTH_MAX_UPLOADS_PER_USER", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_uploads_per_user: u32,
+    /// Longest one database statement may run while serving (Postgres); it is then cancelled
+    /// and the request answered 503 with Retry-After. Operator commands are not cut off.
+    #[arg(long, env = "TICKETBOOTH_STATEMENT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub statement_timeout: Duration,
+    /// Live (unrevoked, unexpired) tokens one user may hold; creating more is a 409.
+    #[arg(long, env = "TICKETBOOTH_MAX_TOKENS_PER_USER", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tokens_per_user: u32,
 }
 
 impl Protection {
@@ -435,6 +446,9 @@ impl Protection {
             upload_rate: Rate(None),
             read_rate: Rate(None),
             behind_proxy: false,
+            max_uploads_per_user: 4,
+            statement_timeout: Duration::from_secs(5),
+            max_tokens_per_user: 100,
         }
     }
 }

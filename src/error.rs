@@ -209,6 +209,14 @@ impl From<IndexError> for ApiError {
             ),
             IndexError::NotFound => ApiError::not_found("no such ticket"),
             IndexError::Unavailable(e) => ApiError::unavailable(e),
+            IndexError::Cancelled(e) => {
+                tracing::warn!(error = %e, "a statement ran past the statement timeout");
+                ApiError::busy(
+                    Code::Unavailable,
+                    "the query took too long and was cancelled; retry, or narrow the query",
+                    std::time::Duration::from_secs(2),
+                )
+            }
             IndexError::Other(e) => ApiError::internal(e),
         }
     }

@@ -107,10 +107,26 @@ pub struct After {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
 pub enum SortValue {
+    #[serde(rename = "i")]
     Int(i64),
+    /// Carried as the float's bit pattern: a decimal form of 16-17 significant digits does not
+    /// always parse back to the same `f64`, and an inexact value lets tied rows repeat.
+    #[serde(rename = "r", with = "f64_bits")]
     Real(f64),
+}
+
+/// `f64` as its IEEE 754 bits, so a cursor round-trips the value exactly.
+mod f64_bits {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(x.to_bits())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        u64::deserialize(d).map(f64::from_bits)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -204,6 +220,17 @@ pub fn parse_filter(pairs: &Pairs) -> Result<TicketFilter, InvalidParameter> {
         .collect::<Result<Vec<_>, _>>()?;
     tags.sort();
     tags.dedup();
+    // Each tag is a condition; a ticket carries at most MAX_TAGS, so more can match nothing.
+    if tags.len() > metadata::MAX_TAGS {
+        return bad(
+            "tag",
+            format!(
+                "at most {} tags may be given (a ticket carries at most that many); got {}",
+                metadata::MAX_TAGS,
+                tags.len()
+            ),
+        );
+    }
     let q = single(pairs, "q")?
         .map(|v| v.trim().to_lowercase())
         .filter(|v| !v.is_empty());
@@ -360,15 +387,11 @@ fn decode_cursor(
             "the cursor belongs to a different query (filters, sort or order changed)",
         );
     }
-    let value_ok = matches!(
-        (page.sort, body.after.value),
-        (SortKey::Created, None)
-            | (SortKey::Downloads, Some(SortValue::Int(_)))
-            | (
-                SortKey::Accuracy | SortKey::Sparsity,
-                Some(SortValue::Real(_) | SortValue::Int(_))
-            )
-    );
+    let value_ok = match (page.sort, body.after.value) {
+        (SortKey::Created, None) | (SortKey::Downloads, Some(SortValue::Int(_))) => true,
+        (SortKey::Accuracy | SortKey::Sparsity, Some(SortValue::Real(x))) => x.is_finite(),
+        _ => false,
+    };
     if !value_ok {
         return bad("cursor", "the cursor does not match the sort");
     }
@@ -438,11 +461,28 @@ pub fn where_clause(filter: &TicketFilter, text: TextSearch, sql: &mut Sql) -> S
             "t.owner_id = (SELECT id FROM users WHERE name = {p})"
         ));
     }
-    for tag in &filter.tags {
-        let p = sql.bind(Arg::Text(tag.clone()));
-        conds.push(format!(
-            "t.seq IN (SELECT ticket_seq FROM ticket_tags WHERE tag = {p})"
-        ));
+    match filter.tags.as_slice() {
+        [] => {}
+        [tag] => {
+            let p = sql.bind(Arg::Text(tag.clone()));
+            conds.push(format!(
+                "t.seq IN (SELECT ticket_seq FROM ticket_tags WHERE tag = {p})"
+            ));
+        }
+        // Several tags: one pass over their rows, keeping tickets that have all of them (tags
+        // are deduplicated, here and in ticket_tags), instead of a subquery per tag.
+        tags => {
+            let list = tags
+                .iter()
+                .map(|tag| sql.bind(Arg::Text(tag.clone())))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let n = sql.bind(Arg::Int(tags.len() as i64));
+            conds.push(format!(
+                "t.seq IN (SELECT ticket_seq FROM ticket_tags WHERE tag IN ({list}) \
+                 GROUP BY ticket_seq HAVING COUNT(*) = {n})"
+            ));
+        }
     }
     for (column, op, value) in [
         ("t.sparsity", ">=", filter.min_sparsity),
@@ -819,6 +859,31 @@ mod tests {
         ] {
             let e = parse_search(&pairs(&format!("{other}&cursor={cursor}"))).unwrap_err();
             assert_eq!(e.field, "cursor", "{other}");
+        }
+    }
+
+    #[test]
+    fn cursors_carry_floats_bit_exactly() {
+        let (f, p) = parse_search(&pairs("sort=sparsity")).unwrap();
+        // Values whose shortest decimal form has 16-17 digits: a decimal cursor lost them.
+        for x in [
+            0.9299999999999999,
+            1.0 - 0.8f64.powi(7),
+            0.1 + 0.2,
+            f64::MIN_POSITIVE,
+            1.0,
+        ] {
+            let after = After {
+                value: Some(SortValue::Real(x)),
+                seq: 3,
+            };
+            let cursor = encode_cursor(after, &f, &p);
+            let (_, again) =
+                parse_search(&pairs(&format!("sort=sparsity&cursor={cursor}"))).unwrap();
+            match again.after.and_then(|a| a.value) {
+                Some(SortValue::Real(y)) => assert_eq!(y.to_bits(), x.to_bits(), "{x}"),
+                other => panic!("{other:?}"),
+            }
         }
     }
 

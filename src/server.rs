@@ -25,13 +25,18 @@ use crate::ingest::pipeline::UploadLimits;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Opens everything the app needs (and applies migrations).
-pub async fn open_state(locations: &Locations, limits: UploadLimits) -> anyhow::Result<AppState> {
+pub async fn open_state(
+    locations: &Locations,
+    limits: UploadLimits,
+    protection: Protection,
+) -> anyhow::Result<AppState> {
     Ok(AppState {
-        index: index::open(&locations.database_url).await?,
+        index: index::open_serving(&locations.database_url, Some(protection.statement_timeout))
+            .await?,
         blobs: BlobStore::from_url(&locations.blob_store_url)?,
         limits,
         download_redirect: false,
-        guards: Arc::new(Guards::new(Protection::without_rate_limits())),
+        guards: Arc::new(Guards::new(protection)),
     })
 }
 
@@ -102,9 +107,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let limits = UploadLimits {
         max_file_bytes: args.max_upload_bytes,
     };
-    let mut state = open_state(&locations, limits).await?;
+    let mut state = open_state(&locations, limits, args.protection.clone()).await?;
     state.download_redirect = args.download_redirect;
-    state.guards = Arc::new(Guards::new(args.protection.clone()));
     crate::audit::spawn_startup_sweep(state.index.clone(), state.blobs.clone(), args.gc_grace);
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(

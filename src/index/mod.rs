@@ -6,6 +6,7 @@ pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -170,6 +171,9 @@ pub enum IndexError {
     NotFound,
     #[error("index unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// The statement ran past the serving pool's `statement_timeout` and was cancelled.
+    #[error("statement cancelled: {0}")]
+    Cancelled(#[source] sqlx::Error),
     #[error("index error: {0}")]
     Other(#[source] sqlx::Error),
 }
@@ -183,6 +187,10 @@ impl IndexError {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => IndexError::Unavailable(e),
+            // 57014 query_canceled: our statement_timeout fired.
+            sqlx::Error::Database(ref d) if d.code().as_deref() == Some("57014") => {
+                IndexError::Cancelled(e)
+            }
             _ => IndexError::Other(e),
         }
     }
@@ -284,10 +292,22 @@ pub trait Index: Send + Sync + 'static {
 
 pub type DynIndex = Arc<dyn Index>;
 
-/// Opens the index named by a URL: `postgres://` or `sqlite://`, and applies migrations.
+/// Opens the index named by a URL: `postgres://` or `sqlite://`, and applies migrations. For
+/// operator commands (`seed`, `gc`, `verify`...): no statement is cut off.
 pub async fn open(url: &str) -> anyhow::Result<DynIndex> {
+    open_serving(url, None).await
+}
+
+/// The index for serving requests: on Postgres, a statement running past `statement_timeout`
+/// is cancelled (and answered 503). SQLite runs in-process and has no such setting.
+pub async fn open_serving(
+    url: &str,
+    statement_timeout: Option<Duration>,
+) -> anyhow::Result<DynIndex> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgIndex::connect(url).await?))
+        Ok(Arc::new(
+            postgres::PgIndex::connect(url, statement_timeout).await?,
+        ))
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteIndex::connect(url).await?))
     } else {

@@ -4,6 +4,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection};
 
 use super::{BlobRef, IndexError, IndexResult, NewTicket, Published, Ticket, User};
 
@@ -13,19 +14,32 @@ pub struct PgIndex {
 
 impl PgIndex {
     /// Connects and migrates. sqlx's migrator takes an advisory lock on Postgres, so replicas
-    /// starting together do not race.
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    /// starting together do not race. With `statement_timeout`, every pooled connection cancels
+    /// a statement that runs longer (so no request holds a connection for long); migrations run
+    /// on a connection of their own without it.
+    pub async fn connect(url: &str, statement_timeout: Option<Duration>) -> anyhow::Result<Self> {
         // Planning a search costs 2-4 ms here (many partial indexes to weigh), more than running
         // it. Statements are prepared once per connection, and generic plans let Postgres reuse
         // the plan instead of re-planning on every execution (BENCHMARKS.md: +45% requests/s).
         let options =
             PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_generic_plan")]);
+        {
+            let mut migrating = options.connect().await?;
+            super::migrations::postgres().run(&mut migrating).await?;
+            migrating.close().await?;
+        }
+        let options = match statement_timeout {
+            Some(limit) => options.options([(
+                "statement_timeout",
+                format!("{}ms", limit.as_millis().max(1)),
+            )]),
+            None => options,
+        };
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        super::migrations::postgres().run(&pool).await?;
         Ok(Self { pool })
     }
 }

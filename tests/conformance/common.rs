@@ -10,11 +10,10 @@ use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 use serde_json::{Value, json};
 use sqlx::Connection;
-use std::sync::Arc;
 use tempfile::TempDir;
 
 use ticketbooth::config::{Locations, StorageArgs};
-use ticketbooth::http::limits::{Guards, Protection};
+use ticketbooth::http::limits::Protection;
 use ticketbooth::ingest::pipeline::UploadLimits;
 use ticketbooth::{AppState, server, tokens};
 use tokio::net::TcpListener;
@@ -221,9 +220,10 @@ impl TestServer {
         download_redirect: bool,
         protection: Protection,
     ) -> Self {
-        let mut state = server::open_state(&locations, limits).await.unwrap();
+        let mut state = server::open_state(&locations, limits, protection)
+            .await
+            .unwrap();
         state.download_redirect = download_redirect;
-        state.guards = Arc::new(Guards::new(protection));
         let token = String::new();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

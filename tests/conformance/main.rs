@@ -13,6 +13,7 @@ mod limits;
 mod observability;
 mod outage;
 mod pages;
+mod public;
 mod rejections;
 mod s3;
 mod search;

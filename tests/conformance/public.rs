@@ -1,0 +1,231 @@
+//! The holes found by trying the registry from outside, as a stranger and as an attacker would
+//! (issue "Safe to open to the public"): each test sends what broke the server before.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::Value;
+
+use ticketbooth::index::NewTicket;
+use ticketbooth::ingest::metadata::{DEFAULT_METRIC, TicketMetadata};
+
+use crate::common::{Backend, TestServer, conformance, metadata, small_ticket};
+
+/// A ticket row with chosen measurements, straight into the index.
+fn row(srv_owner: i64, task: &str, n: usize, accuracy: f64, kept: u64, total: u64) -> NewTicket {
+    NewTicket {
+        id: uuid::Uuid::now_v7().to_string(),
+        owner_id: srv_owner,
+        meta: TicketMetadata {
+            name: format!("{task}-{n}"),
+            task: task.to_owned(),
+            dataset: "d".into(),
+            architecture: "a".into(),
+            pruning_method: "imp".into(),
+            accuracy,
+            dense_accuracy: None,
+            metric: DEFAULT_METRIC.into(),
+            description: None,
+            tags: vec![],
+            parent_id: None,
+            hyperparameters: None,
+            paper_url: None,
+            code_url: None,
+            license: None,
+        },
+        sha256: "0".repeat(64),
+        size_bytes: 1,
+        object_key: "none".into(),
+        params_total: total,
+        params_kept: kept,
+        tensors: vec![],
+        created_at: Utc::now(),
+    }
+}
+
+/// Follows `next_cursor` from the first page; every id in order, or a failure if the walk
+/// does not end within `n + 2` pages.
+async fn walk(srv: &TestServer, query: &str, n: usize) -> Result<Vec<String>, String> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..n + 2 {
+        let path = match &cursor {
+            Some(c) => format!("/tickets?{query}&cursor={c}"),
+            None => format!("/tickets?{query}"),
+        };
+        let r = srv.get(&path).await;
+        if r.status != 200 {
+            return Err(format!("{path}: {}", String::from_utf8_lossy(&r.body)));
+        }
+        let page = r.json();
+        ids.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return Ok(ids),
+        }
+    }
+    Err(format!(
+        "{query}: no end after {} pages ({} items)",
+        n + 2,
+        ids.len()
+    ))
+}
+
+/// Fractions anywhere in [0, 1], most with 16-17 significant digits.
+fn fraction() -> impl Strategy<Value = f64> {
+    (0u64..=u64::MAX).prop_map(|b| b as f64 / u64::MAX as f64)
+}
+
+conformance! {
+    // Item 1: tie groups of arbitrary floats, every sort and order, limits 1 to 7: every ticket
+    // exactly once, and the walk ends.
+    async fn pages_of_tied_arbitrary_floats_neither_repeat_nor_loop(srv) {
+        let owner = srv.state.index.create_token("ties", b"ties-token-hash-ties-token-hash!!").await.unwrap();
+        let strategy = (
+            prop::collection::vec(fraction(), 1..4),
+            prop::collection::vec((1u64..1000, 1000u64..100_000), 1..4),
+            prop::collection::vec((0usize..4, 0usize..4), 8..24),
+        );
+        let mut runner = TestRunner::new(Config { cases: 6, failure_persistence: None, ..Config::default() });
+        let handle = tokio::runtime::Handle::current();
+        let case = std::sync::atomic::AtomicUsize::new(0);
+        let result = tokio::task::block_in_place(|| {
+            runner.run(&strategy, |(accuracies, sizes, picks)| {
+                let task = format!("ties-{}", case.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+                let rows: Vec<NewTicket> = picks
+                    .iter()
+                    .enumerate()
+                    .map(|(n, (a, s))| {
+                        let (kept, total) = sizes[s % sizes.len()];
+                        row(owner.id, &task, n, accuracies[a % accuracies.len()], kept, total)
+                    })
+                    .collect();
+                let expected: HashSet<String> = rows.iter().map(|r| r.id.clone()).collect();
+                handle.block_on(async {
+                    srv.state.index.insert_many(&rows).await.unwrap();
+                    for sort in ["created", "accuracy", "sparsity", "downloads"] {
+                        for order in ["desc", "asc"] {
+                            for limit in 1..=7 {
+                                let query = format!("task={task}&sort={sort}&order={order}&limit={limit}");
+                                let ids = walk(&srv, &query, rows.len()).await.map_err(TestCaseError::fail)?;
+                                let distinct: HashSet<String> = ids.iter().cloned().collect();
+                                prop_assert_eq!(ids.len(), distinct.len(), "{} repeats a ticket", query);
+                                prop_assert_eq!(&distinct, &expected, "{} skips a ticket", query);
+                            }
+                        }
+                    }
+                    Ok(())
+                })
+            })
+        });
+        result.unwrap();
+    }
+
+    // Item 3: a list parameter is bounded, and several tags are one join, not a subquery each.
+    async fn tag_lists_are_bounded_and_matched_in_one_pass(srv) {
+        let mut m = metadata("tagged");
+        m["tags"] = serde_json::json!(["a", "b", "c"]);
+        assert_eq!(srv.upload(Some(&m), Some(small_ticket(1, 2))).await.status, 201);
+        let mut m = metadata("half-tagged");
+        m["tags"] = serde_json::json!(["a", "c"]);
+        assert_eq!(srv.upload(Some(&m), Some(small_ticket(2, 2))).await.status, 201);
+        let names = |v: Value| -> Vec<String> {
+            let mut n: Vec<String> = v["items"].as_array().unwrap().iter()
+                .map(|t| t["name"].as_str().unwrap().to_owned()).collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(srv.get("/tickets?tag=a&tag=c").await.json()), ["half-tagged", "tagged"]);
+        assert_eq!(names(srv.get("/tickets?tag=a&tag=b&tag=c").await.json()), ["tagged"]);
+        assert_eq!(names(srv.get("/tickets?tag=c&tag=a&tag=c&tag=b").await.json()), ["tagged"]);
+        assert!(names(srv.get("/tickets?tag=a&tag=zzz").await.json()).is_empty());
+        // 32 distinct tags: answered (nothing has them all); 33 or 200: a 400 naming `tag`.
+        let tags = |n: usize| (0..n).map(|i| format!("tag=t{i}")).collect::<Vec<_>>().join("&");
+        let started = Instant::now();
+        let r = srv.get(&format!("/tickets?{}", tags(32))).await;
+        assert_eq!(r.status, 200);
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        for endpoint in ["tickets", "facets", "points"] {
+            for n in [33, 200, 600] {
+                let r = srv.get(&format!("/{endpoint}?{}", tags(n))).await;
+                let message = r.assert_error(400, "invalid_parameter", Some("tag"));
+                assert!(message.contains("at most 32"), "{message}");
+            }
+        }
+        assert_eq!(srv.get("/facets?tag=a&tag=b").await.json()["task"][0]["count"], 1);
+    }
+}
+
+/// Item 3: on Postgres a statement past the serving pool's statement_timeout is cancelled and
+/// answered 503 with Retry-After; the pool recovers, and operator connections are not cut off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_past_the_timeout_are_cancelled_with_503() {
+    use sqlx::Connection;
+    if !crate::common::postgres_configured() {
+        return;
+    }
+    let srv = TestServer::start_protected(
+        Backend::Postgres,
+        ticketbooth::http::limits::Protection {
+            statement_timeout: Duration::from_millis(500),
+            ..ticketbooth::http::limits::Protection::without_rate_limits()
+        },
+    )
+    .await;
+    assert_eq!(
+        srv.upload(Some(&metadata("x")), Some(small_ticket(1, 2)))
+            .await
+            .status,
+        201
+    );
+    // An operator connection (no timeout) holds the tickets table, so any search waits: the
+    // stand-in for a pathological statement, without depending on how fast this machine is.
+    let mut operator = sqlx::PgConnection::connect(&srv.locations.database_url)
+        .await
+        .unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut operator)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let r = srv.get("/tickets?q=anything").await;
+    let waited = started.elapsed();
+    let message = r.assert_error(503, "unavailable", None);
+    assert!(message.contains("took too long"), "{message}");
+    assert!(r.header("retry-after").parse::<u64>().unwrap() >= 1);
+    assert!(
+        waited >= Duration::from_millis(450) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    // The operator's own statement is not cut off: it still holds the lock after the timeout.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    sqlx::raw_sql("SELECT COUNT(*) FROM tickets")
+        .execute(&mut operator)
+        .await
+        .unwrap();
+    sqlx::raw_sql("COMMIT")
+        .execute(&mut operator)
+        .await
+        .unwrap();
+    // The cancelled statement's connection went back to the pool in working order.
+    let r = srv.get("/tickets?q=anything").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        srv.client
+            .get(format!("{}/readyz", srv.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
