@@ -195,6 +195,20 @@ impl IndexError {
         }
     }
 
+    /// Whether the database certainly did not apply the write: it answered with an error (a
+    /// constraint, a cancelled statement...), so the transaction rolled back. A broken
+    /// connection leaves the outcome unknown, since the COMMIT may have been applied.
+    pub fn outcome_known(&self) -> bool {
+        match self {
+            IndexError::NameTaken
+            | IndexError::UnknownParent
+            | IndexError::NotFound
+            | IndexError::Cancelled(_) => true,
+            IndexError::Unavailable(e) => matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed),
+            IndexError::Other(e) => matches!(e, sqlx::Error::Database(_)),
+        }
+    }
+
     /// On insert, a unique violation is the (owner, name) key and a foreign key is the parent.
     fn from_insert(e: sqlx::Error) -> Self {
         match e.as_database_error().map(|d| d.kind()) {

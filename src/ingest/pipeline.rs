@@ -114,8 +114,16 @@ pub async fn ingest(
             }
             Ok(published)
         }
-        Err(e) => {
+        Err(e) if e.outcome_known() => {
             file.blob.discard().await;
+            Err(e.into())
+        }
+        Err(e) => {
+            // The connection failed around COMMIT: the row may have committed, and deleting its
+            // object would leave a ticket pointing at nothing. An unreferenced object is
+            // garbage that `gc` removes after the grace period; a dangling row is data loss.
+            tracing::warn!(error = %e, object = file.blob.key(), "publish outcome unknown; object left for gc");
+            file.blob.keep();
             Err(e.into())
         }
     }

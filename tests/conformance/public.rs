@@ -229,3 +229,111 @@ async fn statements_past_the_timeout_are_cancelled_with_503() {
         200
     );
 }
+
+/// A loopback proxy to Postgres that, once armed, forwards the next `COMMIT` and then cuts the
+/// client off before Postgres's answer comes back: the commit happens, the server never hears.
+struct CommitCutter {
+    addr: std::net::SocketAddr,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CommitCutter {
+    async fn start(upstream: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = armed.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let flag = flag.clone();
+                tokio::spawn(async move {
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    let (cut_tx, mut cut_rx) = tokio::sync::watch::channel(false);
+                    let upstream_half = async move {
+                        let mut buf = vec![0u8; 64 << 10];
+                        loop {
+                            let n = match client_read.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            let commit = buf[..n].windows(6).any(|w| w == b"COMMIT");
+                            if server_write.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                            if commit && flag.swap(false, Ordering::SeqCst) {
+                                let _ = cut_tx.send(true);
+                                // Keep Postgres's side open a while: it must see the COMMIT
+                                // through, not a vanished client.
+                                tokio::time::sleep(Duration::from_secs(2)).await;
+                                break;
+                            }
+                        }
+                    };
+                    let downstream_half = async move {
+                        let mut buf = vec![0u8; 64 << 10];
+                        loop {
+                            tokio::select! {
+                                read = server_read.read(&mut buf) => match read {
+                                    Ok(0) | Err(_) => break,
+                                    Ok(n) => {
+                                        let cut = *cut_rx.borrow();
+                                        if cut || client_write.write_all(&buf[..n]).await.is_err() {
+                                            break;
+                                        }
+                                    }
+                                },
+                                _ = cut_rx.changed() => break,
+                            }
+                        }
+                        // Dropping the client half closes the server's connection mid-COMMIT.
+                    };
+                    tokio::join!(upstream_half, downstream_half);
+                });
+            }
+        });
+        CommitCutter { addr, armed }
+    }
+}
+
+/// Item 2: the connection drops during COMMIT. The row committed, so its object must still be
+/// there: the upload leaves it for gc instead of deleting it, and the ticket downloads whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_whose_commit_outcome_is_unknown_keeps_its_object() {
+    if !crate::common::postgres_configured() {
+        return;
+    }
+    let direct = crate::common::fresh_postgres_database().await;
+    let mut url = url::Url::parse(&direct).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        url.host_str().unwrap(),
+        url.port().unwrap_or(5432)
+    );
+    let upstream: std::net::SocketAddr = tokio::net::lookup_host(upstream)
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let cutter = CommitCutter::start(upstream).await;
+    url.set_host(Some("127.0.0.1")).unwrap();
+    url.set_port(Some(cutter.addr.port())).unwrap();
+    let srv = TestServer::start_on_postgres(url.to_string()).await;
+    let file = small_ticket(77, 3);
+    cutter.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = srv.upload(Some(&metadata("cut-at-commit")), Some(file.clone())).await;
+    assert!(!cutter.armed.load(std::sync::atomic::Ordering::SeqCst), "no COMMIT was cut");
+    r.assert_error(503, "unavailable", None);
+    // The row committed (Postgres saw the COMMIT through), and its object is in place.
+    let ticket = srv.get("/owners/alice/tickets/cut-at-commit").await;
+    assert_eq!(ticket.status, 200, "{}", String::from_utf8_lossy(&ticket.body));
+    let id = ticket.json()["id"].as_str().unwrap().to_owned();
+    let download = srv.get(&format!("/tickets/{id}/file")).await;
+    assert_eq!(download.status, 200);
+    assert_eq!(download.body, file);
+}
