@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::{AppState, Authenticated, search};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::index::{Ticket, User};
+use crate::ingest::framing::FramingGuard;
 use crate::ingest::{metadata, pipeline};
 use crate::tokens::Scope;
 
@@ -64,7 +65,7 @@ pub async fn upload(
         ));
     }
     let multipart = multer::Multipart::with_constraints(
-        body.into_data_stream(),
+        FramingGuard::new(body.into_data_stream(), &boundary),
         boundary,
         state.limits.constraints(),
     );

@@ -204,7 +204,9 @@ impl IndexError {
             | IndexError::UnknownParent
             | IndexError::NotFound
             | IndexError::Cancelled(_) => true,
-            IndexError::Unavailable(e) => matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed),
+            IndexError::Unavailable(e) => {
+                matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
+            }
             IndexError::Other(e) => matches!(e, sqlx::Error::Database(_)),
         }
     }

@@ -3,6 +3,7 @@
 
 #[cfg(test)]
 mod differential;
+pub mod framing;
 pub mod inspector;
 pub mod metadata;
 pub mod pipeline;

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::blobs::{BlobStore, WrittenBlob};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::index::{Index, NewTicket, Published, User};
+use crate::ingest::framing::FramingTooLong;
 use crate::ingest::inspector::{Inspection, Inspector};
 use crate::ingest::metadata::{self, TicketMetadata};
 
@@ -275,6 +276,9 @@ fn multipart_error(e: multer::Error) -> ApiError {
                 name.clone(),
                 format!("unexpected part '{name}' (expected 'metadata' and 'file')"),
             )
+        }
+        E::StreamReadFailed(cause) if cause.is::<FramingTooLong>() => {
+            ApiError::new(Code::BadRequest, cause.to_string())
         }
         E::StreamReadFailed(cause) if went_quiet(&*cause) => ApiError::new(
             Code::RequestTimeout,

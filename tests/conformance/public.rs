@@ -310,11 +310,7 @@ async fn an_upload_whose_commit_outcome_is_unknown_keeps_its_object() {
     }
     let direct = crate::common::fresh_postgres_database().await;
     let mut url = url::Url::parse(&direct).unwrap();
-    let upstream = format!(
-        "{}:{}",
-        url.host_str().unwrap(),
-        url.port().unwrap_or(5432)
-    );
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
     let upstream: std::net::SocketAddr = tokio::net::lookup_host(upstream)
         .await
         .unwrap()
@@ -325,15 +321,148 @@ async fn an_upload_whose_commit_outcome_is_unknown_keeps_its_object() {
     url.set_port(Some(cutter.addr.port())).unwrap();
     let srv = TestServer::start_on_postgres(url.to_string()).await;
     let file = small_ticket(77, 3);
-    cutter.armed.store(true, std::sync::atomic::Ordering::SeqCst);
-    let r = srv.upload(Some(&metadata("cut-at-commit")), Some(file.clone())).await;
-    assert!(!cutter.armed.load(std::sync::atomic::Ordering::SeqCst), "no COMMIT was cut");
+    cutter
+        .armed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = srv
+        .upload(Some(&metadata("cut-at-commit")), Some(file.clone()))
+        .await;
+    assert!(
+        !cutter.armed.load(std::sync::atomic::Ordering::SeqCst),
+        "no COMMIT was cut"
+    );
     r.assert_error(503, "unavailable", None);
     // The row committed (Postgres saw the COMMIT through), and its object is in place.
     let ticket = srv.get("/owners/alice/tickets/cut-at-commit").await;
-    assert_eq!(ticket.status, 200, "{}", String::from_utf8_lossy(&ticket.body));
+    assert_eq!(
+        ticket.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&ticket.body)
+    );
     let id = ticket.json()["id"].as_str().unwrap().to_owned();
     let download = srv.get(&format!("/tickets/{id}/file")).await;
     assert_eq!(download.status, 200);
     assert_eq!(download.body, file);
+}
+
+/// Resident memory of this process (the test server runs in it), in bytes.
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+/// Sends `head` then up to `filler` bytes of `fill` while sampling RSS; returns the reply
+/// and the highest RSS growth seen.
+async fn framing_attack(srv: &TestServer, head: &[u8], fill: u8, filler: usize) -> (String, u64) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = srv.url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let total = head.len() + filler + 100;
+    let request = format!(
+        "POST /api/v1/tickets HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: multipart/form-data; boundary=B\r\nContent-Length: {total}\r\n\r\n",
+        srv.token
+    );
+    let baseline = rss();
+    let mut peak = 0u64;
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(head).await.unwrap();
+    let chunk = vec![fill; 1 << 20];
+    let (mut read, mut write) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        let mut sent = 0;
+        while sent < filler {
+            if write.write_all(&chunk).await.is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+        sent
+    });
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        peak = peak.max(rss().saturating_sub(baseline));
+        match tokio::time::timeout(Duration::from_millis(20), read.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                reply.extend_from_slice(&buf[..n]);
+                if reply.ends_with(b"}") {
+                    break;
+                }
+            }
+            Err(_) => assert!(Instant::now() < deadline, "no reply"),
+        }
+    }
+    writer.abort();
+    peak = peak.max(rss().saturating_sub(baseline));
+    (String::from_utf8_lossy(&reply).into_owned(), peak)
+}
+
+/// Item 5: a 300 MiB preamble, and 200 MiB of part-header lines, are refused with a 400 once
+/// they pass 64 KiB, and the server's memory stays flat (it held them whole before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_framing_is_bounded_and_memory_stays_flat() {
+    let srv = TestServer::start_with(
+        Backend::Sqlite,
+        ticketbooth::ingest::pipeline::UploadLimits {
+            max_file_bytes: 1 << 30,
+        },
+    )
+    .await;
+    // Warm up allocator pools with one ordinary upload, so the baseline is steady.
+    assert_eq!(
+        srv.upload(Some(&metadata("warm")), Some(small_ticket(1, 2)))
+            .await
+            .status,
+        201
+    );
+    let (reply, growth) = framing_attack(&srv, b"", b'p', 300 << 20).await;
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert!(
+        reply.contains("multipart preamble is longer than 65536 bytes"),
+        "{reply}"
+    );
+    eprintln!(
+        "framing: 300 MiB preamble -> RSS growth {} KiB",
+        growth >> 10
+    );
+    assert!(
+        growth < 16 << 20,
+        "RSS grew {} MiB under a long preamble",
+        growth >> 20
+    );
+    let (reply, growth) = framing_attack(
+        &srv,
+        b"--B\r\nContent-Disposition: form-data; name=\"file\"\r\nX-Junk: ",
+        b'h',
+        200 << 20,
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert!(reply.contains("multipart part header is longer"), "{reply}");
+    eprintln!(
+        "framing: 200 MiB of part headers -> RSS growth {} KiB",
+        growth >> 10
+    );
+    assert!(
+        growth < 16 << 20,
+        "RSS grew {} MiB under long part headers",
+        growth >> 20
+    );
+    // Nothing stored beyond the warm-up ticket, and the server still serves.
+    assert_eq!(srv.ticket_rows().await, 1);
+    assert_eq!(
+        srv.upload(Some(&metadata("after")), Some(small_ticket(2, 2)))
+            .await
+            .status,
+        201
+    );
 }
