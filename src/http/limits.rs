@@ -2,21 +2,22 @@
 //! for uploads (tower layers), an idle timeout for request bodies (tower-http), and rate limits
 //! per user for uploads and per client address for anonymous reads (governor's GCRA).
 
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::BoxError;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::AppState;
 use super::auth::{authenticate, bearer};
@@ -26,20 +27,76 @@ use crate::error::{ApiError, Code};
 /// The shared state behind the limits: one per server process.
 pub struct Guards {
     pub protection: Protection,
-    /// Upload slots; shared by every request (a per-request layer would get its own).
+    /// Upload slots of the whole server, taken only once the uploader is authenticated.
     pub upload_slots: Arc<Semaphore>,
+    /// Slots held per user, so one account cannot take them all.
+    uploads_by_user: Arc<Mutex<HashMap<i64, u32>>>,
     uploads: Option<Limiter<i64>>,
     reads: Option<Limiter<IpAddr>>,
+}
+
+/// One upload's slot: released (for the server and for its user) when dropped.
+pub struct UploadSlot {
+    _permit: OwnedSemaphorePermit,
+    user: i64,
+    by_user: Arc<Mutex<HashMap<i64, u32>>>,
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        let mut by_user = self.by_user.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = by_user.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                by_user.remove(&self.user);
+            }
+        }
+    }
 }
 
 impl Guards {
     pub fn new(protection: Protection) -> Self {
         Guards {
             upload_slots: Arc::new(Semaphore::new(protection.max_concurrent_uploads as usize)),
+            uploads_by_user: Arc::default(),
             uploads: protection.upload_rate.0.map(Limiter::new),
             reads: protection.read_rate.0.map(Limiter::new),
             protection,
         }
+    }
+
+    /// A slot for an upload by `user` (authenticated first, so strangers take none): refused
+    /// with 429 past the user's own cap, with 503 when the server's are all taken. Neither
+    /// waits: a refused client retries after `Retry-After`.
+    pub fn upload_slot(&self, user: i64) -> Result<UploadSlot, ApiError> {
+        let mut by_user = self
+            .uploads_by_user
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let held = by_user.get(&user).copied().unwrap_or(0);
+        let cap = self.protection.max_uploads_per_user;
+        if held >= cap {
+            return Err(ApiError::busy(
+                Code::RateLimited,
+                format!(
+                    "this account already has {held} uploads in progress, the most one account may run at once; retry when one finishes"
+                ),
+                Duration::from_secs(5),
+            ));
+        }
+        let permit = self.upload_slots.clone().try_acquire_owned().map_err(|_| {
+            ApiError::busy(
+                Code::Unavailable,
+                "this server is handling as many uploads as it accepts at once; retry shortly",
+                Duration::from_secs(5),
+            )
+        })?;
+        *by_user.entry(user).or_default() += 1;
+        Ok(UploadSlot {
+            _permit: permit,
+            user,
+            by_user: self.uploads_by_user.clone(),
+        })
     }
 
     /// Counts one upload by `user` against the per-user rate. Keyed by user rather than by
@@ -117,8 +174,8 @@ fn exempt(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
-/// Middleware: the per-address limit on anonymous reads. A request with a valid token is not
-/// anonymous and is not counted; an invalid token counts like none.
+/// Middleware: the per-address limit on anonymous requests (any method). A request with a
+/// valid token is not anonymous and is not counted; an invalid token counts like none.
 pub async fn limit_reads(
     State(state): State<AppState>,
     mut request: Request,
@@ -127,7 +184,8 @@ pub async fn limit_reads(
     let Some(limiter) = &state.guards.reads else {
         return next.run(request).await;
     };
-    if !matches!(*request.method(), Method::GET | Method::HEAD) || exempt(request.uri().path()) {
+    // Every method counts: made-up methods and failed writes cost the server too.
+    if exempt(request.uri().path()) {
         return next.run(request).await;
     }
     if let Some(token) = bearer(request.headers())
@@ -160,15 +218,9 @@ pub async fn limit_reads(
     }
 }
 
-/// What the upload route's tower layers refuse with: every slot taken, or past the deadline.
+/// What the upload route's deadline layer refuses with.
 pub fn upload_refused(error: BoxError, deadline: Duration) -> ApiError {
-    if error.is::<tower::load_shed::error::Overloaded>() {
-        ApiError::busy(
-            Code::Unavailable,
-            "this server is handling as many uploads as it accepts at once; retry shortly",
-            Duration::from_secs(5),
-        )
-    } else if error.is::<tower::timeout::error::Elapsed>() {
+    if error.is::<tower::timeout::error::Elapsed>() {
         ApiError::new(
             Code::RequestTimeout,
             format!(
@@ -227,12 +279,35 @@ mod tests {
     }
 
     #[test]
-    fn refusals_map_to_503_and_408() {
-        let busy = upload_refused(
-            Box::new(tower::load_shed::error::Overloaded::new()),
-            Duration::from_secs(1),
+    fn upload_slots_are_capped_per_user_then_per_server() {
+        let guards = Guards::new(Protection {
+            max_concurrent_uploads: 3,
+            max_uploads_per_user: 2,
+            ..Protection::without_rate_limits()
+        });
+        let a1 = guards.upload_slot(1).unwrap();
+        let _a2 = guards.upload_slot(1).unwrap();
+        assert_eq!(
+            guards.upload_slot(1).err().unwrap().code(),
+            Code::RateLimited
         );
-        assert_eq!(busy.code(), Code::Unavailable);
+        let _b1 = guards.upload_slot(2).unwrap();
+        // The server's three are taken: user 3 waits for one, with a 503.
+        assert_eq!(
+            guards.upload_slot(3).err().unwrap().code(),
+            Code::Unavailable
+        );
+        drop(a1);
+        let _c1 = guards.upload_slot(3).unwrap();
+        assert_eq!(guards.upload_slots.available_permits(), 0);
+        assert_eq!(
+            *guards.uploads_by_user.lock().unwrap(),
+            HashMap::from([(1, 1), (2, 1), (3, 1)])
+        );
+    }
+
+    #[test]
+    fn refusals_map_to_408() {
         let late = upload_refused(
             Box::new(tower::timeout::error::Elapsed::new()),
             Duration::from_secs(90),

@@ -25,7 +25,6 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use tower::ServiceBuilder;
-use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -61,16 +60,12 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(state: AppState) -> Router {
     let protection = &state.guards.protection;
     let deadline = protection.upload_deadline;
-    // Past the cap an upload is refused at once (load shedding), not queued; the deadline drops
-    // the upload (and so its partial blob) however slowly it is being sent.
+    // The deadline drops the upload (and so its partial blob) however slowly it is being sent.
+    // Upload slots are taken inside the handler, once the uploader is authenticated.
     let upload_limits = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(move |e| async move {
             limits::upload_refused(e, deadline)
         }))
-        .load_shed()
-        .layer(GlobalConcurrencyLimitLayer::with_semaphore(
-            state.guards.upload_slots.clone(),
-        ))
         .timeout(deadline);
     let body_idle_timeout = protection.body_idle_timeout;
     let api = Router::new()

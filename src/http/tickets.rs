@@ -39,6 +39,8 @@ pub async fn upload(
 ) -> ApiResult<impl IntoResponse> {
     // Before a byte of the body is read.
     let owner = auth.require(Scope::Upload)?;
+    // Held until the upload is answered (or dropped by the deadline).
+    let _slot = state.guards.upload_slot(owner.id)?;
     state.guards.check_upload(owner.id)?;
     let boundary = headers
         .get(CONTENT_TYPE)

@@ -58,6 +58,23 @@ macro_rules! conformance {
 }
 pub(crate) use conformance;
 
+/// Runs one scenario (an async fn taking the backend) as two tests, one per backend.
+macro_rules! on_both_backends {
+    ($sqlite:ident, $postgres:ident, $scenario:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            $scenario(Backend::Sqlite).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            if crate::common::postgres_configured() {
+                $scenario(Backend::Postgres).await;
+            }
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
 /// Whether Postgres tests should run. Under CI=true a missing TEST_DATABASE_URL is a failure.
 pub fn postgres_configured() -> bool {
     if std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {

@@ -11,25 +11,12 @@ use ticketbooth::ingest::inspector::MAX_TENSORS;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{Backend, TestServer, conformance, metadata, raw_file, small_ticket};
+use crate::common::{
+    Backend, TestServer, conformance, metadata, on_both_backends, raw_file, small_ticket,
+};
 use crate::rejections::{assert_nothing_stored, multipart_body};
 
 /// Runs `scenario` on SQLite and, when configured, on Postgres.
-macro_rules! on_both_backends {
-    ($sqlite:ident, $postgres:ident, $scenario:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sqlite() {
-            $scenario(Backend::Sqlite).await;
-        }
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $postgres() {
-            if crate::common::postgres_configured() {
-                $scenario(Backend::Postgres).await;
-            }
-        }
-    };
-}
-
 fn protection() -> Protection {
     Protection::without_rate_limits()
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use ticketbooth::index::NewTicket;
 use ticketbooth::ingest::metadata::{DEFAULT_METRIC, TicketMetadata};
 
-use crate::common::{Backend, TestServer, conformance, metadata, small_ticket};
+use crate::common::{Backend, TestServer, conformance, metadata, on_both_backends, small_ticket};
 
 /// A ticket row with chosen measurements, straight into the index.
 fn row(srv_owner: i64, task: &str, n: usize, accuracy: f64, kept: u64, total: u64) -> NewTicket {
@@ -466,3 +466,164 @@ async fn multipart_framing_is_bounded_and_memory_stays_flat() {
         201
     );
 }
+
+/// Starts an upload as `token` and sends only the first 100 bytes of its body: the upload is
+/// in progress (past authentication) until the stream is dropped.
+async fn hold_upload(srv: &TestServer, token: &str, name: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let body = crate::rejections::multipart_body(
+        "B",
+        &[
+            ("metadata", metadata(name).to_string().as_bytes()),
+            ("file", &small_ticket(9, 3)),
+        ],
+    );
+    let addr = srv.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/tickets HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=B\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..100]).await.unwrap();
+    stream
+}
+
+async fn wait_for_free_slots(srv: &TestServer, free: usize) {
+    let started = Instant::now();
+    while srv.state.guards.upload_slots.available_permits() != free {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "slots: {}",
+            srv.state.guards.upload_slots.available_permits()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Item 7: slots are taken after authentication, and one user holding their own cap of
+/// concurrent uploads leaves the rest of the server's slots to others.
+async fn per_user_upload_slots(backend: Backend) {
+    let srv = TestServer::start_protected(
+        backend,
+        ticketbooth::http::limits::Protection {
+            max_concurrent_uploads: 4,
+            max_uploads_per_user: 2,
+            ..ticketbooth::http::limits::Protection::without_rate_limits()
+        },
+    )
+    .await;
+    // Strangers with made-up tokens take no slot, however many connections they hold open.
+    let mut strangers = Vec::new();
+    for i in 0..6 {
+        strangers.push(hold_upload(&srv, &format!("tb_not_a_token_{i}"), "s").await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_for_free_slots(&srv, 4).await;
+    // Alice holds her two; a third is refused with 429, and she takes no more of the server's.
+    let alice = srv.token.clone();
+    let _held = [
+        hold_upload(&srv, &alice, "a1").await,
+        hold_upload(&srv, &alice, "a2").await,
+    ];
+    wait_for_free_slots(&srv, 2).await;
+    let r = srv
+        .upload(Some(&metadata("a3")), Some(small_ticket(3, 2)))
+        .await;
+    let message = r.assert_error(429, "rate_limited", None);
+    assert!(message.contains("2 uploads in progress"), "{message}");
+    assert!(r.header("retry-after").parse::<u64>().unwrap() >= 1);
+    // Bob still uploads.
+    let bob = srv.token_for("bob").await;
+    let r = srv
+        .upload_as(&bob, Some(&metadata("b1")), Some(small_ticket(4, 2)))
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    drop(strangers);
+}
+on_both_backends!(
+    per_user_upload_slots_sqlite,
+    per_user_upload_slots_postgres,
+    per_user_upload_slots
+);
+
+/// Item 6: made-up methods share one metrics label (20,000 of them grew /metrics to 385 MB),
+/// and the anonymous rate limit counts every method, not only reads.
+async fn made_up_methods(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let metrics_len = |srv: &TestServer| {
+        let url = format!("{}/metrics", srv.url);
+        let client = srv.client.clone();
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    let before = metrics_len(&srv).await;
+    for i in 0..2000 {
+        let method = reqwest::Method::from_bytes(format!("XM{i}").as_bytes()).unwrap();
+        let r = srv
+            .client
+            .request(method, srv.api("/tickets"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405);
+    }
+    let after = metrics_len(&srv).await;
+    eprintln!("metrics: /metrics {before} bytes before, {after} after 2,000 made-up methods");
+    assert!(
+        after < before + 8 * 1024,
+        "/metrics grew from {before} to {after} bytes"
+    );
+    let text = srv
+        .client
+        .get(format!("{}/metrics", srv.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("method=\"other\""), "{text}");
+    assert!(!text.contains("XM1"), "a made-up method became a label");
+
+    let limited = TestServer::start_protected(
+        backend,
+        ticketbooth::http::limits::Protection {
+            read_rate: ticketbooth::config::Rate(Some((5, Duration::from_secs(3600)))),
+            ..ticketbooth::http::limits::Protection::without_rate_limits()
+        },
+    )
+    .await;
+    let mut statuses = Vec::new();
+    for method in ["XM1", "POST", "DELETE", "PUT", "PATCH", "XM2", "POST"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = limited
+            .client
+            .request(method, limited.api("/tickets"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(&statuses[5..], [429, 429], "{statuses:?}");
+    // A valid token is not anonymous: not counted, not limited.
+    let r = limited
+        .upload(Some(&metadata("with-token")), Some(small_ticket(1, 2)))
+        .await;
+    assert_eq!(r.status, 201);
+}
+on_both_backends!(
+    made_up_methods_sqlite,
+    made_up_methods_postgres,
+    made_up_methods
+);
