@@ -383,9 +383,11 @@ mod tests {
                 let Some(Value::Array(shape)) = e.get_mut("shape") else {
                     return;
                 };
-                match a % 8 {
+                match a % 9 {
                     0 => shape.push(json!(1)),
                     1 => shape.push(json!(2)),
+                    // Unit dimensions past the rank cap: the product, and so the data, hold.
+                    8 => shape.extend((0..9).map(|_| json!(1))),
                     2 => drop(shape.pop()),
                     3 => *shape = vec![json!(HUGE[b % HUGE.len()])],
                     4 => *shape = vec![json!(1u64 << 32), json!(1u64 << 32), json!(2)],
@@ -585,6 +587,16 @@ mod tests {
         let cases: Vec<(ExtraRule, Vec<u8>)> = vec![
             (ExtraRule::HeaderTooLong, raw(&padded, &one)),
             (ExtraRule::TooManyTensors, raw(&many, &one)),
+            (
+                ExtraRule::RankTooHigh,
+                raw(
+                    &format!(
+                        r#"{{"deep":{{"dtype":"F32","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,4]}},{}}}"#,
+                        r#""w":{"dtype":"F32","shape":[1,1],"data_offsets":[4,8]}"#
+                    ),
+                    &[0, 0, 128, 63, 0, 0, 128, 63],
+                ),
+            ),
             (
                 ExtraRule::LeadingWhitespace,
                 raw(&format!("\n{{{w}}}"), &one),

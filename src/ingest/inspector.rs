@@ -17,6 +17,9 @@ pub const MAX_NAME_BYTES: usize = 1024;
 /// Most tensors in one file. The largest public checkpoints have tens of thousands (with masks);
 /// a cap keeps one upload's per-tensor table, which the index stores, bounded.
 pub const MAX_TENSORS: usize = 100_000;
+/// Most dimensions one tensor may have. Real weights have a handful (a 3-D conv kernel has 5);
+/// without a cap one shape of millions of dimensions costs memory at upload and on every read.
+pub const MAX_RANK: usize = 8;
 
 /// Why a file is not an acceptable ticket. The message is meant for the uploader.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,10 +62,12 @@ pub enum ExtraRule {
     NoPrunableEntries,
     /// More than [`MAX_TENSORS`] tensors (the reference has no count limit).
     TooManyTensors,
+    /// A shape with more than [`MAX_RANK`] dimensions (the reference has no rank limit).
+    RankTooHigh,
 }
 
 impl ExtraRule {
-    pub const ALL: [ExtraRule; 13] = [
+    pub const ALL: [ExtraRule; 14] = [
         ExtraRule::HeaderTooLong,
         ExtraRule::LeadingWhitespace,
         ExtraRule::DuplicateTensorName,
@@ -76,6 +81,7 @@ impl ExtraRule {
         ExtraRule::MaskWithoutMatchingParameter,
         ExtraRule::NoPrunableEntries,
         ExtraRule::TooManyTensors,
+        ExtraRule::RankTooHigh,
     ];
 
     /// Whether `message` is this rule's rejection. Each rule's message begins (and, for the
@@ -109,6 +115,7 @@ impl ExtraRule {
             ExtraRule::MaskWithoutMatchingParameter => m.starts_with("mask '"),
             ExtraRule::NoPrunableEntries => m.starts_with("file has no prunable entries"),
             ExtraRule::TooManyTensors => m.starts_with(&format!("{SERDE}the file has more than ")),
+            ExtraRule::RankTooHigh => m.starts_with(&format!("{SERDE}a shape has more than ")),
         }
     }
 }
@@ -509,8 +516,37 @@ fn check_prefix(prefix: &[u8; 8], max: u64) -> Result<u64, InvalidSafetensors> {
 #[serde(deny_unknown_fields)]
 struct RawEntry {
     dtype: String,
-    shape: Vec<u64>,
+    shape: Shape,
     data_offsets: [u64; 2],
+}
+
+/// A shape of at most [`MAX_RANK`] dimensions, refused while it is being read (a shape of
+/// millions of dimensions is never held).
+struct Shape(Vec<u64>);
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Shape;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of dimensions")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+                let mut dims = Vec::new();
+                while let Some(d) = seq.next_element::<u64>()? {
+                    if dims.len() == MAX_RANK {
+                        return Err(de::Error::custom(format!(
+                            "a shape has more than {MAX_RANK} dimensions, the most a tensor may have"
+                        )));
+                    }
+                    dims.push(d);
+                }
+                Ok(Shape(dims))
+            }
+        }
+        d.deserialize_seq(V)
+    }
 }
 
 struct RawHeader {
@@ -647,19 +683,20 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header, InvalidSafetensors> {
         }
         let params = entry
             .shape
+            .0
             .iter()
             .try_fold(1u64, |acc, &d| acc.checked_mul(d));
         let bytes = params.and_then(|p| p.checked_mul(elem_size(dtype) as u64));
         let (Some(params), Some(bytes)) = (params, bytes) else {
             return invalid(format!(
                 "tensor '{name}': shape {:?} overflows",
-                entry.shape
+                entry.shape.0
             ));
         };
         if bytes != end - begin {
             return invalid(format!(
                 "tensor '{name}': shape {:?} of {} needs {bytes} bytes but data_offsets [{begin}, {end}] span {}",
-                entry.shape,
+                entry.shape.0,
                 entry.dtype,
                 end - begin
             ));
@@ -667,7 +704,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header, InvalidSafetensors> {
         tensors.push(TensorPlan {
             name,
             dtype,
-            shape: entry.shape,
+            shape: entry.shape.0,
             params,
             prunable: false,
             begin,

@@ -163,6 +163,32 @@ conformance! {
         }
         assert_eq!(srv.get("/facets?tag=a&tag=b").await.json()["task"][0]["count"], 1);
     }
+
+    // Item 8: a shape of millions of dimensions is refused while it is read, naming the
+    // tensor; nine dimensions are already too many.
+    async fn tensor_rank_is_capped(srv) {
+        let w = r#""w":{"dtype":"F32","shape":[1,1],"data_offsets":[4,8]}"#;
+        let nine = format!(r#"{{"deep":{{"dtype":"F32","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,4]}},{w}}}"#);
+        let r = srv
+            .upload(Some(&metadata("deep")), Some(crate::common::raw_file(&nine, &[0, 0, 128, 63, 0, 0, 128, 63])))
+            .await;
+        let message = r.assert_error(422, "invalid_safetensors", Some("file"));
+        assert!(message.contains("more than 8 dimensions") && message.contains("'deep'"), "{message}");
+        let dims = vec!["1"; 5_000_000].join(",");
+        let huge = format!(r#"{{"deep":{{"dtype":"F32","shape":[{dims}],"data_offsets":[0,4]}},{w}}}"#);
+        let started = Instant::now();
+        let r = srv
+            .upload(Some(&metadata("deeper")), Some(crate::common::raw_file(&huge, &[0, 0, 128, 63, 0, 0, 128, 63])))
+            .await;
+        eprintln!("rank: a 5,000,000-dimension shape ({} MiB header) refused in {:?}", huge.len() >> 20, started.elapsed());
+        let message = r.assert_error(422, "invalid_safetensors", Some("file"));
+        assert!(message.contains("more than 8 dimensions"), "{message}");
+        // Eight are fine.
+        let eight = format!(r#"{{"ok":{{"dtype":"F32","shape":[1,1,1,1,1,1,1,1],"data_offsets":[0,4]}}}}"#);
+        let r = srv.upload(Some(&metadata("eight")), Some(crate::common::raw_file(&eight, &[0, 0, 128, 63]))).await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(srv.ticket_rows().await, 1);
+    }
 }
 
 /// Item 3: on Postgres a statement past the serving pool's statement_timeout is cancelled and
