@@ -273,8 +273,9 @@ pub enum TokenCommand {
         /// The user's name, a slug.
         #[arg(long)]
         name: String,
-        /// What the token may do, comma-separated: upload (publish, edit own tickets), yank.
-        #[arg(long, value_delimiter = ',', default_value = "upload,yank")]
+        /// What the token may do, comma-separated: upload (publish, edit own tickets), yank
+        /// (yank and unyank own tickets), tokens (list, create and revoke own tokens).
+        #[arg(long, value_delimiter = ',', default_value = "upload,yank,tokens")]
         scopes: Vec<Scope>,
         /// Lifetime, e.g. `90d`, `12h`, `1month` (default: no expiry).
         #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "expires_at")]

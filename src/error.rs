@@ -208,6 +208,12 @@ impl From<IndexError> for ApiError {
                 "the parent ticket does not exist",
             ),
             IndexError::NotFound => ApiError::not_found("no such ticket"),
+            IndexError::TooManyTokens(limit) => ApiError::new(
+                Code::Conflict,
+                format!(
+                    "this account already has {limit} live tokens, the most it may hold; revoke one first"
+                ),
+            ),
             IndexError::Unavailable(e) => ApiError::unavailable(e),
             IndexError::Cancelled(e) => {
                 tracing::warn!(error = %e, "a statement ran past the statement timeout");

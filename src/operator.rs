@@ -44,6 +44,8 @@ pub fn token_spec(
         label: label.filter(|l| !l.is_empty()),
         scopes,
         expires_at,
+        minted_by: None,
+        max_live: None,
     })
 }
 

@@ -212,6 +212,9 @@ pub async fn seed(
                 params_kept: ((1.0 - sparsity) * params_total as f64).round() as u64,
                 tensors: inspection.tensors.clone(),
                 created_at: Utc::now(),
+                description_html: Some(format!(
+                    "<p>Synthetic {method} ticket for {arch} on {dataset}, level {level}.</p>"
+                )),
             });
             parent = Some(id);
             inserted += 1;

@@ -30,14 +30,37 @@ pub async fn open_state(
     limits: UploadLimits,
     protection: Protection,
 ) -> anyhow::Result<AppState> {
+    let index =
+        index::open_serving(&locations.database_url, Some(protection.statement_timeout)).await?;
+    render_stored_descriptions(&index).await?;
     Ok(AppState {
-        index: index::open_serving(&locations.database_url, Some(protection.statement_timeout))
-            .await?,
+        index,
         blobs: BlobStore::from_url(&locations.blob_store_url)?,
         limits,
         download_redirect: false,
         guards: Arc::new(Guards::new(protection)),
     })
+}
+
+/// Renders the descriptions of rows stored before rendered HTML was kept (a one-off after the
+/// upgrade; a no-op after it). A description deeper than the cap is shown as escaped text.
+async fn render_stored_descriptions(index: &index::DynIndex) -> anyhow::Result<()> {
+    loop {
+        let batch = index.unrendered_descriptions(200).await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let rendered = tokio::task::spawn_blocking(move || {
+            batch
+                .into_iter()
+                .map(|(id, text)| (id, crate::markdown::render_or_escape(&text)))
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        for (id, html) in rendered {
+            index.set_description_html(&id, &html).await?;
+        }
+    }
 }
 
 /// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish.

@@ -34,7 +34,7 @@ pub fn hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// What a token may do. Reads need no token; token management needs any valid one.
+/// What a token may do. Reads need no token.
 #[derive(
     Debug,
     Clone,
@@ -54,15 +54,18 @@ pub enum Scope {
     Upload,
     /// Yank and unyank one's own tickets.
     Yank,
+    /// List, create and revoke one's own tokens.
+    Tokens,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 2] = [Scope::Upload, Scope::Yank];
+    pub const ALL: [Scope; 3] = [Scope::Upload, Scope::Yank, Scope::Tokens];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Upload => "upload",
             Scope::Yank => "yank",
+            Scope::Tokens => "tokens",
         }
     }
 }
@@ -106,6 +109,11 @@ pub struct NewToken {
     pub label: Option<String>,
     pub scopes: Vec<Scope>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The token that mints this one (self-service); revoking it revokes this one too.
+    pub minted_by: Option<i64>,
+    /// The most live tokens the user may then hold, checked as this one is stored (self-service
+    /// only; the operator is not limited).
+    pub max_live: Option<u32>,
 }
 
 impl NewToken {
@@ -115,6 +123,8 @@ impl NewToken {
             label: None,
             scopes: Scope::ALL.to_vec(),
             expires_at: None,
+            minted_by: None,
+            max_live: None,
         }
     }
 }
@@ -134,6 +144,9 @@ pub struct TokenRecord {
     pub last_used_at: Option<DateTime<Utc>>,
     /// Refused since; null: live.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The id of the token that created this one through the API (null: made by the operator).
+    /// Revoking a token revokes every token it minted, and theirs.
+    pub minted_by: Option<i64>,
 }
 
 /// Why a presented token may not do what was asked.
@@ -300,6 +313,8 @@ pub fn plan(
         label: req.label.filter(|l| !l.is_empty()),
         scopes,
         expires_at,
+        minted_by: Some(caller.id),
+        max_live: None,
     })
 }
 
@@ -317,6 +332,7 @@ mod tests {
             expires_at: None,
             last_used_at: None,
             revoked_at: None,
+            minted_by: None,
         }
     }
 
@@ -343,10 +359,10 @@ mod tests {
             normalize(vec![Scope::Yank, Scope::Upload, Scope::Yank]),
             vec![Scope::Upload, Scope::Yank]
         );
-        assert_eq!(join(&Scope::ALL), "upload,yank");
+        assert_eq!(join(&Scope::ALL), "upload,yank,tokens");
         assert_eq!(
             serde_json::to_string(&Scope::ALL).unwrap(),
-            r#"["upload","yank"]"#
+            r#"["upload","yank","tokens"]"#
         );
     }
 

@@ -157,7 +157,10 @@ pub async fn edit(
 ) -> ApiResult<Json<Ticket>> {
     let user = auth.require(Scope::Upload)?;
     owned(&state, &id, user).await?;
-    let edit = metadata::parse_edit(&body)?;
+    let mut edit = metadata::parse_edit(&body)?;
+    if let Some(description) = &edit.description {
+        edit.description_html = Some(pipeline::render_description(description.clone()).await?);
+    }
     Ok(Json(state.index.edit(&id, &edit).await?))
 }
 

@@ -1,6 +1,7 @@
-//! Self-service tokens: a user lists, creates and revokes their own tokens with any live token
-//! of theirs. What a new token may be is decided by `crate::tokens::plan` (never more scopes,
-//! never a longer life than the token asking).
+//! Self-service tokens: a user lists, creates and revokes their own tokens with a live token of
+//! theirs that has the `tokens` scope. What a new token may be is decided by
+//! `crate::tokens::plan` (never more scopes, never a longer life than the token asking); a minted
+//! token is revoked with the token that minted it; live tokens per user are capped.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -9,7 +10,7 @@ use serde::Serialize;
 
 use super::{AppState, Authenticated};
 use crate::error::{ApiError, ApiResult, Code};
-use crate::tokens::{self, TokenRecord, TokenRequest};
+use crate::tokens::{self, Scope, TokenRecord, TokenRequest};
 
 /// A new token, shown this once, and its record.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -33,7 +34,8 @@ pub struct TokenList {
         (status = 201, description = "Created: the token (shown once) and its record", body = CreatedToken),
         (status = 400, description = "Malformed JSON, or an invalid, unknown or mistyped field (an unknown scope, say)", body = crate::error::ErrorBody),
         (status = 401, description = "No valid token", body = crate::error::ErrorBody),
-        (status = 403, description = "More scopes, or a later expiry, than the calling token has", body = crate::error::ErrorBody),
+        (status = 403, description = "The calling token lacks the tokens scope, or asks for more scopes or a later expiry than it has", body = crate::error::ErrorBody),
+        (status = 409, description = "The account already holds the most live tokens it may (--max-tokens-per-user)", body = crate::error::ErrorBody),
         (status = 415, description = "Not JSON", body = crate::error::ErrorBody),
     ))]
 pub async fn create(
@@ -47,7 +49,9 @@ pub async fn create(
             format!("invalid token request: {e}"),
         )
     })?;
-    let spec = tokens::plan(request, &auth.token, chrono::Utc::now())?;
+    auth.require(Scope::Tokens)?;
+    let mut spec = tokens::plan(request, &auth.token, chrono::Utc::now())?;
+    spec.max_live = Some(state.guards.protection.max_tokens_per_user);
     let token = tokens::generate().map_err(|e| ApiError::internal(e.to_string()))?;
     let record = state
         .index
@@ -62,11 +66,13 @@ pub async fn create(
     responses(
         (status = 200, description = "The caller's tokens (never the secrets or their hashes)", body = TokenList),
         (status = 401, description = "No valid token", body = crate::error::ErrorBody),
+        (status = 403, description = "The calling token lacks the tokens scope", body = crate::error::ErrorBody),
     ))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> ApiResult<Json<TokenList>> {
+    auth.require(Scope::Tokens)?;
     let items = state.index.tokens(Some(&auth.user.name)).await?;
     Ok(Json(TokenList { items }))
 }
@@ -77,9 +83,10 @@ pub async fn list(
     params(("id" = i64, Path, description = "Token id")),
     security(("token" = [])),
     responses(
-        (status = 200, description = "Revoked (idempotent: an earlier revocation time stays)", body = TokenRecord),
+        (status = 200, description = "Revoked, with every token it minted and theirs (idempotent: an earlier revocation time stays)", body = TokenRecord),
         (status = 400, description = "The id is not an integer", body = crate::error::ErrorBody),
         (status = 401, description = "No valid token", body = crate::error::ErrorBody),
+        (status = 403, description = "The calling token lacks the tokens scope", body = crate::error::ErrorBody),
         (status = 404, description = "No such token among the caller's", body = crate::error::ErrorBody),
     ))]
 pub async fn revoke(
@@ -87,6 +94,7 @@ pub async fn revoke(
     auth: Authenticated,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<TokenRecord>> {
+    auth.require(Scope::Tokens)?;
     state
         .index
         .revoke_token(id, Some(auth.user.id), chrono::Utc::now())

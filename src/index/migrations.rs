@@ -23,12 +23,14 @@ const POSTGRES: &[Source] = &[
     migration!("postgres", "0002_search"),
     migration!("postgres", "0003_search_indexes"),
     migration!("postgres", "0004_tokens_and_takedowns"),
+    migration!("postgres", "0005_public_traffic"),
 ];
 const SQLITE: &[Source] = &[
     migration!("sqlite", "0001_init"),
     migration!("sqlite", "0002_search"),
     migration!("sqlite", "0003_search_indexes"),
     migration!("sqlite", "0004_tokens_and_takedowns"),
+    migration!("sqlite", "0005_public_traffic"),
 ];
 
 fn migrator(sources: &[Source]) -> Migrator {
@@ -105,14 +107,34 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
+        // After 0004: a yank-only token and a revoked one, which do not gain `tokens` in 0005.
+        migrator(&SQLITE[..4]).run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO api_tokens (user_id, token_hash, scopes) VALUES (1, x'01', '[\"yank\"]')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO api_tokens (user_id, token_hash, revoked_at) \
+             VALUES (1, x'02', '2026-01-01T00:00:00+00:00')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
         sqlite().run(&pool).await.unwrap();
-        let (scopes, expires, revoked): (String, Option<String>, Option<String>) =
-            sqlx::query_as("SELECT scopes, expires_at, revoked_at FROM api_tokens")
-                .fetch_one(&pool)
+        let rows: Vec<(String, Option<String>)> =
+            sqlx::query_as("SELECT scopes, expires_at FROM api_tokens ORDER BY id")
+                .fetch_all(&pool)
                 .await
                 .unwrap();
-        let scopes: Vec<crate::tokens::Scope> = serde_json::from_str(&scopes).unwrap();
-        assert_eq!(scopes, crate::tokens::Scope::ALL);
-        assert_eq!((expires, revoked), (None, None));
+        let scopes =
+            |i: usize| -> Vec<crate::tokens::Scope> { serde_json::from_str(&rows[i].0).unwrap() };
+        use crate::tokens::Scope;
+        // The token from before scopes can still do everything, managing tokens included.
+        assert_eq!(scopes(0), Scope::ALL);
+        assert_eq!(rows[0].1, None);
+        assert_eq!(scopes(1), [Scope::Yank]);
+        assert_eq!(scopes(2), [Scope::Upload, Scope::Yank]);
     }
 }

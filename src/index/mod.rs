@@ -39,6 +39,8 @@ pub struct NewTicket {
     pub params_kept: u64,
     pub tensors: Vec<TensorReport>,
     pub created_at: DateTime<Utc>,
+    /// The description rendered once, here, so that reads render nothing.
+    pub description_html: Option<String>,
 }
 
 impl NewTicket {
@@ -171,6 +173,9 @@ pub enum IndexError {
     NotFound,
     #[error("index unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// The user already holds this many live tokens.
+    #[error("the user already has {0} live tokens")]
+    TooManyTokens(u32),
     /// The statement ran past the serving pool's `statement_timeout` and was cancelled.
     #[error("statement cancelled: {0}")]
     Cancelled(#[source] sqlx::Error),
@@ -203,6 +208,7 @@ impl IndexError {
             IndexError::NameTaken
             | IndexError::UnknownParent
             | IndexError::NotFound
+            | IndexError::TooManyTokens(_)
             | IndexError::Cancelled(_) => true,
             IndexError::Unavailable(e) => {
                 matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
@@ -236,6 +242,10 @@ pub trait Index: Send + Sync + 'static {
     async fn ticket(&self, id: &str) -> IndexResult<Option<Ticket>>;
     async fn blob_of(&self, id: &str) -> IndexResult<Option<BlobRef>>;
     async fn count_download(&self, id: &str) -> IndexResult<()>;
+    /// Up to `limit` tickets with a description but no stored HTML (rows from before the
+    /// HTML was stored), as (id, description).
+    async fn unrendered_descriptions(&self, limit: u32) -> IndexResult<Vec<(String, String)>>;
+    async fn set_description_html(&self, id: &str, html: &str) -> IndexResult<()>;
 
     async fn ticket_by_name(&self, owner: &str, name: &str) -> IndexResult<Option<Ticket>>;
     /// One page (plus one row, to tell whether more follow), without per-tensor tables.
@@ -348,7 +358,10 @@ pub const LIST_COLUMNS: &str = list_columns!();
 /// The single-ticket query: list columns plus the per-tensor table.
 macro_rules! select_ticket {
     () => {
-        concat!("SELECT t.tensors, ", $crate::index::list_columns!())
+        concat!(
+            "SELECT t.tensors, t.description_html, ",
+            $crate::index::list_columns!()
+        )
     };
 }
 
@@ -361,12 +374,17 @@ macro_rules! ticket_from_row {
         let n = |v: i64| v.max(0) as u64;
         let hp: Option<Json<serde_json::Map<String, serde_json::Value>>> =
             row.try_get("hyperparameters")?;
-        let description: Option<String> = row.try_get("description")?;
-        let tensors = if row.columns().iter().any(|c| c.name() == "tensors") {
+        let single = row.columns().iter().any(|c| c.name() == "tensors");
+        let tensors = if single {
             Some(
                 row.try_get::<Json<Vec<$crate::ingest::inspector::TensorReport>>, _>("tensors")?
                     .0,
             )
+        } else {
+            None
+        };
+        let description_html: Option<Option<String>> = if single {
+            Some(row.try_get("description_html")?)
         } else {
             None
         };
@@ -381,10 +399,8 @@ macro_rules! ticket_from_row {
             accuracy: row.try_get("accuracy")?,
             dense_accuracy: row.try_get("dense_accuracy")?,
             metric: row.try_get("metric")?,
-            description_html: tensors
-                .is_some()
-                .then(|| description.as_deref().map($crate::markdown::render)),
-            description,
+            description_html,
+            description: row.try_get("description")?,
             tags: row.try_get::<Json<Vec<String>>, _>("tags")?.0,
             parent_id: row.try_get("parent_id")?,
             hyperparameters: hp.map(|j| j.0),
@@ -409,7 +425,7 @@ macro_rules! ticket_from_row {
 macro_rules! token_columns {
     () => {
         "SELECT k.id, k.label, k.scopes, k.created_at, k.expires_at, k.last_used_at, k.revoked_at, \
-         u.id AS user_id, u.name AS user_name FROM api_tokens k JOIN users u ON u.id = k.user_id"
+         k.parent_token_id, u.id AS user_id, u.name AS user_name FROM api_tokens k JOIN users u ON u.id = k.user_id"
     };
 }
 
@@ -436,6 +452,7 @@ macro_rules! token_from_row {
                 expires_at: row.try_get("expires_at")?,
                 last_used_at: row.try_get("last_used_at")?,
                 revoked_at: row.try_get("revoked_at")?,
+                minted_by: row.try_get("parent_token_id")?,
             };
             Ok((user, record))
         })()
@@ -493,13 +510,13 @@ macro_rules! impl_index {
                     Default::default();
                 let mut tag_counts: std::collections::HashMap<(&str, &str, &str, &str, &str), i64> =
                     Default::default();
-                // 25 values a row: 500 rows stay under both backends' bind-parameter limits.
+                // 26 values a row: 500 rows stay under both backends' bind-parameter limits.
                 for chunk in tickets.chunks(500) {
                     let mut insert = sqlx::QueryBuilder::<Db>::new(
                         "INSERT INTO tickets (id, owner_id, name, task, dataset, architecture, pruning_method, \
                          accuracy, dense_accuracy, metric, description, tags, parent_id, hyperparameters, \
                          paper_url, code_url, license, sha256, size_bytes, sparsity, params_total, params_kept, \
-                         tensors, created_at, search_text) ",
+                         tensors, created_at, search_text, description_html) ",
                     );
                     insert.push_values(chunk, |mut row, t| {
                         let m = &t.meta;
@@ -533,7 +550,8 @@ macro_rules! impl_index {
                                 &m.architecture,
                                 &m.dataset,
                                 &m.tags,
-                            ));
+                            ))
+                            .push_bind(t.description_html.clone());
                     });
                     insert.push(" RETURNING id, seq");
                     let seqs: Vec<(String, i64)> = insert
@@ -685,10 +703,31 @@ macro_rules! impl_index {
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(IndexError::from_sqlx)?;
+                if let Some(limit) = spec.max_live {
+                    // Taking the user's row serializes concurrent creations, so a burst cannot
+                    // slip past the count.
+                    sqlx::query("UPDATE users SET name = name WHERE id = $1")
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(IndexError::from_sqlx)?;
+                    let (live,): (i64,) = sqlx::query_as(
+                        "SELECT COUNT(*) FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL \
+                         AND (expires_at IS NULL OR expires_at > $2)",
+                    )
+                    .bind(user_id)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(IndexError::from_sqlx)?;
+                    if live >= i64::from(limit) {
+                        return Err(IndexError::TooManyTokens(limit));
+                    }
+                }
                 let scopes: Vec<&str> = spec.scopes.iter().map(|s| s.as_str()).collect();
                 let (id,): (i64,) = sqlx::query_as(
-                    "INSERT INTO api_tokens (user_id, token_hash, created_at, label, scopes, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    "INSERT INTO api_tokens (user_id, token_hash, created_at, label, scopes, expires_at, \
+                     parent_token_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                 )
                 .bind(user_id)
                 .bind(token_hash)
@@ -696,6 +735,7 @@ macro_rules! impl_index {
                 .bind(&spec.label)
                 .bind(sqlx::types::Json(&scopes))
                 .bind(spec.expires_at)
+                .bind(spec.minted_by)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(IndexError::from_sqlx)?;
@@ -709,6 +749,7 @@ macro_rules! impl_index {
                     expires_at: spec.expires_at,
                     last_used_at: None,
                     revoked_at: None,
+                    minted_by: spec.minted_by,
                 };
                 Ok((User { id: user_id, name: user.to_owned() }, record))
             }
@@ -829,6 +870,27 @@ macro_rules! impl_index {
                     size_bytes: size.max(0) as u64,
                     object_key,
                 }))
+            }
+
+            async fn unrendered_descriptions(&self, limit: u32) -> IndexResult<Vec<(String, String)>> {
+                sqlx::query_as(
+                    "SELECT id, description FROM tickets \
+                     WHERE description IS NOT NULL AND description_html IS NULL ORDER BY seq LIMIT $1",
+                )
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(IndexError::from_sqlx)
+            }
+
+            async fn set_description_html(&self, id: &str, html: &str) -> IndexResult<()> {
+                sqlx::query("UPDATE tickets SET description_html = $1 WHERE id = $2")
+                    .bind(html)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(IndexError::from_sqlx)?;
+                Ok(())
             }
 
             async fn count_download(&self, id: &str) -> IndexResult<()> {
@@ -955,11 +1017,17 @@ macro_rules! impl_index {
                 let mut tx = self.pool.begin_with($begin).await.map_err(IndexError::from_sqlx)?;
                 let old = Self::locked(&mut tx, id).await?;
                 let description = edit.description.clone().unwrap_or(old.description.clone());
+                // Rendered by the caller with the new description; left as stored otherwise.
+                let (html_changed, description_html) = match &edit.description_html {
+                    Some(html) => (true, html.clone()),
+                    None => (false, None),
+                };
                 let tags = edit.tags.clone().unwrap_or(old.tags.clone());
                 let text = search::search_text(&old.name, description.as_deref(), &old.architecture, &old.dataset, &tags);
                 sqlx::query(
                     "UPDATE tickets SET description = $1, tags = $2, paper_url = $3, code_url = $4, \
-                     license = $5, search_text = $6 WHERE id = $7",
+                     license = $5, search_text = $6, \
+                     description_html = CASE WHEN $9 THEN $8 ELSE description_html END WHERE id = $7",
                 )
                 .bind(&description)
                 .bind(sqlx::types::Json(&tags))
@@ -968,6 +1036,8 @@ macro_rules! impl_index {
                 .bind(edit.license.clone().unwrap_or(old.license.clone()))
                 .bind(text)
                 .bind(id)
+                .bind(description_html)
+                .bind(html_changed)
                 .execute(&mut *tx)
                 .await
                 .map_err(IndexError::from_sqlx)?;
@@ -1149,6 +1219,20 @@ macro_rules! impl_index {
                 if changed == 0 {
                     return Ok(None);
                 }
+                // What it minted goes with it, and what those minted: a leaked token's
+                // offspring must not outlive it.
+                sqlx::query(
+                    "WITH RECURSIVE minted (id) AS ( \
+                       SELECT id FROM api_tokens WHERE parent_token_id = $2 \
+                       UNION SELECT k.id FROM api_tokens k JOIN minted m ON k.parent_token_id = m.id) \
+                     UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) \
+                     WHERE id IN (SELECT id FROM minted)",
+                )
+                .bind(at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(IndexError::from_sqlx)?;
                 let row = sqlx::query(concat!($crate::index::token_columns!(), " WHERE k.id = $1"))
                     .bind(id)
                     .fetch_one(&mut *tx)

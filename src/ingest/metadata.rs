@@ -307,6 +307,8 @@ pub fn resolve(
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TicketEdit {
     pub description: Option<Option<String>>,
+    /// The new description rendered (set by the pipeline's renderer, not by the client).
+    pub description_html: Option<Option<String>>,
     pub tags: Option<Vec<String>>,
     pub paper_url: Option<Option<String>>,
     pub code_url: Option<Option<String>>,

@@ -92,6 +92,7 @@ pub async fn ingest(
     };
     let meta = metadata::resolve(json.as_ref(), &file.inspection.metadata)?;
     precheck(index, owner, &meta).await?;
+    let description_html = render_description(meta.description.clone()).await?;
 
     let ticket = NewTicket {
         id: uuid::Uuid::now_v7().to_string(),
@@ -104,6 +105,7 @@ pub async fn ingest(
         params_kept: file.inspection.params_kept,
         tensors: file.inspection.tensors,
         created_at: Utc::now(),
+        description_html,
     };
     match index.publish(&ticket).await {
         Ok(published) => {
@@ -220,6 +222,19 @@ impl ParallelSha256 {
         drop(self.chunks);
         self.digest.await.map_err(ApiError::internal)
     }
+}
+
+/// Renders a description once, when it is written, on a blocking thread (markdown and the
+/// sanitizer are CPU work the async workers should not do); too deep is a 422 naming it.
+pub async fn render_description(description: Option<String>) -> ApiResult<Option<String>> {
+    let Some(text) = description else {
+        return Ok(None);
+    };
+    tokio::task::spawn_blocking(move || crate::markdown::render(&text))
+        .await
+        .map_err(ApiError::internal)?
+        .map(Some)
+        .map_err(|e| ApiError::with_field(Code::InvalidMetadata, "description", e.to_string()))
 }
 
 /// Clear errors for the two conflicts the index would otherwise report at commit.

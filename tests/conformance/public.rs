@@ -43,6 +43,7 @@ fn row(srv_owner: i64, task: &str, n: usize, accuracy: f64, kept: u64, total: u6
         params_kept: kept,
         tensors: vec![],
         created_at: Utc::now(),
+        description_html: None,
     }
 }
 
@@ -188,6 +189,58 @@ conformance! {
         let r = srv.upload(Some(&metadata("eight")), Some(crate::common::raw_file(&eight, &[0, 0, 128, 63]))).await;
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
         assert_eq!(srv.ticket_rows().await, 1);
+    }
+
+    // Item 4: descriptions are rendered once, on write; reads return the stored HTML; nesting is
+    // capped (60,000 `>` took 20 s per GET); images are shown as their alt text (item 9).
+    async fn descriptions_render_on_write_only(srv) {
+        let mut m = metadata("deep");
+        m["description"] = Value::String(">".repeat(60_000));
+        let started = Instant::now();
+        let r = srv.upload(Some(&m), Some(small_ticket(1, 2))).await;
+        let message = r.assert_error(422, "invalid_metadata", Some("description"));
+        assert!(message.contains("more than 32 levels deep"), "{message}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert_eq!(srv.ticket_rows().await, 0);
+
+        m["description"] = Value::String("Found with **IMP**. ![loss](/api/v1/tickets/x/file)".into());
+        let r = srv.upload(Some(&m), Some(small_ticket(2, 2))).await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        let html = r.json()["description_html"].as_str().unwrap().to_owned();
+        assert!(html.contains("<strong>IMP</strong>") && html.contains("loss"), "{html}");
+        assert!(!html.contains("<img") && !html.contains("/file"), "{html}");
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+
+        // PATCH renders the new description, and refuses one too deep.
+        let patch = |body: Value| {
+            srv.client.patch(srv.api(&format!("/tickets/{id}"))).bearer_auth(&srv.token).json(&body).send()
+        };
+        let r = crate::common::Response::read(patch(serde_json::json!({"description": "> ".repeat(40)})).await.unwrap()).await;
+        r.assert_error(422, "invalid_metadata", Some("description"));
+        let r = crate::common::Response::read(patch(serde_json::json!({"description": "*edited*"})).await.unwrap()).await;
+        assert_eq!(r.json()["description_html"], "<p><em>edited</em></p>\n");
+        // Editing another field keeps the stored HTML.
+        let r = crate::common::Response::read(patch(serde_json::json!({"license": "MIT"})).await.unwrap()).await;
+        assert_eq!(r.json()["description_html"], "<p><em>edited</em></p>\n");
+        let r = crate::common::Response::read(patch(serde_json::json!({"description": null})).await.unwrap()).await;
+        assert_eq!(r.json()["description_html"], Value::Null);
+
+        // A read returns what was stored, rendering nothing: a row whose stored HTML differs
+        // from its markdown shows the stored HTML.
+        let owner = srv.state.index.create_token("bob", b"bob-token-hash-bob-token-hash-bob").await.unwrap();
+        let mut stored = row(owner.id, "stored", 0, 0.5, 1, 2);
+        stored.meta.description = Some("**markdown**".into());
+        stored.description_html = Some("<p>stored once</p>".into());
+        // And a row from before the HTML was kept, which start-up renders.
+        let mut legacy = row(owner.id, "legacy", 1, 0.5, 1, 2);
+        legacy.meta.description = Some("**old**".into());
+        srv.state.index.insert_many(&[stored.clone(), legacy.clone()]).await.unwrap();
+        let got = srv.get(&format!("/tickets/{}", stored.id)).await.json();
+        assert_eq!(got["description_html"], "<p>stored once</p>");
+        assert_eq!(got["description"], "**markdown**");
+        let replica = srv.replica().await;
+        let got = replica.get(&format!("/tickets/{}", legacy.id)).await.json();
+        assert_eq!(got["description_html"], "<p><strong>old</strong></p>\n");
     }
 }
 
@@ -652,4 +705,54 @@ on_both_backends!(
     made_up_methods_sqlite,
     made_up_methods_postgres,
     made_up_methods
+);
+
+/// Item 11: live tokens per user are capped, also under a burst of concurrent requests (300 of
+/// 300 were minted before); a revoked token frees its place.
+async fn live_tokens_are_capped(backend: Backend) {
+    let srv = TestServer::start_protected(
+        backend,
+        ticketbooth::http::limits::Protection {
+            max_tokens_per_user: 10,
+            ..ticketbooth::http::limits::Protection::without_rate_limits()
+        },
+    )
+    .await;
+    let mint = || {
+        let request = srv
+            .client
+            .post(srv.api("/tokens"))
+            .bearer_auth(&srv.token)
+            .json(&serde_json::json!({}));
+        async move { crate::common::Response::read(request.send().await.unwrap()).await }
+    };
+    let burst = futures_util::future::join_all((0..30).map(|_| mint())).await;
+    let created: Vec<_> = burst.iter().filter(|r| r.status == 201).collect();
+    // The fixture's token is one of the ten.
+    assert_eq!(
+        created.len(),
+        9,
+        "{:?}",
+        burst.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    for r in burst.iter().filter(|r| r.status != 201) {
+        let message = r.assert_error(409, "conflict", None);
+        assert!(message.contains("10 live tokens"), "{message}");
+    }
+    let id = created[0].json()["record"]["id"].clone();
+    let r = srv
+        .client
+        .delete(srv.api(&format!("/tokens/{id}")))
+        .bearer_auth(&srv.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(mint().await.status, 201);
+    assert_eq!(mint().await.status, 409);
+}
+on_both_backends!(
+    live_tokens_are_capped_sqlite,
+    live_tokens_are_capped_postgres,
+    live_tokens_are_capped
 );

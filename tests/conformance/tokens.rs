@@ -20,6 +20,8 @@ async fn token_with(
         label: None,
         scopes: scopes.to_vec(),
         expires_at,
+        minted_by: None,
+        max_live: None,
     };
     srv.state
         .index
@@ -215,8 +217,11 @@ conformance! {
         let r = srv.upload_as(&token, Some(&metadata("nope")), Some(small_ticket(7, 2))).await;
         r.assert_error(403, "forbidden", None);
 
-        // The list: records, never the secrets or their hashes; use is recorded.
+        // Managing tokens takes the tokens scope, which this one lacks.
         let r = list_tokens(&srv, &token).await;
+        assert!(r.assert_error(403, "forbidden", None).contains("'tokens'"));
+        // The list: records, never the secrets or their hashes; use is recorded.
+        let r = list_tokens(&srv, &srv.token).await;
         assert_eq!(r.status, 200);
         let body = String::from_utf8_lossy(&r.body).into_owned();
         for secret in [&srv.token, &token] {
@@ -249,7 +254,7 @@ conformance! {
     }
 
     async fn a_new_token_cannot_escalate(srv) {
-        let yank_only = token_with(&srv, "alice", &[Scope::Yank], None).await;
+        let yank_only = token_with(&srv, "alice", &[Scope::Yank, Scope::Tokens], None).await;
         let r = post_json(&srv, "/tokens", &yank_only, json!({"scopes": ["yank", "upload"]})).await;
         assert!(r.assert_error(403, "forbidden", Some("scopes")).contains("'upload'"));
         // A token that expires cannot make one that lives longer, nor one without expiry.
@@ -420,6 +425,38 @@ conformance! {
         assert!(!ok && stderr.contains("--reason"), "{stderr}");
         assert_eq!(srv.ticket_rows().await, 1);
     }
+
+    // Issue "Safe to open to the public", item 11: managing tokens takes the `tokens` scope;
+    // a minted token (and what it minted) is revoked with its parent; live tokens are capped.
+    async fn token_management_is_scoped_and_minted_tokens_die_with_their_parent(srv) {
+        let yank_only = token_with(&srv, "alice", &[Scope::Yank], None).await;
+        for r in [
+            list_tokens(&srv, &yank_only).await,
+            post_json(&srv, "/tokens", &yank_only, json!({})).await,
+            revoke(&srv, &yank_only, &json!(1)).await,
+        ] {
+            assert!(r.assert_error(403, "forbidden", None).contains("'tokens'"));
+        }
+        // A leaked token mints a child, the child a grandchild: revoking the leaked one
+        // (through the API or by the operator) cuts off both.
+        let leaked = token_with(&srv, "alice", &Scope::ALL, None).await;
+        let child = post_json(&srv, "/tokens", &leaked, json!({"label": "child"})).await.json();
+        let child_token = child["token"].as_str().unwrap().to_owned();
+        assert!(child["record"]["minted_by"].is_i64(), "{child}");
+        let grandchild = post_json(&srv, "/tokens", &child_token, json!({"label": "grandchild"})).await.json();
+        let grandchild_token = grandchild["token"].as_str().unwrap().to_owned();
+        assert_eq!(grandchild["record"]["minted_by"], child["record"]["id"]);
+        let sibling = post_json(&srv, "/tokens", &srv.token, json!({"label": "unrelated"})).await.json();
+        let leaked_id = child["record"]["minted_by"].clone();
+        assert_eq!(revoke(&srv, &srv.token, &leaked_id).await.status, 200);
+        for t in [&leaked, &child_token, &grandchild_token] {
+            assert!(list_tokens(&srv, t).await.assert_error(401, "unauthorized", None).contains("revoked"));
+        }
+        // Tokens not minted by it live on.
+        assert_eq!(list_tokens(&srv, sibling["token"].as_str().unwrap()).await.status, 200);
+        assert_eq!(list_tokens(&srv, &srv.token).await.status, 200);
+    }
+
 }
 
 /// Object keys a response may carry under a spec schema, and those it must.
