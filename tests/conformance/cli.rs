@@ -346,7 +346,7 @@ mod client {
             again
                 .stderr
                 .trim_end()
-                .ends_with("(conflict, field 'name')"),
+                .ends_with("error: name: you already have a ticket named 'x' (conflict)"),
             "{}",
             again.stderr
         );
