@@ -139,10 +139,10 @@ pub struct UploadArgs {
     #[command(flatten)]
     pub shape: ShapeArgs,
     /// Accuracy of the trained ticket on the metric, a fraction in [0, 1] (0.981, not 98.1).
-    #[arg(long, value_name = "FRACTION")]
+    #[arg(long, value_name = "FRACTION", allow_negative_numbers = true)]
     pub accuracy: Option<f64>,
     /// Accuracy of the dense network on the same setup, a fraction in [0, 1].
-    #[arg(long, value_name = "FRACTION")]
+    #[arg(long, value_name = "FRACTION", allow_negative_numbers = true)]
     pub dense_accuracy: Option<f64>,
     /// What the accuracy measures, a slug (default: top1_accuracy).
     #[arg(long)]
@@ -215,16 +215,16 @@ pub struct SearchArgs {
     pub tag: Vec<String>,
     /// At least this sparsity (share of weights removed), a fraction in [0, 1]: 0.9 is 10% of
     /// weights remaining.
-    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction)]
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction, allow_negative_numbers = true)]
     pub min_sparsity: Option<f64>,
     /// At most this sparsity, a fraction in [0, 1].
-    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction)]
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction, allow_negative_numbers = true)]
     pub max_sparsity: Option<f64>,
     /// At least this accuracy, a fraction in [0, 1] (0.97, not 97).
-    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction)]
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction, allow_negative_numbers = true)]
     pub min_accuracy: Option<f64>,
     /// At most this accuracy, a fraction in [0, 1].
-    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction)]
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction, allow_negative_numbers = true)]
     pub max_accuracy: Option<f64>,
     /// Free text: a case-insensitive substring of name, description, architecture, dataset or
     /// tags.
