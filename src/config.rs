@@ -543,6 +543,64 @@ impl std::fmt::Debug for Locations {
     }
 }
 
+impl Locations {
+    /// Where things are, in words, for the start-up line: "data dir /x, index: SQLite at
+    /// /x/ticketbooth.db, blobs: local files in /x/blobs". Never a password.
+    pub fn describe(&self) -> String {
+        format!(
+            "data dir {}, index: {}, blobs: {}",
+            self.data_dir.display(),
+            describe_database(&self.database_url),
+            describe_blob_store(&self.blob_store_url)
+        )
+    }
+}
+
+fn describe_database(url: &str) -> String {
+    if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+        return if path.starts_with(":memory:") {
+            "SQLite in memory".into()
+        } else {
+            format!("SQLite at {path}")
+        };
+    }
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") => {
+            let database = u.path().trim_start_matches('/');
+            let host = u.host_str().unwrap_or("localhost");
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let user = match u.username() {
+                "" => String::new(),
+                name => format!(" as {name}"),
+            };
+            format!("Postgres database '{database}' on {host}{port}{user}")
+        }
+        _ => redact_url(url),
+    }
+}
+
+fn describe_blob_store(url: &str) -> String {
+    if let Some(path) = url.strip_prefix("file://") {
+        return format!("local files in {path}");
+    }
+    if url.starts_with("memory://") {
+        return "in memory (lost when the server stops)".into();
+    }
+    if url.starts_with("s3://") {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|e| !e.is_empty())
+            .map(|e| format!(" via {}", redact_url(&e)))
+            .unwrap_or_default();
+        return format!("S3 at {url}{endpoint}");
+    }
+    redact_url(url)
+}
+
 impl StorageArgs {
     pub fn locate(&self, blob_store: Option<&str>) -> anyhow::Result<Locations> {
         let data_dir = std::path::absolute(&self.data_dir)?;
@@ -699,6 +757,36 @@ mod tests {
         assert_eq!(
             (args.min_sparsity, args.query.as_deref()),
             (Some(0.9), Some("x"))
+        );
+    }
+
+    #[test]
+    fn locations_are_described_in_words_without_passwords() {
+        let sqlite = Locations {
+            data_dir: "/srv/tb".into(),
+            database_url: "sqlite:///srv/tb/ticketbooth.db".into(),
+            blob_store_url: "file:///srv/tb/blobs".into(),
+        };
+        assert_eq!(
+            sqlite.describe(),
+            "data dir /srv/tb, index: SQLite at /srv/tb/ticketbooth.db, blobs: local files in /srv/tb/blobs"
+        );
+        let pg = Locations {
+            data_dir: "/d".into(),
+            database_url: "postgres://tb:s3cret@db.internal:5432/tickets?sslmode=require".into(),
+            blob_store_url: "memory://".into(),
+        };
+        let text = pg.describe();
+        assert_eq!(
+            text,
+            "data dir /d, index: Postgres database 'tickets' on db.internal:5432 as tb, blobs: in memory (lost when the server stops)"
+        );
+        assert!(!text.contains("s3cret"));
+        assert_eq!(
+            describe_blob_store("s3://bucket/prefix")
+                .split(" via ")
+                .next(),
+            Some("S3 at s3://bucket/prefix")
         );
     }
 
