@@ -65,7 +65,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 storage,
             } => {
                 let name = ticketbooth::ingest::metadata::slug("name", &name)
-                    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                    .map_err(|e| anyhow::anyhow!("--name: {}", e.message))?;
                 let spec =
                     operator::token_spec(scopes, expires_in, expires_at, label, chrono::Utc::now())
                         .map_err(|e| anyhow::anyhow!("{e}"))?;

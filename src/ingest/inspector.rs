@@ -277,7 +277,7 @@ impl Inspector {
     pub fn finish(self) -> Result<Inspection, InvalidSafetensors> {
         match self.stage {
             Stage::Prefix { have, .. } => invalid(format!(
-                "file is {have} bytes long; a safetensors file starts with an 8-byte header length"
+                "file is {have} bytes long; a safetensors file starts with an 8-byte header length ({CONVERT_HINT})"
             )),
             Stage::Header { len, buf } => invalid(format!(
                 "file ended inside the header: {} of {len} header bytes present",
@@ -999,6 +999,22 @@ mod tests {
         assert!(err(b"\x80\x02}q\x00(X\x05\x00\x00\x00").contains("pickle"));
         assert!(err(br#"{"not": "safetensors"}"#).contains("JSON"));
         assert!(err(&u64::MAX.to_le_bytes()).contains("exceeds the 16 MiB limit"));
+        // Every "not a safetensors file" message says how to make one.
+        let save = "save it with `safetensors.torch.save_file(model.state_dict(), path)`";
+        for bytes in [
+            &b"PK\x03\x04\x14\x00\x00\x00\x08\x00"[..],
+            b"\x80\x02}q\x00(X\x05\x00\x00\x00",
+            &u64::MAX.to_le_bytes(),
+            b"abc",
+            &raw("[1, 2, 3, 4]", &[]),
+            &raw("{not json at all}", &[]),
+            &raw("\u{1}{}", &[]),
+        ] {
+            assert!(err(bytes).contains(save), "{}", err(bytes));
+        }
+        // A broken safetensors header is not the wrong kind of file: no conversion advice.
+        let dup = r#"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
+        assert!(!err(&raw(dup, &[0; 8])).contains(save));
     }
 
     #[test]
