@@ -203,12 +203,12 @@ pub fn profile(tensors: &[TensorReport]) -> Profile {
 
 pub fn print_ticket(t: &Value) {
     let sparsity = t["sparsity"].as_f64().unwrap_or_default();
+    // Sparsity rounded, for comparing with --min-sparsity; --json has it in full.
     let weights = format!(
-        "{} ({} of {} prunable weights kept; sparsity {})",
+        "{} ({} of {} prunable weights kept; sparsity {sparsity:.4})",
         remaining(sparsity),
         text(&t["params_kept"]),
         text(&t["params_total"]),
-        text(&t["sparsity"]),
     );
     let fields: Vec<(&str, String)> = [
         "id",

@@ -175,12 +175,12 @@ pub async fn run(args: &UploadArgs) -> Result<(), CliError> {
         let id = ticket["id"].as_str().unwrap_or_default();
         println!("{id}");
         println!("{}/tickets/{id}", client.server);
+        let sparsity = ticket["sparsity"].as_f64().unwrap_or_default();
         eprintln!(
-            "uploaded {}/{}: {} (sparsity {}, measured by the server)",
+            "uploaded {}/{}: {} (sparsity {sparsity:.4}), measured by the server",
             ticket["owner"].as_str().unwrap_or_default(),
             ticket["name"].as_str().unwrap_or_default(),
-            super::tables::remaining(ticket["sparsity"].as_f64().unwrap_or_default()),
-            ticket["sparsity"]
+            super::tables::remaining(sparsity),
         );
     }
     Ok(())

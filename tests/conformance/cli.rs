@@ -202,7 +202,7 @@ mod client {
         assert_eq!(show.code, 0, "{}", show.stderr);
         assert!(
             show.stdout.contains(
-                "weights         25.0% of weights remaining (64 of 256 prunable weights kept; sparsity 0.75)"
+                "weights         25.0% of weights remaining (64 of 256 prunable weights kept; sparsity 0.7500)"
             ),
             "{}",
             show.stdout
