@@ -154,24 +154,39 @@ pub struct UploadForm {
 /// The metadata part's fields. Unknown keys are a 422 naming the key.
 #[derive(ToSchema)]
 pub struct MetadataInput {
-    /// Slug, unique per owner.
+    /// The ticket's name: a slug, unique per owner.
     name: String,
+    /// What the ticket was found for, a slug (e.g. `image-classification`).
     task: String,
+    /// The dataset it was found on, a slug (e.g. `cifar10`).
     dataset: String,
+    /// The network, a slug (e.g. `resnet20`).
     architecture: String,
+    /// How it was found, a slug (e.g. `imp`, `imp-rewind`, `snip`, `random`).
     pruning_method: String,
-    /// Fraction in [0, 1].
+    /// Accuracy of the trained ticket on `metric`: a fraction in [0, 1] (93.4 gets "did you
+    /// mean 0.934?").
+    #[schema(minimum = 0.0, maximum = 1.0)]
     accuracy: f64,
+    /// Accuracy of the dense network on the same setup, a fraction in [0, 1].
+    #[schema(minimum = 0.0, maximum = 1.0)]
     dense_accuracy: Option<f64>,
+    /// What `accuracy` measures, a slug (default `top1_accuracy`).
     metric: Option<String>,
-    /// Markdown, at most 64 KiB.
+    /// What the ticket is good for: markdown, at most 64 KiB.
     description: Option<String>,
+    /// At most 32 slugs.
     tags: Option<Vec<String>>,
+    /// The ticket one IMP round earlier (an existing ticket's id).
     parent_id: Option<String>,
+    /// Training hyperparameters: a JSON object, at most 64 KiB.
     #[schema(value_type = Option<Object>)]
     hyperparameters: Option<serde_json::Value>,
+    /// The paper, an http or https URL.
     paper_url: Option<String>,
+    /// The code that found the ticket, an http or https URL.
     code_url: Option<String>,
+    /// The license the ticket is published under (free text, e.g. `MIT`).
     license: Option<String>,
 }
 
@@ -179,21 +194,25 @@ pub struct MetadataInput {
 #[derive(ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EditRequest {
-    /// Markdown, at most 64 KiB.
+    /// What the ticket is good for: markdown, at most 64 KiB.
     #[schema(max_length = 65536)]
     description: Option<String>,
+    /// The new tags (replacing the old), at most 32 slugs.
     #[schema(value_type = Option<Vec<Slug>>, max_items = 32)]
     tags: Option<Vec<String>>,
+    /// The paper, an http or https URL.
     #[schema(
         pattern = "^https?://[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$",
         max_length = 2048
     )]
     paper_url: Option<String>,
+    /// The code that found the ticket, an http or https URL.
     #[schema(
         pattern = "^https?://[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$",
         max_length = 2048
     )]
     code_url: Option<String>,
+    /// The license, free text.
     #[schema(max_length = 2048)]
     license: Option<String>,
 }
