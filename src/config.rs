@@ -70,7 +70,10 @@ pub enum Command {
     /// Download a ticket, resuming an interrupted download and verifying its sha256.
     Download(DownloadArgs),
     /// Exit 0 if URL answers 2xx (a health check for images without curl).
-    Probe { url: String },
+    Probe {
+        /// The URL to fetch, e.g. http://127.0.0.1:8080/readyz.
+        url: String,
+    },
     /// Remove objects no ticket references (left by crashes) once older than the grace period.
     Gc(GcArgs),
     /// Re-hash every blob against the index; report missing, corrupt and orphaned objects.
@@ -124,28 +127,47 @@ impl std::fmt::Debug for ClientArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct UploadArgs {
-    /// The .safetensors file.
+    /// The .safetensors file (a PyTorch checkpoint must be converted first:
+    /// `safetensors.torch.save_file(model.state_dict(), path)`).
     pub file: PathBuf,
     /// A JSON file of metadata (flags override it; it overrides the file's __metadata__).
-    #[arg(long)]
+    #[arg(long, value_name = "PATH")]
     pub metadata: Option<PathBuf>,
+    /// The ticket's name, a slug unique among your tickets (e.g. lenet-imp-l7).
     #[arg(long)]
     pub name: Option<String>,
     #[command(flatten)]
     pub shape: ShapeArgs,
-    /// Accuracy of the trained ticket, a fraction in [0, 1].
-    #[arg(long)]
+    /// Accuracy of the trained ticket on the metric, a fraction in [0, 1] (0.981, not 98.1).
+    #[arg(long, value_name = "FRACTION", allow_negative_numbers = true)]
     pub accuracy: Option<f64>,
-    #[arg(long)]
+    /// Accuracy of the dense network on the same setup, a fraction in [0, 1].
+    #[arg(long, value_name = "FRACTION", allow_negative_numbers = true)]
     pub dense_accuracy: Option<f64>,
-    /// The parent ticket: id or owner/name.
+    /// What the accuracy measures, a slug (default: top1_accuracy).
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// The parent ticket (one IMP round earlier): id or owner/name.
     #[arg(long)]
     pub parent: Option<String>,
+    /// What the ticket is good for, in markdown (at most 64 KiB).
     #[arg(long)]
     pub description: Option<String>,
-    /// Comma-separated tags.
+    /// Comma-separated tags (slugs, at most 32).
     #[arg(long)]
     pub tags: Option<String>,
+    /// Training hyperparameters as a JSON object, e.g. '{"lr": 0.1, "batch_size": 128}'.
+    #[arg(long, value_name = "JSON")]
+    pub hyperparameters: Option<String>,
+    /// The license the ticket is published under (e.g. MIT, CC-BY-4.0).
+    #[arg(long)]
+    pub license: Option<String>,
+    /// The paper the ticket comes from, an http(s) URL.
+    #[arg(long, value_name = "URL")]
+    pub paper_url: Option<String>,
+    /// The code that found the ticket, an http(s) URL.
+    #[arg(long, value_name = "URL")]
+    pub code_url: Option<String>,
     /// Print the whole ticket JSON.
     #[arg(long)]
     pub json: bool,
@@ -156,12 +178,16 @@ pub struct UploadArgs {
 /// What a ticket is for and how it was found: metadata on upload, filters in a search.
 #[derive(Debug, Args, Clone)]
 pub struct ShapeArgs {
+    /// The task, a slug (e.g. image-classification).
     #[arg(long)]
     pub task: Option<String>,
+    /// The dataset, a slug (e.g. cifar10, mnist).
     #[arg(long)]
     pub dataset: Option<String>,
+    /// The architecture, a slug (e.g. resnet20, lenet-300-100).
     #[arg(long)]
     pub architecture: Option<String>,
+    /// How the ticket was found, a slug (e.g. imp, imp-rewind, snip, random).
     #[arg(long)]
     pub pruning_method: Option<String>,
 }
@@ -181,28 +207,37 @@ impl ShapeArgs {
 pub struct SearchArgs {
     #[command(flatten)]
     pub shape: ShapeArgs,
+    /// Only this user's tickets.
     #[arg(long)]
     pub owner: Option<String>,
+    /// A tag the tickets must have; repeat for several (all must match).
     #[arg(long)]
     pub tag: Vec<String>,
-    #[arg(long)]
+    /// At least this sparsity (share of weights removed), a fraction in [0, 1]: 0.9 is 10% of
+    /// weights remaining.
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction, allow_negative_numbers = true)]
     pub min_sparsity: Option<f64>,
-    #[arg(long)]
+    /// At most this sparsity, a fraction in [0, 1].
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction, allow_negative_numbers = true)]
     pub max_sparsity: Option<f64>,
-    #[arg(long)]
+    /// At least this accuracy, a fraction in [0, 1] (0.97, not 97).
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction, allow_negative_numbers = true)]
     pub min_accuracy: Option<f64>,
-    #[arg(long)]
+    /// At most this accuracy, a fraction in [0, 1].
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction, allow_negative_numbers = true)]
     pub max_accuracy: Option<f64>,
-    /// Free text.
-    #[arg(long)]
-    pub q: Option<String>,
-    /// created, accuracy, sparsity or downloads.
-    #[arg(long)]
+    /// Free text: a case-insensitive substring of name, description, architecture, dataset or
+    /// tags.
+    #[arg(long, visible_alias = "q", value_name = "TEXT")]
+    pub query: Option<String>,
+    /// Sort by created (default), accuracy, sparsity or downloads.
+    #[arg(long, value_parser = ["created", "accuracy", "sparsity", "downloads"])]
     pub sort: Option<String>,
-    /// asc or desc.
-    #[arg(long)]
+    /// Sort order: desc (default) or asc.
+    #[arg(long, value_parser = ["asc", "desc"])]
     pub order: Option<String>,
-    #[arg(long, default_value_t = 20)]
+    /// How many tickets to show, 1 to 100.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub limit: u32,
     /// JSON lines instead of a table.
     #[arg(long)]
@@ -211,14 +246,30 @@ pub struct SearchArgs {
     pub client: ClientArgs,
 }
 
+/// A fraction flag, checked before any request with the server's own rule: `97` is refused
+/// with "did you mean 0.97?" (a usage error, exit 2).
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    let x: f64 = s
+        .trim()
+        .parse()
+        .ok()
+        .filter(|x: &f64| x.is_finite())
+        .ok_or_else(|| "must be a number, a fraction in [0, 1]".to_owned())?;
+    crate::ingest::metadata::check_fraction(x)
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct FrontierArgs {
+    /// The task, a slug (e.g. image-classification).
     #[arg(long)]
     pub task: String,
+    /// Only tickets found on this dataset.
     #[arg(long)]
     pub dataset: Option<String>,
+    /// Only tickets of this architecture.
     #[arg(long)]
     pub architecture: Option<String>,
+    /// Compare tickets on this metric (default: top1_accuracy).
     #[arg(long)]
     pub metric: Option<String>,
     /// JSON lines instead of a table.
@@ -299,6 +350,7 @@ pub enum TokenCommand {
     },
     /// Revoke a token by id (from `token list`): refused from now on.
     Revoke {
+        /// The token's id, from `token list`.
         id: i64,
         #[command(flatten)]
         storage: StorageArgs,
@@ -366,7 +418,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "TICKETBOOTH_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Blob store: `file:///dir` (or a plain path), or `memory://`. Default: `<data-dir>/blobs`.
+    /// Blob store: `file:///dir` (or a plain path), `s3://bucket/prefix`, or `memory://`.
+    /// Default: `<data-dir>/blobs`.
     #[arg(long, env = "TICKETBOOTH_BLOB_STORE")]
     pub blob_store: Option<String>,
     /// Largest ticket file accepted, in bytes (`8GiB`, `512MiB` and plain numbers all work).
@@ -505,6 +558,64 @@ impl std::fmt::Debug for Locations {
     }
 }
 
+impl Locations {
+    /// Where things are, in words, for the start-up line: "data dir /x, index: SQLite at
+    /// /x/ticketbooth.db, blobs: local files in /x/blobs". Never a password.
+    pub fn describe(&self) -> String {
+        format!(
+            "data dir {}, index: {}, blobs: {}",
+            self.data_dir.display(),
+            describe_database(&self.database_url),
+            describe_blob_store(&self.blob_store_url)
+        )
+    }
+}
+
+fn describe_database(url: &str) -> String {
+    if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+        return if path.starts_with(":memory:") {
+            "SQLite in memory".into()
+        } else {
+            format!("SQLite at {path}")
+        };
+    }
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") => {
+            let database = u.path().trim_start_matches('/');
+            let host = u.host_str().unwrap_or("localhost");
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let user = match u.username() {
+                "" => String::new(),
+                name => format!(" as {name}"),
+            };
+            format!("Postgres database '{database}' on {host}{port}{user}")
+        }
+        _ => redact_url(url),
+    }
+}
+
+fn describe_blob_store(url: &str) -> String {
+    if let Some(path) = url.strip_prefix("file://") {
+        return format!("local files in {path}");
+    }
+    if url.starts_with("memory://") {
+        return "in memory (lost when the server stops)".into();
+    }
+    if url.starts_with("s3://") {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|e| !e.is_empty())
+            .map(|e| format!(" via {}", redact_url(&e)))
+            .unwrap_or_default();
+        return format!("S3 at {url}{endpoint}");
+    }
+    redact_url(url)
+}
+
 impl StorageArgs {
     pub fn locate(&self, blob_store: Option<&str>) -> anyhow::Result<Locations> {
         let data_dir = std::path::absolute(&self.data_dir)?;
@@ -595,6 +706,103 @@ mod tests {
         assert!(loc.blob_store_url.starts_with("file:///"));
         let loc = storage.locate(None).unwrap();
         assert!(loc.blob_store_url.ends_with("/d/blobs"));
+    }
+
+    /// Every flag and argument of every subcommand says what it is for.
+    #[test]
+    fn every_argument_has_help() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg
+                    .get_help()
+                    .is_none_or(|h| h.to_string().trim().is_empty())
+                {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {} (about)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "ticketbooth", &mut missing);
+        assert!(missing.is_empty(), "no help line: {missing:#?}");
+        // Fraction flags say so.
+        let cmd = Cli::command();
+        for (sub, flag) in [
+            ("search", "min_sparsity"),
+            ("search", "max_sparsity"),
+            ("search", "min_accuracy"),
+            ("search", "max_accuracy"),
+            ("upload", "accuracy"),
+            ("upload", "dense_accuracy"),
+        ] {
+            let arg = cmd
+                .find_subcommand(sub)
+                .and_then(|c| c.get_arguments().find(|a| a.get_id() == flag))
+                .unwrap();
+            let help = arg.get_help().unwrap().to_string();
+            assert!(
+                help.contains("fraction in [0, 1]"),
+                "{sub} --{flag}: {help}"
+            );
+        }
+    }
+
+    #[test]
+    fn fraction_flags_are_checked_before_any_request() {
+        let e = Cli::try_parse_from(["ticketbooth", "search", "--min-accuracy", "97"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("did you mean 0.97?"), "{e}");
+        assert!(Cli::try_parse_from(["ticketbooth", "search", "--max-sparsity", "-0.1"]).is_err());
+        let cli =
+            Cli::try_parse_from(["ticketbooth", "search", "--min-sparsity", "0.9", "--q", "x"])
+                .unwrap();
+        let Command::Search(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            (args.min_sparsity, args.query.as_deref()),
+            (Some(0.9), Some("x"))
+        );
+    }
+
+    #[test]
+    fn locations_are_described_in_words_without_passwords() {
+        let sqlite = Locations {
+            data_dir: "/srv/tb".into(),
+            database_url: "sqlite:///srv/tb/ticketbooth.db".into(),
+            blob_store_url: "file:///srv/tb/blobs".into(),
+        };
+        assert_eq!(
+            sqlite.describe(),
+            "data dir /srv/tb, index: SQLite at /srv/tb/ticketbooth.db, blobs: local files in /srv/tb/blobs"
+        );
+        let pg = Locations {
+            data_dir: "/d".into(),
+            database_url: "postgres://tb:s3cret@db.internal:5432/tickets?sslmode=require".into(),
+            blob_store_url: "memory://".into(),
+        };
+        let text = pg.describe();
+        assert_eq!(
+            text,
+            "data dir /d, index: Postgres database 'tickets' on db.internal:5432 as tb, blobs: in memory (lost when the server stops)"
+        );
+        assert!(!text.contains("s3cret"));
+        assert_eq!(
+            describe_blob_store("s3://bucket/prefix")
+                .split(" via ")
+                .next(),
+            Some("S3 at s3://bucket/prefix")
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The `ticketbooth` command: parse, set up logging, dispatch. Nothing else lives here.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -16,8 +17,11 @@ fn main() -> ExitCode {
     // request id from their span, in both formats.
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // Colour only for a person at a terminal: piped into a file or a log collector, ANSI
+    // escapes are noise.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if cli.log_format == "json" {
         logs.json()
@@ -61,7 +65,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 storage,
             } => {
                 let name = ticketbooth::ingest::metadata::slug("name", &name)
-                    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                    .map_err(|e| anyhow::anyhow!("--name: {}", e.message))?;
                 let spec =
                     operator::token_spec(scopes, expires_in, expires_at, label, chrono::Utc::now())
                         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -156,11 +156,16 @@ const FILTER_PARAMS: &[&str] = &[
     "include_yanked",
 ];
 
-/// Rejects parameters an endpoint does not know, so a typo is an error, not a silent no-op.
+/// Rejects parameters an endpoint does not know, so a typo is an error, not a silent no-op,
+/// and suggests the nearest known one as unknown metadata keys do (`taks` -> `task`).
 pub fn check_known(pairs: &Pairs, known: &[&[&str]]) -> Result<(), InvalidParameter> {
     for (name, _) in pairs {
         if !known.iter().any(|set| set.contains(&name.as_str())) {
-            return bad(name, format!("unknown parameter '{name}'"));
+            let all: Vec<&str> = known.iter().flat_map(|set| set.iter().copied()).collect();
+            return bad(
+                name,
+                format!("unknown parameter{}", metadata::did_you_mean(name, &all)),
+            );
         }
     }
     Ok(())
@@ -173,7 +178,7 @@ fn single<'a>(pairs: &'a Pairs, name: &str) -> Result<Option<&'a str>, InvalidPa
         .map(|(_, v)| v.as_str());
     let first = values.next();
     if values.next().is_some() {
-        return bad(name, format!("'{name}' may be given once"));
+        return bad(name, "may be given once");
     }
     Ok(first)
 }
@@ -189,11 +194,17 @@ fn slug_param(pairs: &Pairs, name: &str) -> Result<Option<String>, InvalidParame
         .transpose()
 }
 
+/// A bound on sparsity or accuracy (every numeric filter is one): a fraction in [0, 1]. A
+/// percentage is refused with the metadata's own hint (`97` -> "did you mean 0.97?"), never
+/// taken silently to match nothing.
 fn number_param(pairs: &Pairs, name: &str) -> Result<Option<f64>, InvalidParameter> {
     single(pairs, name)?
         .map(|v| match v.trim().parse::<f64>() {
-            Ok(x) if x.is_finite() => Ok(x),
-            _ => bad(name, format!("'{name}' must be a number; got {v:?}")),
+            Ok(x) if x.is_finite() => metadata::check_fraction(x).or_else(|m| bad(name, m)),
+            _ => bad(
+                name,
+                format!("must be a number, a fraction in [0, 1]; got {v:?}"),
+            ),
         })
         .transpose()
 }
@@ -202,7 +213,7 @@ fn bool_param(pairs: &Pairs, name: &str) -> Result<bool, InvalidParameter> {
     match single(pairs, name)? {
         None | Some("false") | Some("0") => Ok(false),
         Some("true") | Some("1") => Ok(true),
-        Some(v) => bad(name, format!("'{name}' must be true or false; got {v:?}")),
+        Some(v) => bad(name, format!("must be true or false; got {v:?}")),
     }
 }
 
@@ -235,7 +246,7 @@ pub fn parse_filter(pairs: &Pairs) -> Result<TicketFilter, InvalidParameter> {
         .map(|v| v.trim().to_lowercase())
         .filter(|v| !v.is_empty());
     if q.as_ref().is_some_and(|q| q.len() > 256) {
-        return bad("q", "'q' is longer than 256 bytes");
+        return bad("q", "is longer than 256 bytes");
     }
     Ok(TicketFilter {
         task: slug_param(pairs, "task")?,
@@ -277,17 +288,14 @@ pub fn parse_search(pairs: &Pairs) -> Result<(TicketFilter, Page), InvalidParame
     let order = match single(pairs, "order")? {
         None | Some("desc") => Order::Desc,
         Some("asc") => Order::Asc,
-        Some(v) => return bad("order", format!("'order' must be asc or desc; got {v:?}")),
+        Some(v) => return bad("order", format!("must be asc or desc; got {v:?}")),
     };
     let limit = match single(pairs, "limit")? {
         None => DEFAULT_LIMIT,
         Some(v) => match v.parse::<usize>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
             _ => {
-                return bad(
-                    "limit",
-                    format!("'limit' must be 1 to {MAX_LIMIT}; got {v:?}"),
-                );
+                return bad("limit", format!("must be 1 to {MAX_LIMIT}; got {v:?}"));
             }
         },
     };
@@ -332,7 +340,7 @@ pub fn parse_frontier(pairs: &Pairs) -> Result<TicketFilter, InvalidParameter> {
         ..TicketFilter::default()
     };
     if filter.task.is_none() {
-        return bad("task", "'task' is required");
+        return bad("task", "is required");
     }
     filter.tags.clear();
     Ok(filter)
@@ -836,6 +844,40 @@ mod tests {
         assert_eq!(
             (p.sort, p.order, p.limit),
             (SortKey::Accuracy, Order::Asc, 5)
+        );
+    }
+
+    #[test]
+    fn fraction_bounds_refuse_percentages_and_unknown_names_get_a_hint() {
+        for (q, field, hint) in [
+            ("min_accuracy=97", "min_accuracy", "did you mean 0.97?"),
+            ("max_accuracy=99.5", "max_accuracy", "did you mean 0.995?"),
+            ("min_sparsity=90", "min_sparsity", "did you mean 0.9?"),
+            ("max_sparsity=-0.1", "max_sparsity", "got -0.1"),
+            ("min_sparsity=1000", "min_sparsity", "got 1000"),
+            ("taks=x", "taks", "did you mean 'task'?"),
+            ("min_acc=0.9", "min_acc", "did you mean 'min_accuracy'?"),
+        ] {
+            let e = parse_search(&pairs(q)).unwrap_err();
+            assert_eq!(e.field, field, "{q}");
+            assert!(e.message.contains(hint), "{q}: {}", e.message);
+            assert!(!e.message.starts_with(field), "{q}: {}", e.message);
+        }
+        assert_eq!(
+            parse_filter_only(&pairs("min_sparsity=90"))
+                .unwrap_err()
+                .to_string(),
+            "min_sparsity: must be a fraction in [0, 1]; 90 looks like a percentage (did you mean 0.9?)"
+        );
+        let (f, _) =
+            parse_search(&pairs("min_accuracy=0&max_accuracy=1&min_sparsity=0.9")).unwrap();
+        assert_eq!(
+            (f.min_accuracy, f.max_accuracy, f.min_sparsity),
+            (Some(0.0), Some(1.0), Some(0.9))
+        );
+        assert_eq!(
+            parse_search(&pairs("colour=red")).unwrap_err().message,
+            "unknown parameter"
         );
     }
 

@@ -122,8 +122,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "unsupported database URL (expected postgres:// or sqlite://)"
         );
         println!(
-            "configuration ok: {locations:?}, listen {}, max upload {} bytes",
-            args.listen, args.max_upload_bytes
+            "configuration ok: listen on http://{}, {}, max upload {} bytes",
+            args.listen,
+            locations.describe(),
+            args.max_upload_bytes
         );
         return Ok(());
     }
@@ -135,9 +137,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     crate::audit::spawn_startup_sweep(state.index.clone(), state.blobs.clone(), args.gc_grace);
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(
-        address = %listener.local_addr()?,
-        locations = ?locations,
-        "ticketbooth is serving"
+        "ticketbooth listening on http://{} ({})",
+        listener.local_addr()?,
+        locations.describe()
     );
     // On a signal, stop accepting and let in-flight requests finish, for a while.
     let signalled = Arc::new(Notify::new());

@@ -10,8 +10,9 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// The server said no: its code, message and the field at fault.
-    #[error("{message} ({code}{})", field.as_deref().map(|f| format!(", field '{f}'")).unwrap_or_default())]
+    /// The server said no: `field: message (code)`, the field (when one is at fault) first, as
+    /// the local checks print it.
+    #[error("{}{message} ({code})", field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default())]
     Server {
         code: String,
         message: String,

@@ -36,9 +36,7 @@ pub async fn search(args: &SearchArgs) -> Result<(), CliError> {
     let mut query: Vec<(&str, String)> = Vec::new();
     let filters = args.shape.pairs().into_iter().chain([
         ("owner", args.owner.clone()),
-        ("q", args.q.clone()),
-        ("sort", args.sort.clone()),
-        ("order", args.order.clone()),
+        ("q", args.query.clone()),
         ("min_sparsity", args.min_sparsity.map(|x| x.to_string())),
         ("max_sparsity", args.max_sparsity.map(|x| x.to_string())),
         ("min_accuracy", args.min_accuracy.map(|x| x.to_string())),
@@ -52,9 +50,16 @@ pub async fn search(args: &SearchArgs) -> Result<(), CliError> {
     for tag in &args.tag {
         query.push(("tag", tag.clone()));
     }
+    // What narrows the set, for the "no tickets match" line; sort and paging do not.
+    let filters = query.clone();
+    for (k, v) in [("sort", &args.sort), ("order", &args.order)] {
+        if let Some(v) = v {
+            query.push((k, v.clone()));
+        }
+    }
     query.push(("limit", args.limit.to_string()));
     let page = client.get_json("/api/v1/tickets", &query).await?;
-    tables::print_tickets(&page["items"], args.json);
+    tables::print_tickets(&page["items"], args.json, &filters);
     Ok(())
 }
 
@@ -82,6 +87,6 @@ pub async fn frontier(args: &FrontierArgs) -> Result<(), CliError> {
         }
     }
     let page = client.get_json("/api/v1/frontier", &query).await?;
-    tables::print_tickets(&page["items"], args.json);
+    tables::print_tickets(&page["items"], args.json, &query);
     Ok(())
 }

@@ -43,6 +43,19 @@ fn check_file(path: &std::path::Path) -> Result<(Header, u64), CliError> {
     Ok((header, len))
 }
 
+/// The metadata fields the file's `__metadata__` supplies because neither the flags nor
+/// `--metadata` did (JSON null counts as absent, as on the server). In `FIELDS` order.
+fn taken_from_file(
+    meta: &Map<String, Value>,
+    file: &std::collections::BTreeMap<String, String>,
+) -> Vec<&'static str> {
+    metadata::FIELDS
+        .iter()
+        .copied()
+        .filter(|f| file.contains_key(*f) && meta.get(*f).is_none_or(Value::is_null))
+        .collect()
+}
+
 pub async fn run(args: &UploadArgs) -> Result<(), CliError> {
     let client = Client::new(&args.client)?;
     let token = client.token()?.to_owned();
@@ -64,6 +77,17 @@ pub async fn run(args: &UploadArgs) -> Result<(), CliError> {
                 .collect::<Vec<_>>()
         )
     });
+    let hyperparameters = args
+        .hyperparameters
+        .as_deref()
+        .map(|h| {
+            serde_json::from_str::<Value>(h).map_err(|e| {
+                CliError::Local(format!(
+                    "hyperparameters: not valid JSON ({e}); pass an object such as '{{\"lr\": 0.1}}'"
+                ))
+            })
+        })
+        .transpose()?;
     let flags = args
         .shape
         .pairs()
@@ -73,8 +97,13 @@ pub async fn run(args: &UploadArgs) -> Result<(), CliError> {
             ("name", args.name.clone().map(Value::from)),
             ("accuracy", args.accuracy.map(Value::from)),
             ("dense_accuracy", args.dense_accuracy.map(Value::from)),
+            ("metric", args.metric.clone().map(Value::from)),
             ("description", args.description.clone().map(Value::from)),
             ("tags", tags),
+            ("hyperparameters", hyperparameters),
+            ("license", args.license.clone().map(Value::from)),
+            ("paper_url", args.paper_url.clone().map(Value::from)),
+            ("code_url", args.code_url.clone().map(Value::from)),
         ]);
     for (key, value) in flags {
         if let Some(v) = value {
@@ -95,6 +124,10 @@ pub async fn run(args: &UploadArgs) -> Result<(), CliError> {
     }
     // The server's own validation, before a byte is sent.
     metadata::resolve(Some(&meta), &header.metadata).map_err(|e| CliError::Local(e.to_string()))?;
+    let from_file = taken_from_file(&meta, &header.metadata);
+    if !from_file.is_empty() {
+        eprintln!("from the file's __metadata__: {}", from_file.join(", "));
+    }
 
     let bar = ProgressBar::new(len).with_style(
         ProgressStyle::with_template(
@@ -142,12 +175,36 @@ pub async fn run(args: &UploadArgs) -> Result<(), CliError> {
         let id = ticket["id"].as_str().unwrap_or_default();
         println!("{id}");
         println!("{}/tickets/{id}", client.server);
+        let sparsity = ticket["sparsity"].as_f64().unwrap_or_default();
         eprintln!(
-            "uploaded {}/{}: sparsity {:.4} measured by the server",
+            "uploaded {}/{}: {} (sparsity {sparsity:.4}), measured by the server",
             ticket["owner"].as_str().unwrap_or_default(),
             ticket["name"].as_str().unwrap_or_default(),
-            ticket["sparsity"].as_f64().unwrap_or_default()
+            super::tables::remaining(sparsity),
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_from_the_file_are_those_nothing_else_gave() {
+        let file = [
+            ("task", "t"),
+            ("accuracy", "0.9"),
+            ("format", "pt"),
+            ("dataset", "d"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let meta = json!({"task": "x", "dataset": null})
+            .as_object()
+            .cloned()
+            .unwrap();
+        assert_eq!(taken_from_file(&meta, &file), ["dataset", "accuracy"]);
+    }
 }

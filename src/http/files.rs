@@ -68,11 +68,16 @@ fn none_match(headers: &HeaderMap, etag: &str) -> bool {
         .any(|t| t == "*" || t == etag)
 }
 
+/// Download a ticket's file: exactly the bytes that were uploaded.
+///
+/// Resumable: one `Range` (206; 416 past the end), `If-Range`, `ETag` (the quoted sha256) and
+/// `If-None-Match` (304). A GET of the whole file, or of a range from byte 0, counts as a
+/// download. With `--download-redirect` and an S3 store the answer is a 302 to a presigned URL.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/file", tag = "tickets",
-    params(("id" = String, Path),
-        ("Range" = Option<String>, Header, description = "bytes=START-END"),
-        ("If-Range" = Option<String>, Header, description = "The ETag the range must still match"),
-        ("If-None-Match" = Option<String>, Header)),
+    params(("id" = String, Path, description = "The ticket's id"),
+        ("Range" = Option<String>, Header, description = "One byte range: bytes=START-END, bytes=START- or bytes=-SUFFIX (bytes, from 0); several ranges get the whole file"),
+        ("If-Range" = Option<String>, Header, description = "The ETag the range must still match; otherwise the whole file is sent"),
+        ("If-None-Match" = Option<String>, Header, description = "ETags the client already has (the quoted sha256, or *): 304 when one matches")),
     responses(
         (status = 200, description = "The exact uploaded bytes", content_type = "application/octet-stream", body = Vec<u8>,
             headers(("ETag" = String, description = "The quoted sha256"))),

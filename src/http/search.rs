@@ -23,7 +23,13 @@ pub struct SearchPage {
     next_cursor: Option<String>,
 }
 
-/// `GET /api/v1/tickets`.
+/// Search tickets by their metadata and measured sparsity.
+///
+/// Every filter narrows the set and all combine; newest first unless `sort` says otherwise.
+/// Pages continue with `cursor=<next_cursor>`, bound to the same filters, sort and order. Bad
+/// parameters are a 400 naming the parameter: unknown ones (with a suggestion for typos), and
+/// fraction bounds outside [0, 1] (`min_accuracy=97` gets "did you mean 0.97?"). Items leave out
+/// `tensors` and `description_html`.
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "search",
     params(FilterParams, PageParams),
     responses(
@@ -60,7 +66,10 @@ pub async fn list(
     Ok(Json(SearchPage { items, next_cursor }))
 }
 
-/// `GET /api/v1/facets`.
+/// Count tickets per task, dataset, architecture, pruning method and tag.
+///
+/// Under the same filters as search, the 50 most frequent values of each, most frequent first,
+/// for filter menus with counts.
 #[utoipa::path(get, path = "/api/v1/facets", tag = "search",
     params(FilterParams),
     responses(
@@ -85,7 +94,10 @@ pub struct TicketList {
     items: Vec<Ticket>,
 }
 
-/// `GET /api/v1/tasks`.
+/// List every task with its ticket count, best accuracy and highest sparsity.
+///
+/// Accuracy and sparsity are fractions in [0, 1]. Yanked tickets are left out unless
+/// `include_yanked=true`.
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "search",
     params(TasksParams),
     responses(
@@ -111,7 +123,11 @@ pub struct PointsPage {
     truncated: bool,
 }
 
-/// `GET /api/v1/points`.
+/// Get compact rows of every matching ticket, for plots.
+///
+/// Each row is `[id, name, sparsity, accuracy, parent_id]` (fractions in [0, 1]), by ascending
+/// sparsity, under the same filters as search; at most 100,000 rows (`truncated` says when more
+/// matched).
 #[utoipa::path(get, path = "/api/v1/points", tag = "search",
     params(FilterParams),
     responses(
@@ -129,7 +145,11 @@ pub async fn points(
     Ok(Json(PointsPage { items, truncated }))
 }
 
-/// `GET /api/v1/frontier`: the Pareto-optimal tickets, by ascending sparsity.
+/// Get a task's Pareto frontier of sparsity against accuracy.
+///
+/// The tickets that no other ticket of the same metric matches or beats in both sparsity and
+/// accuracy, by ascending sparsity: the best known ticket at every size. `task` is required;
+/// `dataset` and `architecture` narrow it as the papers do.
 #[utoipa::path(get, path = "/api/v1/frontier", tag = "search",
     params(FrontierParams),
     responses(

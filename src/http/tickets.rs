@@ -16,7 +16,12 @@ use crate::ingest::framing::FramingGuard;
 use crate::ingest::{metadata, pipeline};
 use crate::tokens::Scope;
 
-/// `POST /api/v1/tickets`: multipart `metadata` (JSON) and `file` (safetensors), any order.
+/// Publish a ticket: a safetensors file and its metadata.
+///
+/// A multipart body with a `metadata` part (JSON, see `MetadataInput`) and a `file` part
+/// (safetensors), in either order. The file is inspected as it streams: the server measures the
+/// sparsity itself (the uploader's number is never used), stores the bytes by sha256 and indexes
+/// the ticket. Needs a token with scope `upload`. Any error stores nothing.
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets",
     request_body(content = crate::http::openapi::UploadForm, content_type = "multipart/form-data"),
     security(("token" = [])),
@@ -81,9 +86,13 @@ pub async fn upload(
     ))
 }
 
-/// `GET /api/v1/tickets/{id}`.
+/// Fetch one ticket by id.
+///
+/// Every field: the metadata, `sha256`, `size_bytes`, the measured `sparsity` (the share of
+/// prunable weights removed, a fraction in [0, 1]), `params_kept` of `params_total`, the
+/// per-tensor table in data-offset order and the description rendered to sanitized HTML.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "tickets",
-    params(("id" = String, Path, description = "Ticket id")),
+    params(("id" = String, Path, description = "The ticket's id, as upload and search return it")),
     responses(
         (status = 200, description = "The ticket, with its per-tensor table", body = Ticket),
         (status = 404, description = "No such ticket", body = crate::error::ErrorBody),
@@ -100,9 +109,13 @@ pub async fn show(
         .ok_or_else(|| ApiError::not_found(format!("no ticket with id '{id}'")))
 }
 
-/// `GET /api/v1/owners/{owner}/tickets/{name}`: address by name, as on the Hugging Face Hub.
+/// Fetch one ticket by its owner and name.
+///
+/// The same ticket as `GET /api/v1/tickets/{id}`, addressed as owner/name (as on the Hugging
+/// Face Hub). Both are matched case-insensitively.
 #[utoipa::path(get, path = "/api/v1/owners/{owner}/tickets/{name}", tag = "tickets",
-    params(("owner" = String, Path), ("name" = String, Path)),
+    params(("owner" = String, Path, description = "The owner's user name"),
+        ("name" = String, Path, description = "The ticket's name, a slug unique per owner")),
     responses(
         (status = 200, description = "The ticket", body = Ticket),
         (status = 404, description = "No such ticket", body = crate::error::ErrorBody),
@@ -135,9 +148,13 @@ async fn owned(state: &AppState, id: &str, user: &User) -> ApiResult<Ticket> {
     Ok(ticket)
 }
 
-/// `PATCH /api/v1/tickets/{id}`: description, tags, paper_url, code_url, license.
+/// Edit a ticket's descriptive fields.
+///
+/// Owner only, with a token of scope `upload`. The body may set `description`, `tags`,
+/// `paper_url`, `code_url` and `license`; `null` clears one. What was measured or uploaded never
+/// changes: a corrected ticket is a new upload.
 #[utoipa::path(patch, path = "/api/v1/tickets/{id}", tag = "tickets",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, description = "The ticket's id")),
     request_body(content = crate::http::openapi::EditRequest, content_type = "application/json"),
     security(("token" = [])),
     responses(
@@ -164,9 +181,13 @@ pub async fn edit(
     Ok(Json(state.index.edit(&id, &edit).await?))
 }
 
-/// `POST /api/v1/tickets/{id}/yank`: out of lists, still reachable by id and downloadable.
+/// Yank a ticket: take it out of lists.
+///
+/// Owner only, with a token of scope `yank`; idempotent. A yanked ticket leaves search, facets,
+/// tasks and the frontier (unless `include_yanked=true`), but its page, file and lineage stay
+/// reachable, so nothing that depends on it breaks.
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/yank", tag = "tickets",
-    params(("id" = String, Path)), security(("token" = [])),
+    params(("id" = String, Path, description = "The ticket's id")), security(("token" = [])),
     responses(
         (status = 200, description = "Yanked (idempotent)", body = Ticket),
         (status = 401, description = "No valid token (missing, unknown, expired or revoked)", body = crate::error::ErrorBody),
@@ -181,9 +202,11 @@ pub async fn yank(
     set_yanked(&state, &auth, &id, true).await
 }
 
-/// `POST /api/v1/tickets/{id}/unyank`.
+/// Unyank a ticket: put it back in lists.
+///
+/// Owner only, with a token of scope `yank`; idempotent.
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/unyank", tag = "tickets",
-    params(("id" = String, Path)), security(("token" = [])),
+    params(("id" = String, Path, description = "The ticket's id")), security(("token" = [])),
     responses(
         (status = 200, description = "Back in lists (idempotent)", body = Ticket),
         (status = 401, description = "No valid token (missing, unknown, expired or revoked)", body = crate::error::ErrorBody),
@@ -216,9 +239,12 @@ pub struct Lineage {
     children: Vec<Ticket>,
 }
 
-/// `GET /api/v1/tickets/{id}/lineage`.
+/// Fetch a ticket's lineage: its ancestors and its children.
+///
+/// Ancestors follow `parent_id`, nearest first (the parent, then its parent, ...); children are
+/// the tickets whose parent it is. An IMP run's levels form one chain.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/lineage", tag = "tickets",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, description = "The ticket's id")),
     responses(
         (status = 200, description = "Ancestors nearest first, and children", body = Lineage),
         (status = 404, description = "No such ticket", body = crate::error::ErrorBody),

@@ -26,7 +26,11 @@ pub struct TokenList {
     items: Vec<TokenRecord>,
 }
 
-/// `POST /api/v1/tokens`.
+/// Create a new token for yourself.
+///
+/// The token is shown once, in `token`; `record` is what lists show later. A new token never gets
+/// more scopes, or a later expiry, than the token that creates it (403); with no expiry asked
+/// for, it inherits the caller's.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", operation_id = "create_token",
     request_body(content = TokenRequest, content_type = "application/json"),
     security(("token" = [])),
@@ -60,7 +64,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(CreatedToken { token, record })))
 }
 
-/// `GET /api/v1/tokens`.
+/// List your tokens.
+///
+/// The caller's token records, revoked and expired ones included, oldest first; never the
+/// tokens themselves or their hashes.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", operation_id = "list_tokens",
     security(("token" = [])),
     responses(
@@ -77,10 +84,12 @@ pub async fn list(
     Ok(Json(TokenList { items }))
 }
 
-/// `DELETE /api/v1/tokens/{id}`: revoke. Another user's token id is a 404, like a missing one,
-/// so ids say nothing about other users.
+/// Revoke one of your tokens.
+///
+/// Idempotent; it may revoke the very token used for the request. Another user's token id is a
+/// 404, like a missing one, so ids say nothing about other users.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", operation_id = "revoke_token",
-    params(("id" = i64, Path, description = "Token id")),
+    params(("id" = i64, Path, description = "The token's id, as `GET /api/v1/tokens` lists it")),
     security(("token" = [])),
     responses(
         (status = 200, description = "Revoked, with every token it minted and theirs (idempotent: an earlier revocation time stays)", body = TokenRecord),

@@ -284,7 +284,7 @@ impl Inspector {
     pub fn finish(self) -> Result<Inspection, InvalidSafetensors> {
         match self.stage {
             Stage::Prefix { have, .. } => invalid(format!(
-                "file is {have} bytes long; a safetensors file starts with an 8-byte header length"
+                "file is {have} bytes long; a safetensors file starts with an 8-byte header length ({CONVERT_HINT})"
             )),
             Stage::Header { len, buf } => invalid(format!(
                 "file ended inside the header: {} of {len} header bytes present",
@@ -478,11 +478,17 @@ fn parse_dtype(name: &str, tensor: &str) -> Result<Dtype, InvalidSafetensors> {
     }
 }
 
+/// How to make a safetensors file, for messages about files that are not one.
+pub const CONVERT_HINT: &str =
+    "save it with `safetensors.torch.save_file(model.state_dict(), path)`";
+
 /// Names what a file that is not safetensors looks like, from its first bytes.
 fn sniff(prefix: &[u8; 8]) -> Option<&'static str> {
     match prefix {
-        [b'P', b'K', 3, 4, ..] => Some("a zip archive (a PyTorch .pt/.pth checkpoint?)"),
-        [0x80, 2..=5, ..] => Some("a Python pickle"),
+        [b'P', b'K', 3, 4, ..] => {
+            Some("a zip archive: a PyTorch checkpoint from torch.save (.pt/.pth)")
+        }
+        [0x80, 2..=5, ..] => Some("a Python pickle (torch.save, or a .pkl)"),
         [b'{' | b'[', ..] => Some("JSON"),
         [0x89, b'H', b'D', b'F', ..] => Some("an HDF5 file (a Keras .h5?)"),
         [b'G', b'G', b'U', b'F', ..] => Some("a GGUF file"),
@@ -496,17 +502,17 @@ fn check_prefix(prefix: &[u8; 8], max: u64) -> Result<u64, InvalidSafetensors> {
     if len > max {
         if let Some(kind) = sniff(prefix) {
             return invalid(format!(
-                "not a safetensors file: the content looks like {kind}"
+                "not a safetensors file: the content looks like {kind}; {CONVERT_HINT}"
             ));
         }
         return invalid(format!(
-            "header length {len} exceeds the {} MiB limit (is this a safetensors file?)",
+            "header length {len} exceeds the {} MiB limit (is this a safetensors file? {CONVERT_HINT})",
             max >> 20
         ));
     }
     if len < 2 {
         return invalid(format!(
-            "header length {len} is too small for a JSON object"
+            "header length {len} is too small for a JSON object (is this a safetensors file? {CONVERT_HINT})"
         ));
     }
     Ok(len)
@@ -661,12 +667,28 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header, InvalidSafetensors> {
         Some(b) if b.is_ascii_whitespace() => {
             return invalid("header has whitespace before its opening '{'");
         }
-        _ => return invalid("header does not start with '{'"),
+        _ => {
+            return invalid(format!(
+                "header does not start with '{{' (is this a safetensors file? {CONVERT_HINT})"
+            ));
+        }
     }
-    let text = std::str::from_utf8(bytes).or_else(|_| invalid("header is not valid UTF-8"))?;
+    let text = std::str::from_utf8(bytes).or_else(|_| {
+        invalid(format!(
+            "header is not valid UTF-8 (is this a safetensors file? {CONVERT_HINT})"
+        ))
+    })?;
     // The spec allows trailing space padding; serde_json accepts trailing whitespace.
-    let raw: RawHeader =
-        serde_json::from_str(text).or_else(|e| invalid(format!("header is not valid: {e}")))?;
+    let raw: RawHeader = serde_json::from_str(text).or_else(|e| {
+        // Not JSON at all is the wrong kind of file; valid JSON of the wrong shape is a
+        // broken safetensors header, where how to save one would not help.
+        let hint = if e.is_syntax() || e.is_eof() {
+            format!(" (is this a safetensors file? {CONVERT_HINT})")
+        } else {
+            String::new()
+        };
+        invalid(format!("header is not valid: {e}{hint}"))
+    })?;
     if raw.tensors.is_empty() {
         return invalid("file has no tensors");
     }
@@ -1014,6 +1036,22 @@ mod tests {
         assert!(err(b"\x80\x02}q\x00(X\x05\x00\x00\x00").contains("pickle"));
         assert!(err(br#"{"not": "safetensors"}"#).contains("JSON"));
         assert!(err(&u64::MAX.to_le_bytes()).contains("exceeds the 16 MiB limit"));
+        // Every "not a safetensors file" message says how to make one.
+        let save = "save it with `safetensors.torch.save_file(model.state_dict(), path)`";
+        for bytes in [
+            &b"PK\x03\x04\x14\x00\x00\x00\x08\x00"[..],
+            b"\x80\x02}q\x00(X\x05\x00\x00\x00",
+            &u64::MAX.to_le_bytes(),
+            b"abc",
+            &raw("[1, 2, 3, 4]", &[]),
+            &raw("{not json at all}", &[]),
+            &raw("\u{1}{}", &[]),
+        ] {
+            assert!(err(bytes).contains(save), "{}", err(bytes));
+        }
+        // A broken safetensors header is not the wrong kind of file: no conversion advice.
+        let dup = r#"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
+        assert!(!err(&raw(dup, &[0; 8])).contains(save));
     }
 
     #[test]

@@ -75,10 +75,10 @@ pub fn parse_json_part(bytes: &[u8]) -> Result<Map<String, Value>, InvalidMetada
         return fail("metadata", "metadata part must be a JSON object");
     };
     if let Some(key) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        let hint = closest_field(key)
-            .map(|f| format!(" (did you mean '{f}'?)"))
-            .unwrap_or_default();
-        return fail(key, format!("unknown metadata field '{key}'{hint}"));
+        return fail(
+            key,
+            format!("unknown metadata field{}", did_you_mean(key, FIELDS)),
+        );
     }
     Ok(map)
 }
@@ -109,9 +109,7 @@ impl<'a> Sources<'a> {
             || {
                 fail(
                     field,
-                    format!(
-                        "'{field}' is required (in the metadata part or the file's __metadata__)"
-                    ),
+                    "is required, in the metadata part or in the file's __metadata__",
                 )
             },
             Ok,
@@ -123,7 +121,7 @@ fn string<'a>(field: &str, raw: Raw<'a>) -> Result<&'a str, InvalidMetadata> {
     match raw {
         Raw::File(s) => Ok(s),
         Raw::Json(Value::String(s)) => Ok(s),
-        Raw::Json(_) => fail(field, format!("'{field}' must be a string")),
+        Raw::Json(_) => fail(field, "must be a string"),
     }
 }
 
@@ -139,15 +137,12 @@ pub fn slug(field: &str, value: &str) -> Result<String, InvalidMetadata> {
         return fail(
             field,
             format!(
-                "'{field}' must be a slug of letters, digits, '.', '_' or '-', starting with a letter or digit; got {value:?}"
+                "must be a slug of letters, digits, '.', '_' or '-', starting with a letter or digit; got {value:?}"
             ),
         );
     }
     if s.len() > MAX_SLUG_LEN {
-        return fail(
-            field,
-            format!("'{field}' is longer than {MAX_SLUG_LEN} characters"),
-        );
+        return fail(field, format!("is longer than {MAX_SLUG_LEN} characters"));
     }
     Ok(s)
 }
@@ -159,26 +154,24 @@ fn fraction(field: &str, raw: Raw) -> Result<f64, InvalidMetadata> {
         Raw::Json(_) => None,
     };
     let Some(x) = x.filter(|x| x.is_finite()) else {
-        return fail(
-            field,
-            format!("'{field}' must be a finite number, a fraction in [0, 1]"),
-        );
+        return fail(field, "must be a finite number, a fraction in [0, 1]");
     };
+    check_fraction(x).or_else(|message| fail(field, message))
+}
+
+/// A fraction in [0, 1], or why not: a value in (1, 100] is taken for a percentage and gets
+/// "did you mean 0.975?". The message does not name the field (errors carry it apart). Shared
+/// by metadata (`accuracy`), the search bounds (`min_sparsity`, ...) and the CLI's flags.
+pub fn check_fraction(x: f64) -> Result<f64, String> {
     if x > 1.0 && x <= 100.0 {
-        return fail(
-            field,
-            format!(
-                "'{field}' must be a fraction in [0, 1]; {x} looks like a percentage (did you mean {}?)",
-                // Rounded, so 93.1 suggests 0.931 and not 0.9309999999999999.
-                (x / 100.0 * 1e12).round() / 1e12
-            ),
-        );
+        return Err(format!(
+            "must be a fraction in [0, 1]; {x} looks like a percentage (did you mean {}?)",
+            // Rounded, so 93.1 suggests 0.931 and not 0.9309999999999999.
+            (x / 100.0 * 1e12).round() / 1e12
+        ));
     }
     if !(0.0..=1.0).contains(&x) {
-        return fail(
-            field,
-            format!("'{field}' must be a fraction in [0, 1]; got {x}"),
-        );
+        return Err(format!("must be a fraction in [0, 1]; got {x}"));
     }
     Ok(x)
 }
@@ -186,10 +179,10 @@ fn fraction(field: &str, raw: Raw) -> Result<f64, InvalidMetadata> {
 fn text(field: &str, raw: Raw, max: usize) -> Result<String, InvalidMetadata> {
     let s = string(field, raw)?;
     if s.len() > max {
-        return fail(field, format!("'{field}' is longer than {max} bytes"));
+        return fail(field, format!("is longer than {max} bytes"));
     }
     if s.chars().any(|c| c == '\0') {
-        return fail(field, format!("'{field}' contains a NUL character"));
+        return fail(field, "contains a NUL character");
     }
     Ok(s.to_owned())
 }
@@ -198,7 +191,7 @@ fn http_url(field: &str, raw: Raw) -> Result<String, InvalidMetadata> {
     let s = text(field, raw, MAX_SHORT_TEXT)?;
     match url::Url::parse(s.trim()) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u.to_string()),
-        _ => fail(field, format!("'{field}' must be an http or https URL")),
+        _ => fail(field, "must be an http or https URL"),
     }
 }
 
@@ -213,10 +206,10 @@ fn tags(raw: Raw) -> Result<Vec<String>, InvalidMetadata> {
             .iter()
             .map(|v| {
                 v.as_str()
-                    .map_or_else(|| fail("tags", "'tags' must be an array of strings"), Ok)
+                    .map_or_else(|| fail("tags", "must be an array of strings"), Ok)
             })
             .collect::<Result<_, _>>()?,
-        Raw::Json(_) => return fail("tags", "'tags' must be an array of strings"),
+        Raw::Json(_) => return fail("tags", "must be an array of strings"),
     };
     let mut out: Vec<String> = Vec::with_capacity(items.len());
     for t in items {
@@ -238,15 +231,11 @@ fn hyperparameters(raw: Raw) -> Result<Map<String, Value>, InvalidMetadata> {
     const FIELD: &str = "hyperparameters";
     let value = match raw {
         Raw::Json(v) => v.clone(),
-        Raw::File(s) => serde_json::from_str(s).or_else(|e| {
-            fail(
-                FIELD,
-                format!("'{FIELD}' in __metadata__ is not valid JSON: {e}"),
-            )
-        })?,
+        Raw::File(s) => serde_json::from_str(s)
+            .or_else(|e| fail(FIELD, format!("in __metadata__ is not valid JSON: {e}")))?,
     };
     let Value::Object(map) = value else {
-        return fail(FIELD, format!("'{FIELD}' must be a JSON object"));
+        return fail(FIELD, "must be a JSON object");
     };
     let size = serde_json::to_vec(&map)
         .map(|v| v.len())
@@ -254,7 +243,7 @@ fn hyperparameters(raw: Raw) -> Result<Map<String, Value>, InvalidMetadata> {
     if size > MAX_HYPERPARAMETERS_BYTES {
         return fail(
             FIELD,
-            format!("'{FIELD}' is larger than {MAX_HYPERPARAMETERS_BYTES} bytes"),
+            format!("is larger than {MAX_HYPERPARAMETERS_BYTES} bytes"),
         );
     }
     Ok(map)
@@ -327,15 +316,11 @@ pub fn parse_edit(body: &Value) -> Result<TicketEdit, InvalidMetadata> {
     for (key, value) in map {
         if !EDITABLE.contains(&key.as_str()) {
             let message = if FIELDS.contains(&key.as_str()) {
-                format!(
-                    "'{key}' cannot be changed after upload: a corrected ticket is a new upload"
-                )
+                "cannot be changed after upload: a corrected ticket is a new upload".to_owned()
             } else {
-                let hint = closest_field(key)
-                    .map(|f| format!(" (did you mean '{f}'?)"))
-                    .unwrap_or_default();
                 format!(
-                    "unknown or read-only field '{key}'{hint}; editable: {}",
+                    "unknown or read-only field{}; editable: {}",
+                    did_you_mean(key, FIELDS),
                     EDITABLE.join(", ")
                 )
             };
@@ -358,29 +343,68 @@ pub fn parse_edit(body: &Value) -> Result<TicketEdit, InvalidMetadata> {
     Ok(edit)
 }
 
-/// The known field nearest to a typo, if it is close enough to be a likely intent.
-fn closest_field(key: &str) -> Option<&'static str> {
-    FIELDS
-        .iter()
-        .map(|f| (edit_distance(key, f), *f))
-        .filter(|(d, _)| *d <= 2)
-        .min()
-        .map(|(_, f)| f)
+/// " (did you mean 'task'?)" when a known name is near enough to `key` to be a likely intent,
+/// else "". One rule for metadata keys and query parameters alike.
+pub fn did_you_mean(key: &str, known: &[&str]) -> String {
+    closest(key, known)
+        .map(|k| format!(" (did you mean '{k}'?)"))
+        .unwrap_or_default()
 }
 
+/// The known name nearest to a typo: within 2 edits (a swap of neighbours is one), a longer
+/// name that `key` begins (`min_acc`), or a long shared stem with few edits (`hyperparams` for
+/// `hyperparameters`). Ties go to an anagram (`taks` is `task` before `tags`), then by name.
+pub fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    let key = key.to_lowercase();
+    known
+        .iter()
+        .filter_map(|&k| {
+            let d = edit_distance(&key, k);
+            let stem = key
+                .chars()
+                .zip(k.chars())
+                .take_while(|(a, b)| a == b)
+                .count();
+            let near = d <= 2
+                || (key.len() >= 3 && k.starts_with(key.as_str()))
+                || (stem >= 5 && d <= k.len() / 3);
+            near.then(|| (d, !same_letters(&key, k), k))
+        })
+        .min()
+        .map(|(_, _, k)| k)
+}
+
+fn same_letters(a: &str, b: &str) -> bool {
+    let mut a: Vec<char> = a.chars().collect();
+    let mut b: Vec<char> = b.chars().collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
+}
+
+/// Edit distance counting insertions, deletions, substitutions and swaps of adjacent
+/// characters (optimal string alignment).
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    d[0] = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -429,7 +453,10 @@ mod tests {
     fn percentage_accuracy_gets_a_hint() {
         let e = resolve_json(&with("accuracy", json!(93.4))).unwrap_err();
         assert_eq!(e.field, "accuracy");
-        assert!(e.message.contains("did you mean 0.934"), "{}", e.message);
+        assert_eq!(
+            e.to_string(),
+            "accuracy: must be a fraction in [0, 1]; 93.4 looks like a percentage (did you mean 0.934?)"
+        );
         assert!(resolve_json(&with("accuracy", json!(-0.1))).is_err());
         assert!(resolve_json(&with("accuracy", json!("0.9"))).is_err());
         assert!(resolve_json(&with("dense_accuracy", json!(1.5))).is_err());
@@ -444,6 +471,22 @@ mod tests {
         let e = parse_json_part(br#"{"acuracy": 0.9}"#).unwrap_err();
         assert_eq!(e.field, "acuracy");
         assert!(e.message.contains("did you mean 'accuracy'"));
+        for (typo, meant) in [
+            ("hyperparams", "hyperparameters"),
+            ("taks", "task"),
+            ("paper", "paper_url"),
+            ("Dataset", "dataset"),
+        ] {
+            let e = parse_json_part(format!(r#"{{"{typo}": 1}}"#).as_bytes()).unwrap_err();
+            assert_eq!(e.field, typo);
+            assert!(
+                e.message.contains(&format!("did you mean '{meant}'")),
+                "{typo}: {}",
+                e.message
+            );
+        }
+        assert_eq!(closest("colour", FIELDS), None);
+        assert_eq!(closest("x", FIELDS), None);
         assert!(parse_json_part(b"[1]").is_err());
         assert!(parse_json_part(b"{oops").is_err());
     }

@@ -185,13 +185,15 @@ mod client {
         let table = run(&srv, d, &["search", "--min-sparsity", "0.8"], true).await;
         let lines: Vec<&str> = table.stdout.lines().collect();
         assert!(
-            lines[0].starts_with("ID") && lines[0].contains("REMAINING"),
+            lines[0].starts_with("ID") && lines[0].contains("WEIGHTS REMAINING"),
             "{}",
             table.stdout
         );
         assert_eq!(lines.len(), 2);
         assert!(
-            lines[1].contains("alice/r20-l2") && lines[1].contains("12.50%"),
+            lines[1].contains("alice/r20-l2")
+                && lines[1].contains("12.5%")
+                && lines[1].contains("90.00%"),
             "{}",
             table.stdout
         );
@@ -199,14 +201,26 @@ mod client {
         let show = run(&srv, d, &["show", "alice/r20-l1"], true).await;
         assert_eq!(show.code, 0, "{}", show.stderr);
         assert!(
-            show.stdout.contains("sparsity        0.75"),
+            show.stdout.contains(
+                "weights         25.0% of weights remaining (64 of 256 prunable weights kept; sparsity 0.7500)"
+            ),
             "{}",
             show.stdout
         );
         assert!(
+            show.stdout.contains("accuracy        91.00%"),
+            "{}",
             show.stdout
-                .lines()
-                .any(|l| l.starts_with("fc.weight") && l.contains("25.00%") && l.ends_with("yes")),
+        );
+        assert!(
+            show.stdout.lines().any(|l| l.starts_with("fc.weight")
+                && l.contains("64 / 256")
+                && l.ends_with("25.0%")),
+            "{}",
+            show.stdout
+        );
+        assert!(
+            show.stdout.contains("Not pruned: fc.bias (16)"),
             "{}",
             show.stdout
         );
@@ -321,7 +335,10 @@ mod client {
         assert!(
             r.stderr
                 .contains("model.safetensors: not a safetensors file")
-                && r.stderr.contains("zip archive"),
+                && r.stderr.contains("zip archive")
+                && r.stderr.contains(
+                    "save it with `safetensors.torch.save_file(model.state_dict(), path)`"
+                ),
             "{}",
             r.stderr
         );
@@ -333,7 +350,13 @@ mod client {
         args.extend(["--accuracy", "93.4"]);
         let r = run(&srv, d, &args, true).await;
         assert_eq!(r.code, 1);
-        assert!(r.stderr.contains("did you mean 0.934"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains(
+                "error: accuracy: must be a fraction in [0, 1]; 93.4 looks like a percentage (did you mean 0.934?)"
+            ),
+            "the field is named once: {}",
+            r.stderr
+        );
         assert_eq!(srv.ticket_rows().await, 0, "local checks send nothing");
 
         let mut args = vec!["upload", good.to_str().unwrap()];
@@ -346,7 +369,7 @@ mod client {
             again
                 .stderr
                 .trim_end()
-                .ends_with("(conflict, field 'name')"),
+                .ends_with("error: name: you already have a ticket named 'x' (conflict)"),
             "{}",
             again.stderr
         );
@@ -420,5 +443,249 @@ mod client {
             "0.5",
         ]);
         assert_eq!(run(&srv, d, &args, false).await.code, 0);
+    }
+
+    /// A torch.nn.utils.prune file: `fc.weight_orig` + `fc.weight_mask` (4 of 16 kept), a bias,
+    /// and an unmasked layer, with the ticket's shape in `__metadata__`.
+    fn torch_prune_file(meta: &[(&str, &str)]) -> Vec<u8> {
+        use crate::common::{f32_bytes, safetensors_file};
+        use safetensors::Dtype;
+        safetensors_file(
+            &[
+                (
+                    "fc.weight_orig",
+                    Dtype::F32,
+                    vec![4, 4],
+                    f32_bytes((0..16).map(|i| i as f32 + 1.0)),
+                ),
+                (
+                    "fc.weight_mask",
+                    Dtype::F32,
+                    vec![4, 4],
+                    f32_bytes((0..16).map(|i| if i % 4 == 0 { 1.0 } else { 0.0 })),
+                ),
+                (
+                    "fc.bias",
+                    Dtype::F32,
+                    vec![4],
+                    f32_bytes([1.0, 2.0, 3.0, 4.0]),
+                ),
+                ("head.weight", Dtype::F32, vec![2, 4], f32_bytes([1.0; 8])),
+            ],
+            meta,
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_first_ten_minutes() {
+        let srv = TestServer::start(Backend::Sqlite).await;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+
+        // A percentage for a fraction flag is refused before any request: a usage error
+        // (exit 2), even with no server to talk to.
+        for (flag, value, hint) in [
+            ("--min-accuracy", "97", "did you mean 0.97?"),
+            ("--min-sparsity", "90", "did you mean 0.9?"),
+            (
+                "--max-accuracy",
+                "-0.5",
+                "must be a fraction in [0, 1]; got -0.5",
+            ),
+        ] {
+            let r = run(
+                &srv,
+                d,
+                &["search", flag, value, "--server", "http://127.0.0.1:9"],
+                false,
+            )
+            .await;
+            assert_eq!(r.code, 2, "{flag} {value}: {}", r.stderr);
+            assert!(
+                r.stderr.contains(hint) && r.stderr.contains(flag),
+                "{}",
+                r.stderr
+            );
+            assert!(
+                !r.stderr.contains("cannot reach"),
+                "checked locally: {}",
+                r.stderr
+            );
+        }
+
+        // Metadata in the file; the flags add the rest, and upload says what it took.
+        let file = d.join("pruned.safetensors");
+        std::fs::write(
+            &file,
+            torch_prune_file(&[
+                ("task", "image-classification"),
+                ("dataset", "mnist"),
+                ("architecture", "lenet-300-100"),
+                ("pruning_method", "imp"),
+                ("accuracy", "0.97"),
+                ("license", "overridden"),
+            ]),
+        )
+        .unwrap();
+        let up = run(
+            &srv,
+            d,
+            &[
+                "upload",
+                file.to_str().unwrap(),
+                "--name",
+                "lenet-l3",
+                "--dense-accuracy",
+                "0.98",
+                "--metric",
+                "top5_accuracy",
+                "--hyperparameters",
+                r#"{"lr": 0.1, "batch_size": 128}"#,
+                "--license",
+                "MIT",
+                "--paper-url",
+                "https://arxiv.org/abs/1803.03635",
+                "--code-url",
+                "https://github.com/facebookresearch/open_lth",
+                "--description",
+                "IMP level 3",
+            ],
+            true,
+        )
+        .await;
+        assert_eq!(up.code, 0, "{}", up.stderr);
+        assert!(
+            up.stderr.contains(
+                "from the file's __metadata__: task, dataset, architecture, pruning_method, accuracy\n"
+            ),
+            "{}",
+            up.stderr
+        );
+        assert!(
+            up.stderr.contains("25.0% of weights remaining"),
+            "{}",
+            up.stderr
+        );
+        let id = up.stdout.lines().next().unwrap().to_owned();
+        let t = srv.get(&format!("/tickets/{id}")).await.json();
+        assert_eq!(t["accuracy"], 0.97);
+        assert_eq!(t["dense_accuracy"], 0.98);
+        assert_eq!(t["metric"], "top5_accuracy");
+        assert_eq!(t["hyperparameters"], json!({"lr": 0.1, "batch_size": 128}));
+        assert_eq!(t["license"], "MIT", "flags win over __metadata__");
+        assert_eq!(t["paper_url"], "https://arxiv.org/abs/1803.03635");
+        assert_eq!(
+            t["code_url"],
+            "https://github.com/facebookresearch/open_lth"
+        );
+        assert_eq!(t["description"], "IMP level 3");
+
+        let bad = run(
+            &srv,
+            d,
+            &[
+                "upload",
+                file.to_str().unwrap(),
+                "--name",
+                "x",
+                "--hyperparameters",
+                "lr=0.1",
+            ],
+            true,
+        )
+        .await;
+        assert_eq!(bad.code, 1);
+        assert!(
+            bad.stderr
+                .contains("error: hyperparameters: not valid JSON"),
+            "{}",
+            bad.stderr
+        );
+
+        // show: one row per parameter, the masked pair as `fc.weight`, the rest apart.
+        let show = run(&srv, d, &["show", "alice/lenet-l3"], true).await;
+        assert_eq!(show.code, 0, "{}", show.stderr);
+        let rows: Vec<&str> = show
+            .stdout
+            .lines()
+            .skip_while(|l| !l.starts_with("PARAMETER"))
+            .collect();
+        assert!(
+            rows[0].contains("KEPT / TOTAL") && rows[0].contains("REMAINING"),
+            "{}",
+            show.stdout
+        );
+        assert!(
+            rows[1].starts_with("fc.weight ")
+                && rows[1].contains("[4, 4]")
+                && rows[1].contains("4 / 16")
+                && rows[1].ends_with("25.0%"),
+            "{}",
+            show.stdout
+        );
+        assert!(rows[2].is_empty(), "one row: {}", show.stdout);
+        assert_eq!(rows[3], "Not pruned: fc.bias (4), head.weight (8)");
+        assert!(
+            !show.stdout.contains("weight_orig") && !show.stdout.contains("weight_mask"),
+            "{}",
+            show.stdout
+        );
+        assert!(
+            show.stdout.contains("accuracy        97.00%"),
+            "{}",
+            show.stdout
+        );
+        assert!(
+            show.stdout.contains("dense_accuracy  98.00%"),
+            "{}",
+            show.stdout
+        );
+
+        // An empty result says so, with the filters used (and --q is --query).
+        let none = run(
+            &srv,
+            d,
+            &[
+                "search",
+                "--task",
+                "image-classification",
+                "--min-accuracy",
+                "0.99",
+                "--q",
+                "lenet",
+                "--sort",
+                "accuracy",
+            ],
+            true,
+        )
+        .await;
+        assert_eq!(none.code, 0, "{}", none.stderr);
+        assert_eq!(
+            none.stdout.trim(),
+            "no tickets match task=image-classification q=lenet min_accuracy=0.99"
+        );
+        let json = run(
+            &srv,
+            d,
+            &["search", "--query", "nothing-like-this", "--json"],
+            true,
+        )
+        .await;
+        assert_eq!((json.code, json.stdout.as_str()), (0, ""));
+        assert!(
+            json.stderr.contains("no tickets match q=nothing-like-this"),
+            "{}",
+            json.stderr
+        );
+        let found = run(&srv, d, &["search", "--query", "LENET"], true).await;
+        assert!(
+            found.stdout.contains("alice/lenet-l3")
+                && found.stdout.contains("25.0%")
+                && found.stdout.contains("97.00%"),
+            "{}",
+            found.stdout
+        );
+        let frontier = run(&srv, d, &["frontier", "--task", "speech"], true).await;
+        assert_eq!(frontier.stdout.trim(), "no tickets match task=speech");
     }
 }

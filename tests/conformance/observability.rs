@@ -146,3 +146,65 @@ async fn json_logs_carry_the_request_id_and_never_the_token() {
         "the token reached the logs"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_to_a_pipe_have_no_colour_and_say_where_the_registry_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_ticketbooth"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env_remove("RUST_LOG")
+        .env_remove("DATABASE_URL")
+        .env_remove("TICKETBOOTH_BLOB_STORE")
+        .env_remove("TICKETBOOTH_LOG_FORMAT")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..50 {
+        if client.get(format!("{url}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A request, so request lines (with their span) are in the output too.
+    client
+        .get(format!("{url}/api/v1/tickets?taks=x"))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.start_kill().unwrap();
+    let mut logs = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .await
+        .unwrap();
+    assert!(
+        !logs.contains('\x1b'),
+        "ANSI escapes in piped logs: {logs:?}"
+    );
+    let d = std::path::absolute(dir.path()).unwrap();
+    let d = d.display();
+    let expected = format!(
+        "ticketbooth listening on {url} (data dir {d}, index: SQLite at {d}/ticketbooth.db, blobs: local files in {d}/blobs)"
+    );
+    assert!(logs.contains(&expected), "{expected}\nnot in:\n{logs}");
+    assert!(!logs.contains("Locations {"), "no Debug structs: {logs}");
+}

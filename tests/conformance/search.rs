@@ -216,6 +216,34 @@ conformance! {
         srv.get("/tasks?task=x").await.assert_error(400, "invalid_parameter", Some("task"));
     }
 
+    async fn fraction_bounds_refuse_percentages_and_typos_get_a_suggestion(srv) {
+        catalogue(&srv).await;
+        for endpoint in ["tickets", "facets", "points"] {
+            for (q, field, words) in [
+                ("min_accuracy=97", "min_accuracy", "looks like a percentage (did you mean 0.97?)"),
+                ("max_accuracy=99.5", "max_accuracy", "did you mean 0.995?"),
+                ("min_sparsity=90", "min_sparsity", "did you mean 0.9?"),
+                ("max_sparsity=95", "max_sparsity", "did you mean 0.95?"),
+                ("min_sparsity=-0.5", "min_sparsity", "must be a fraction in [0, 1]; got -0.5"),
+                ("max_accuracy=-1", "max_accuracy", "must be a fraction in [0, 1]; got -1"),
+                ("min_accuracy=250", "min_accuracy", "must be a fraction in [0, 1]; got 250"),
+                ("taks=image-classification", "taks", "unknown parameter (did you mean 'task'?)"),
+                ("min_acc=0.9", "min_acc", "did you mean 'min_accuracy'?"),
+            ] {
+                let message = srv.get(&format!("/{endpoint}?{q}")).await.assert_error(400, "invalid_parameter", Some(field));
+                assert!(message.contains(words), "{endpoint}?{q}: {message}");
+                assert!(!message.starts_with(field) && !message.starts_with('\''), "the field is not repeated: {message}");
+            }
+        }
+        // The bounds themselves are fine.
+        assert_eq!(names(&srv, "/tickets?min_accuracy=0&max_accuracy=1&min_sparsity=0&max_sparsity=1&limit=100").await.len(), 6);
+        // Metadata keys get the same suggestions.
+        let mut m = crate::common::metadata("typo");
+        m["hyperparams"] = json!({"lr": 0.1});
+        let message = srv.upload(Some(&m), Some(small_ticket(77, 2))).await.assert_error(422, "invalid_metadata", Some("hyperparams"));
+        assert!(message.contains("did you mean 'hyperparameters'?"), "{message}");
+    }
+
     async fn pages_neither_repeat_nor_skip_while_tickets_arrive(srv) {
         let mut originals = HashSet::new();
         for i in 0..12 {
