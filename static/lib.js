@@ -8,7 +8,8 @@ export const pct = (x, digits = 1) => `${(x * 100).toFixed(digits)}%`;
 export function keptPct(share) {
   const r = share * 100;
   if (r === 0) return "0%";
-  return `${r >= 10 ? r.toFixed(1) : r >= 1 ? r.toFixed(2) : r.toPrecision(2)}%`;
+  // Thresholds just below 10 and 1, so that 9.9999... reads "10.0", not "10.00".
+  return `${r >= 9.995 ? r.toFixed(1) : r >= 0.995 ? r.toFixed(2) : r.toPrecision(2)}%`;
 }
 
 /** The one unit the page speaks: "41.0% of weights remaining". */

@@ -74,6 +74,9 @@ test("one unit: percent of weights remaining, rounded for people", () => {
   assert.equal(remaining(0.99957), "0.043% of weights remaining");
   assert.equal(remaining(0), "100.0% of weights remaining");
   assert.equal(keptPct(0), "0%");
+  assert.equal(remaining(0.9), "10.0% of weights remaining"); // 1 - 0.9 is 0.0999...
+  assert.equal(remaining(0.99), "1.00% of weights remaining");
+  assert.equal(remaining(0.9999), "0.010% of weights remaining");
   assert.equal(pct(0.91234, 2), "91.23%");
 });
 
