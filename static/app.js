@@ -99,7 +99,7 @@ async function home() {
       <a href="/tasks/${encodeURIComponent(t.task)}" data-link>${esc(t.task)}</a>
       <div class="stat"><span>tickets</span><span>${t.tickets}</span></div>
       <div class="stat"><span>best accuracy</span><span>${t.best_accuracy != null ? frac(t.best_accuracy) : "–"}</span></div>
-      <div class="stat"><span>fewest weights remaining</span><span title="${t.max_sparsity != null ? esc(`sparsity ${t.max_sparsity}`) : ""}">${t.max_sparsity != null ? keptPct(1 - t.max_sparsity) : "–"}</span></div>
+      <div class="stat"><span>sparsest</span><span title="${t.max_sparsity != null ? esc(`${remaining(t.max_sparsity)} (sparsity ${t.max_sparsity})`) : ""}">${t.max_sparsity != null ? `${keptPct(1 - t.max_sparsity)} remaining` : "–"}</span></div>
       <div class="stat"><a href="/frontier?task=${encodeURIComponent(t.task)}" data-link>frontier →</a></div>
     </li>`).join("")}</ul>` : `<p class="notice">No tickets yet. <a href="/upload" data-link>Upload the first one</a>.</p>`}
     <h2>Recent tickets</h2>
