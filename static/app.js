@@ -267,19 +267,21 @@ function tensorProfile(tensors) {
   const { rows, notPruned } = profileRows(tensors);
   const shape = (s) => `[${s.join(", ")}]`;
   const n = (x) => x.toLocaleString("en-US");
-  const body = rows.map((r) => {
-    const share = r.params ? r.kept / r.params : 0;
-    return `<tr title="${esc(`${r.tensors.join(" + ")}: ${r.kept} of ${r.params} kept`)}">
-      <th scope="row"><code>${esc(r.name)}</code></th><td class="shape">${esc(shape(r.shape))}</td>
-      <td class="num">${n(r.kept)} / ${n(r.params)}</td>
-      <td class="bar"><span class="meter wide" aria-hidden="true"><span style="width:${share * 100}%"></span></span> <span class="num">${keptPct(share)}</span></td></tr>`;
-  }).join("");
+  const cells = (kept, params) => {
+    const share = params ? kept / params : 0;
+    return `<td class="num">${n(kept)} / ${n(params)}</td>
+      <td class="bar"><span class="meter wide" aria-hidden="true"><span style="width:${share * 100}%"></span></span> <span class="num">${keptPct(share)}</span></td>`;
+  };
+  const body = rows.map((r) => `<tr title="${esc(`${r.tensors.join(" + ")}: ${r.kept} of ${r.params} kept`)}">
+      <th scope="row"><code>${esc(r.name)}</code></th><td class="shape">${esc(shape(r.shape))}</td>${cells(r.kept, r.params)}</tr>`).join("");
+  const sum = (k) => rows.reduce((a, r) => a + r[k], 0);
+  const total = rows.length > 1 ? `<tfoot><tr><th scope="row">all ${rows.length}</th><td class="shape"></td>${cells(sum("kept"), sum("params"))}</tr></tfoot>` : "";
   const rest = notPruned.length ? `<h3 id="not-pruned-title">Not pruned</h3>
     <p class="muted">Tensors outside the mask (biases, norms, buffers): kept whole, counted in no sparsity.</p>
     <ul class="not-pruned" aria-labelledby="not-pruned-title">${notPruned.map((t) => `<li><code>${esc(t.name)}</code> <span class="muted">${esc(shape(t.shape))} · ${n(t.params)}</span></li>`).join("")}</ul>` : "";
   return `<div class="table-wrap"><table class="profile">
     <thead><tr><th scope="col">Parameter</th><th scope="col" class="shape">Shape</th><th scope="col" class="num">Kept / total</th><th scope="col">Weights remaining</th></tr></thead>
-    <tbody>${body}</tbody></table></div>${rest}`;
+    <tbody>${body}</tbody>${total}</table></div>${rest}`;
 }
 
 function snippets(t) {
