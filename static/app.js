@@ -178,8 +178,8 @@ async function search(params, fixedTask = null) {
     <p class="error" id="err-search" role="alert"></p>
     <div class="layout">
       <aside class="facets" aria-label="Filters">
-        ${rangeFieldset("sparsity", "Sparsity (fraction removed)", val)}
-        <p class="hint" id="sparsity-hint" aria-live="polite">${esc(sparsityHint(params.get("min_sparsity"), params.get("max_sparsity")))}</p>
+        ${rangeFieldset("sparsity", "Sparsity (fraction removed)", val,
+          `<p class="hint" id="sparsity-hint" aria-live="polite">${esc(sparsityHint(params.get("min_sparsity"), params.get("max_sparsity")))}</p>`)}
         ${rangeFieldset("accuracy", "Accuracy (fraction)", val)}
         ${facetHtml}
         ${[...filters].length ? `<p><a href="${esc(fixedTask ? `/tasks/${encodeURIComponent(fixedTask)}` : "/search")}" data-link>Clear filters</a></p>` : ""}
@@ -230,11 +230,11 @@ async function search(params, fixedTask = null) {
 
 const RANGES = ["min_sparsity", "max_sparsity", "min_accuracy", "max_accuracy"];
 
-function rangeFieldset(what, legend, val) {
+function rangeFieldset(what, legend, val, extra = "") {
   const input = (k) => `<input form="search-form" name="${k}" id="${k}" type="number" step="any" min="0" max="1" value="${val(k)}" aria-describedby="err-${k}">`;
   return `<fieldset><legend>${legend}</legend>
     <div class="range"><label>min ${input(`min_${what}`)}</label><label>max ${input(`max_${what}`)}</label>
-      <span class="error" id="err-min_${what}" role="alert"></span><span class="error" id="err-max_${what}" role="alert"></span></div></fieldset>`;
+      <span class="error" id="err-min_${what}" role="alert"></span><span class="error" id="err-max_${what}" role="alert"></span></div>${extra}</fieldset>`;
 }
 
 /** The sparsity bounds in the page's one unit. */
