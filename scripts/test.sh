@@ -121,9 +121,23 @@ browser_story() {
   start_server
   local rc=0
   rm -rf target/screenshots
-  python3 tests/browser/story.py "$SERVE_URL" "$SERVE_TOKEN" target/screenshots || rc=$?
+  # A second user, who builds on one of alice's tickets ("built on this by others").
+  local other
+  other=$(target/debug/ticketbooth token create --name bob --data-dir "$SERVE_DIR" 2>/dev/null)
+  python3 tests/browser/story.py "$SERVE_URL" "$SERVE_TOKEN" target/screenshots "$other" || rc=$?
   stop_server
   return $rc
+}
+
+# The web page's pure logic (static/lib.js: the layerwise profile's grouping, the range check,
+# the dense baseline, lineage by owner) with Node's own test runner; no packages, no build step.
+web_unit() {
+  if ! command -v node >/dev/null 2>&1; then
+    say "installing Debian's nodejs for the web page's unit tests"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs >/dev/null
+  fi
+  node --test tests/web/
 }
 
 # schemathesis against the live server's own OpenAPI document (schemathesis.toml says which
@@ -171,6 +185,7 @@ cargo build --quiet
 smoke
 api_contract
 python_workflow
+web_unit
 browser_story
 # The test runner goes last, so its summary closes the output.
 if cargo nextest --version >/dev/null 2>&1; then

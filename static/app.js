@@ -1,6 +1,8 @@
 // ticketbooth's web page: a small client of the public REST API, no build step, no CDN.
 // Pages: /, /tasks/{task}, /search?..., /tickets/{id}, /frontier?..., /upload.
 
+import { checkFraction, denseBaseline, keptPct, pct, profileRows, remaining, splitChildren } from "./lib.js";
+
 const API = "/api/v1";
 const app = document.getElementById("app");
 
@@ -9,11 +11,10 @@ const app = document.getElementById("app");
 /** Escapes text for HTML. Everything from the API goes through this, except description_html,
  *  which the server renders from markdown and sanitizes. */
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-const pct = (x, digits = 1) => `${(x * 100).toFixed(digits)}%`;
-const remaining = (sparsity) => {
-  const r = (1 - sparsity) * 100;
-  return `${r >= 10 ? r.toFixed(1) : r >= 1 ? r.toFixed(2) : r.toPrecision(2)}% of weights remaining`;
-};
+/** A fraction shown as a percentage rounded for people, its full value on hover. */
+const frac = (x, digits = 2) => `<span title="${esc(String(x))}">${pct(x, digits)}</span>`;
+/** The one unit: "x% of weights remaining", the API's exact sparsity on hover. */
+const rem = (sparsity) => `<span title="${esc(`sparsity ${sparsity} (fraction of prunable weights removed)`)}">${esc(remaining(sparsity))}</span>`;
 const bytes = (n) => {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
@@ -72,9 +73,9 @@ function ticketRow(t) {
     <div class="title"><a href="/tickets/${encodeURIComponent(t.id)}" data-link>${esc(t.owner)}/${esc(t.name)}</a>
       ${t.yanked ? '<span class="chip">yanked</span>' : ""}</div>
     <div class="muted">${esc(t.task)} · ${esc(t.dataset)} · ${esc(t.architecture)} · ${esc(t.pruning_method)}</div>
-    <div><span class="meter" title="${esc(remaining(t.sparsity))}"><span style="width:${Math.max(1, (1 - t.sparsity) * 100)}%"></span></span>
-      <span data-role="remaining">${esc(remaining(t.sparsity))}</span> · sparsity ${t.sparsity.toFixed(4)} ·
-      ${esc(t.metric)} <strong>${pct(t.accuracy, 2)}</strong>${t.dense_accuracy != null ? ` (dense ${pct(t.dense_accuracy, 2)})` : ""} ·
+    <div><span class="meter" aria-hidden="true"><span style="width:${Math.max(1, (1 - t.sparsity) * 100)}%"></span></span>
+      <span data-role="remaining">${rem(t.sparsity)}</span> ·
+      ${esc(t.metric)} <strong>${frac(t.accuracy)}</strong>${t.dense_accuracy != null ? ` (dense ${frac(t.dense_accuracy)})` : ""} ·
       ${t.downloads} downloads</div>
     <div class="chips">${t.tags.map((g) => `<span class="chip">${esc(g)}</span>`).join("")}</div>
   </li>`;
@@ -97,8 +98,8 @@ async function home() {
     ${tasks.items.length ? `<ul class="cards">${tasks.items.map((t) => `<li class="card">
       <a href="/tasks/${encodeURIComponent(t.task)}" data-link>${esc(t.task)}</a>
       <div class="stat"><span>tickets</span><span>${t.tickets}</span></div>
-      <div class="stat"><span>best accuracy</span><span>${t.best_accuracy != null ? pct(t.best_accuracy, 2) : "–"}</span></div>
-      <div class="stat"><span>highest sparsity</span><span>${t.max_sparsity != null ? pct(t.max_sparsity, 2) : "–"}</span></div>
+      <div class="stat"><span>best accuracy</span><span>${t.best_accuracy != null ? frac(t.best_accuracy) : "–"}</span></div>
+      <div class="stat"><span>sparsest</span><span title="${t.max_sparsity != null ? esc(`${remaining(t.max_sparsity)} (sparsity ${t.max_sparsity})`) : ""}">${t.max_sparsity != null ? `${keptPct(1 - t.max_sparsity)} remaining` : "–"}</span></div>
       <div class="stat"><a href="/frontier?task=${encodeURIComponent(t.task)}" data-link>frontier →</a></div>
     </li>`).join("")}</ul>` : `<p class="notice">No tickets yet. <a href="/upload" data-link>Upload the first one</a>.</p>`}
     <h2>Recent tickets</h2>
@@ -128,7 +129,16 @@ async function search(params, fixedTask = null) {
   const query = new URLSearchParams(filters);
   for (const k of ["sort", "order"]) if (params.get(k)) query.set(k, params.get(k));
   query.set("limit", "20");
-  const [page, facets] = await Promise.all([api(`/tickets?${query}`), api(`/facets?${filters}`)]);
+  // A refused search (400) still shows the form, with the server's message next to the field it names.
+  let page, facets, refused = null;
+  try {
+    [page, facets] = await Promise.all([api(`/tickets?${query}`), api(`/facets?${filters}`)]);
+  } catch (err) {
+    if (err.status !== 400) throw err;
+    refused = { field: err.body?.error?.field, message: err.message };
+    page = { items: [], next_cursor: null };
+    facets = {};
+  }
   // The page's own URL: /tasks/{task} keeps the task in the path.
   const pageUrl = (p) => {
     const q = new URLSearchParams(p);
@@ -154,7 +164,7 @@ async function search(params, fixedTask = null) {
   app.innerHTML = `
     <h1>${fixedTask ? `Task: ${esc(fixedTask)}` : "Search tickets"}</h1>
     ${fixedTask ? `<p><a href="/frontier?task=${encodeURIComponent(fixedTask)}" data-link>See this task's sparsity/accuracy frontier →</a></p>` : ""}
-    <form class="searchbar" role="search" id="search-form">
+    <form class="searchbar" role="search" id="search-form" novalidate>
       <label for="q" class="skip">Search text</label>
       <input id="q" name="q" type="search" value="${val("q")}" placeholder="name, description, architecture, dataset, tags">
       <label for="sort" class="skip">Sort</label>
@@ -165,28 +175,41 @@ async function search(params, fixedTask = null) {
       <select id="order" name="order"><option value="desc">↓ desc</option><option value="asc" ${params.get("order") === "asc" ? "selected" : ""}>↑ asc</option></select>
       <button type="submit">Apply</button>
     </form>
+    <p class="error" id="err-search" role="alert"></p>
     <div class="layout">
       <aside class="facets" aria-label="Filters">
-        <fieldset><legend>Sparsity (fraction removed)</legend>
-          <div class="range"><label>min <input form="search-form" name="min_sparsity" id="min_sparsity" type="number" step="any" min="0" max="1" value="${val("min_sparsity")}"></label>
-          <label>max <input form="search-form" name="max_sparsity" id="max_sparsity" type="number" step="any" min="0" max="1" value="${val("max_sparsity")}"></label></div></fieldset>
-        <fieldset><legend>Accuracy</legend>
-          <div class="range"><label>min <input form="search-form" name="min_accuracy" id="min_accuracy" type="number" step="any" min="0" max="1" value="${val("min_accuracy")}"></label>
-          <label>max <input form="search-form" name="max_accuracy" id="max_accuracy" type="number" step="any" min="0" max="1" value="${val("max_accuracy")}"></label></div></fieldset>
+        ${rangeFieldset("sparsity", "Sparsity (fraction removed)", val,
+          `<p class="hint" id="sparsity-hint" aria-live="polite">${esc(sparsityHint(params.get("min_sparsity"), params.get("max_sparsity")))}</p>`)}
+        ${rangeFieldset("accuracy", "Accuracy (fraction)", val)}
         ${facetHtml}
         ${[...filters].length ? `<p><a href="${esc(fixedTask ? `/tasks/${encodeURIComponent(fixedTask)}` : "/search")}" data-link>Clear filters</a></p>` : ""}
       </aside>
       <section aria-live="polite">
-        <p class="muted" id="count">${page.items.length ? "" : "No tickets match."}</p>
+        <p class="muted" id="count">${refused ? "The registry refused this search; see the message by the field." : page.items.length ? "" : "No tickets match."}</p>
         <ul class="results" id="results">${page.items.map(ticketRow).join("")}</ul>
         ${page.next_cursor ? '<button class="secondary" id="more">Load more</button>' : ""}
       </section>
     </div>`;
-  document.getElementById("search-form").addEventListener("submit", (e) => {
+  const form = document.getElementById("search-form");
+  if (refused) showSearchError(refused.field, refused.message);
+  const hint = () => { document.getElementById("sparsity-hint").textContent = sparsityHint(form.min_sparsity.value, form.max_sparsity.value); };
+  form.min_sparsity.addEventListener("input", hint);
+  form.max_sparsity.addEventListener("input", hint);
+  form.addEventListener("submit", (e) => {
     e.preventDefault();
+    clearSearchErrors();
+    const data = new FormData(form);
+    // A bound on a fraction outside [0, 1] is refused here, in the server's words, before any request.
+    let bad = false;
+    for (const k of RANGES) {
+      // A number input holds "" for text it cannot parse; validity tells that apart from empty.
+      const msg = form[k].validity.badInput ? "must be a number" : checkFraction(data.get(k));
+      if (msg) { if (!bad) form[k].focus(); showSearchError(k, msg); bad = true; }
+    }
+    if (bad) return;
     const p = new URLSearchParams(params);
-    for (const k of ["q", "sort", "order", "min_sparsity", "max_sparsity", "min_accuracy", "max_accuracy"]) {
-      const v = (new FormData(e.target).get(k) ?? "").toString().trim();
+    for (const k of ["q", "sort", "order", ...RANGES]) {
+      const v = (data.get(k) ?? "").toString().trim();
       if (v) p.set(k, v); else p.delete(k);
     }
     if (p.get("sort") === "created") p.delete("sort");
@@ -205,23 +228,60 @@ async function search(params, fixedTask = null) {
   });
 }
 
+const RANGES = ["min_sparsity", "max_sparsity", "min_accuracy", "max_accuracy"];
+
+function rangeFieldset(what, legend, val, extra = "") {
+  const input = (k) => `<input form="search-form" name="${k}" id="${k}" type="number" step="any" min="0" max="1" value="${val(k)}" aria-describedby="err-${k}">`;
+  return `<fieldset><legend>${legend}</legend>
+    <div class="range"><label>min ${input(`min_${what}`)}</label><label>max ${input(`max_${what}`)}</label>
+      <span class="error" id="err-min_${what}" role="alert"></span><span class="error" id="err-max_${what}" role="alert"></span></div>${extra}</fieldset>`;
+}
+
+/** The sparsity bounds in the page's one unit. */
+function sparsityHint(min, max) {
+  const ok = (v) => v != null && String(v).trim() !== "" && checkFraction(v) === null;
+  const parts = [];
+  if (ok(max)) parts.push(`at least ${keptPct(1 - Number(max))}`);
+  if (ok(min)) parts.push(`at most ${keptPct(1 - Number(min))}`);
+  return parts.length ? `${parts.join(" and ")} of weights remaining` : "0.9 = 10% of weights remaining";
+}
+
+function clearSearchErrors() {
+  for (const el of document.querySelectorAll("#app .error")) el.textContent = "";
+  for (const el of document.querySelectorAll("#app .invalid")) { el.classList.remove("invalid"); el.removeAttribute("aria-invalid"); }
+}
+
+/** A message next to the field it is about, or above the results when no field shows it. */
+function showSearchError(field, message) {
+  const input = field && document.getElementById(field);
+  const el = (field && document.getElementById(`err-${field}`)) || document.getElementById("err-search");
+  el.textContent = el.id === "err-search" && field ? `${field}: ${message}` : message;
+  if (input) { input.classList.add("invalid"); input.setAttribute("aria-invalid", "true"); }
+}
+
 // ---------- ticket ----------
 
+/** The layerwise profile: a row per pruned parameter (kept of total, % remaining), and apart,
+ *  the tensors that are not pruned, with no bar (a bar would read as pruning). */
 function tensorProfile(tensors) {
-  const rows = tensors.filter((t) => t.params > 0);
-  const width = 640, rowH = 18, labelW = 220, barW = width - labelW - 90;
-  const max = Math.max(...rows.map((t) => t.params), 1);
-  const body = rows.map((t, i) => {
-    const y = i * rowH;
-    const total = Math.max(2, (t.params / max) * barW);
-    const kept = total * (t.kept / t.params);
-    return `<g><title>${esc(t.name)}: ${t.kept} of ${t.params} kept (${pct(t.kept / t.params)})${t.prunable ? "" : ", not prunable"}</title>
-      <text x="${labelW - 6}" y="${y + 12}" text-anchor="end">${esc(t.name.length > 34 ? "…" + t.name.slice(-33) : t.name)}</text>
-      <rect x="${labelW}" y="${y + 3}" width="${total}" height="${rowH - 6}" fill="var(--pruned)" rx="2"/>
-      <rect x="${labelW}" y="${y + 3}" width="${kept}" height="${rowH - 6}" fill="var(--kept)" rx="2" opacity="${t.prunable ? 1 : 0.45}"/>
-      <text x="${labelW + total + 6}" y="${y + 12}">${pct(t.kept / t.params)}</text></g>`;
-  }).join("");
-  return `<svg class="profile" viewBox="0 0 ${width} ${rows.length * rowH + 4}" role="img" aria-label="Kept against total weights per tensor">${body}</svg>`;
+  const { rows, notPruned } = profileRows(tensors);
+  const shape = (s) => `[${s.join(", ")}]`;
+  const n = (x) => x.toLocaleString("en-US");
+  const cells = (kept, params) => {
+    const share = params ? kept / params : 0;
+    return `<td class="num">${n(kept)} / ${n(params)}</td>
+      <td class="bar"><span class="meter wide" aria-hidden="true"><span style="width:${share * 100}%"></span></span> <span class="num">${keptPct(share)}</span></td>`;
+  };
+  const body = rows.map((r) => `<tr title="${esc(`${r.tensors.join(" + ")}: ${r.kept} of ${r.params} kept`)}">
+      <th scope="row"><code>${esc(r.name)}</code></th><td class="shape">${esc(shape(r.shape))}</td>${cells(r.kept, r.params)}</tr>`).join("");
+  const sum = (k) => rows.reduce((a, r) => a + r[k], 0);
+  const total = rows.length > 1 ? `<tfoot><tr><th scope="row">all ${rows.length}</th><td class="shape"></td>${cells(sum("kept"), sum("params"))}</tr></tfoot>` : "";
+  const rest = notPruned.length ? `<h3 id="not-pruned-title">Not pruned</h3>
+    <p class="muted">Tensors outside the mask (biases, norms, buffers): kept whole, counted in no sparsity.</p>
+    <ul class="not-pruned" aria-labelledby="not-pruned-title">${notPruned.map((t) => `<li><code>${esc(t.name)}</code> <span class="muted">${esc(shape(t.shape))} · ${n(t.params)}</span></li>`).join("")}</ul>` : "";
+  return `<div class="table-wrap"><table class="profile">
+    <thead><tr><th scope="col">Parameter</th><th scope="col" class="shape">Shape</th><th scope="col" class="num">Kept / total</th><th scope="col">Weights remaining</th></tr></thead>
+    <tbody>${body}</tbody>${total}</table></div>${rest}`;
 }
 
 function snippets(t) {
@@ -251,7 +311,10 @@ async function ticket(id, owner, name) {
   const t = id ? await api(`/tickets/${encodeURIComponent(id)}`) : await api(`/owners/${owner}/tickets/${name}`);
   const lineage = await api(`/tickets/${encodeURIComponent(t.id)}/lineage`);
   title(`${t.owner}/${t.name}`);
-  const link = (x) => `<a href="/tickets/${encodeURIComponent(x.id)}" data-link>${esc(x.name)}</a> <span class="muted">(${pct(x.sparsity)} sparse, ${pct(x.accuracy, 2)})</span>`;
+  // Another owner's ticket is named with its owner: building on someone else's ticket is provenance, marked as such.
+  const link = (x) => `<a href="/tickets/${encodeURIComponent(x.id)}" data-link>${x.owner !== t.owner ? `${esc(x.owner)}/` : ""}${esc(x.name)}</a>
+    <span class="muted">(${rem(x.sparsity)}, ${frac(x.accuracy)})</span>`;
+  const { own, others } = splitChildren(lineage.children, t.owner);
   const chain = [...lineage.ancestors].reverse().map(link);
   chain.push(`<strong>${esc(t.name)}</strong>`);
   const optional = (label, v) => `<dt>${label}</dt><dd>${v ?? '<span class="muted">–</span>'}</dd>`;
@@ -261,9 +324,9 @@ async function ticket(id, owner, name) {
     <h1>${esc(t.owner)}/${esc(t.name)} ${t.yanked ? '<span class="chip">yanked</span>' : ""}</h1>
     <div class="kpis">
       <div class="card"><div class="muted">Measured by the server</div><div class="big" id="remaining">${esc(remaining(t.sparsity))}</div>
-        <div>sparsity <span id="sparsity">${t.sparsity.toFixed(6)}</span> (${t.params_kept.toLocaleString()} of ${t.params_total.toLocaleString()} prunable weights kept)</div></div>
-      <div class="card"><div class="muted">${esc(t.metric)}</div><div class="big">${pct(t.accuracy, 2)}</div>
-        <div>${t.dense_accuracy != null ? `dense baseline ${pct(t.dense_accuracy, 2)} (${t.accuracy >= t.dense_accuracy ? "+" : ""}${((t.accuracy - t.dense_accuracy) * 100).toFixed(2)} points)` : '<span class="muted">no dense baseline given</span>'}</div></div>
+        <div>${t.params_kept.toLocaleString("en-US")} of ${t.params_total.toLocaleString("en-US")} prunable weights kept</div></div>
+      <div class="card"><div class="muted">${esc(t.metric)}</div><div class="big" id="accuracy">${frac(t.accuracy)}</div>
+        <div>${t.dense_accuracy != null ? `dense baseline ${frac(t.dense_accuracy)} (${t.accuracy >= t.dense_accuracy ? "+" : ""}${((t.accuracy - t.dense_accuracy) * 100).toFixed(2)} points)` : '<span class="muted">no dense baseline given</span>'}</div></div>
       <div class="card"><div class="muted">File</div><div>${bytes(t.size_bytes)}</div>
         <a class="button" id="download" href="${API}/tickets/${encodeURIComponent(t.id)}/file" download="${esc(t.name)}.safetensors">Download</a>
         <div class="muted" style="font-size:.75rem;overflow-wrap:anywhere">sha256 <code id="sha256">${esc(t.sha256)}</code></div></div>
@@ -271,13 +334,14 @@ async function ticket(id, owner, name) {
     ${t.description_html ? `<section class="card" aria-label="Description">${t.description_html}</section>` : ""}
     <h2>Lineage</h2>
     <div class="lineage">${chain.join(" → ")}</div>
-    ${lineage.children.length ? `<p>Next rounds: ${lineage.children.map(link).join(", ")}</p>` : ""}
+    ${own.length ? `<p id="next-rounds">Next rounds: ${own.map(link).join(", ")}</p>` : ""}
+    ${others.length ? `<p id="built-on">Built on this by others: ${others.map(link).join(", ")}</p>` : ""}
     <h2>Details</h2>
     <dl class="meta">
       ${optional("Owner", esc(t.owner))}${optional("Task", esc(t.task))}${optional("Dataset", esc(t.dataset))}
       ${optional("Architecture", esc(t.architecture))}${optional("Pruning method", esc(t.pruning_method))}
       ${optional("Accuracy", `${t.accuracy} (${esc(t.metric)})`)}${optional("Dense accuracy", t.dense_accuracy)}
-      ${optional("Sparsity", t.sparsity.toFixed(6))}${optional("Tags", t.tags.length ? t.tags.map((g) => `<a class="chip" href="/search?tag=${encodeURIComponent(g)}" data-link>${esc(g)}</a>`).join(" ") : null)}
+      ${optional("Sparsity", `<span id="sparsity">${t.sparsity}</span> <span class="muted">(fraction of prunable weights removed, as in the API)</span>`)}${optional("Tags", t.tags.length ? t.tags.map((g) => `<a class="chip" href="/search?tag=${encodeURIComponent(g)}" data-link>${esc(g)}</a>`).join(" ") : null)}
       ${optional("Parent", t.parent_id ? `<a href="/tickets/${encodeURIComponent(t.parent_id)}" data-link>${esc(t.parent_id)}</a>` : null)}
       ${optional("Paper", t.paper_url ? `<a href="${esc(t.paper_url)}" rel="noopener nofollow">${esc(t.paper_url)}</a>` : null)}
       ${optional("Code", t.code_url ? `<a href="${esc(t.code_url)}" rel="noopener nofollow">${esc(t.code_url)}</a>` : null)}
@@ -285,8 +349,8 @@ async function ticket(id, owner, name) {
       ${optional("Downloads", t.downloads)}${optional("Id", `<code>${esc(t.id)}</code>`)}
       ${optional("Hyperparameters", hp)}
     </dl>
-    <h2>Layerwise sparsity</h2>
-    <p class="muted">Kept (blue) against total weights per tensor, in file order; faded bars do not count toward sparsity.</p>
+    <h2>Layerwise profile</h2>
+    <p class="muted">Each pruned parameter in file order (a <code>P_orig</code> + <code>P_mask</code> pair is one row, <code>P</code>): weights kept of its total, and the share remaining.</p>
     ${tensorProfile(t.tensors || [])}
     <h2>Use it</h2>
     ${snippets(t)}`;
@@ -314,7 +378,10 @@ async function frontier(params) {
       return;
     }
   }
-  const [points, front] = await Promise.all([api(`/points?${filters}`), api(`/frontier?${filters}`)]);
+  // Points carry no dense accuracy: the frontier's tickets and a page of the search supply it.
+  const [points, front, sample] = await Promise.all([api(`/points?${filters}`), api(`/frontier?${filters}`), api(`/tickets?${filters}&limit=100`)]);
+  const seen = new Map([...front.items, ...sample.items].map((t) => [t.id, t]));
+  const baseline = denseBaseline([...seen.values()]);
   const select = (name, label, options, current) => `<label>${label} <select name="${name}" id="f-${name}"><option value="">all</option>${options.map((o) => `<option ${o === current ? "selected" : ""}>${esc(o)}</option>`).join("")}</select></label>`;
   app.innerHTML = `
     <h1>Sparsity/accuracy frontier</h1>
@@ -323,47 +390,90 @@ async function frontier(params) {
       ${select("dataset", "Dataset", facets.dataset.map((f) => f.value), params.get("dataset"))}
       ${select("architecture", "Architecture", facets.architecture.map((f) => f.value), params.get("architecture"))}
     </form>
-    <p class="muted">${points.items.length} tickets${points.truncated ? " (first 100,000)" : ""}; ${front.items.length} on the frontier (no other ticket is both sparser and more accurate). Lines in grey join IMP rounds by lineage. Hover a point for the ticket; click to open it.</p>
-    ${plot(points.items, front.items)}`;
+    <p class="muted" id="caption">${points.items.length} tickets${points.truncated ? " (first 100,000)" : ""}; ${front.items.length} on the frontier.
+      A ticket is left off the frontier when another is at least as sparse and at least as accurate, and better in one of the two.
+      Hover a point for the ticket; click it (or focus it and press Enter) to open it.</p>
+    <div class="frontier-view">${legend(points.items, baseline)}<div id="plot-box"></div></div>`;
+  drawPlot = () => {
+    const box = document.getElementById("plot-box");
+    if (!box) return;
+    box.innerHTML = plot(points.items, front.items, baseline, box.clientWidth);
+    wirePlot();
+  };
+  drawPlot();
   document.getElementById("frontier-form").addEventListener("change", (e) => {
     const p = new URLSearchParams();
     for (const [k, v] of new FormData(e.currentTarget)) if (v) p.set(k, v);
     if (e.target.name === "task") { p.delete("dataset"); p.delete("architecture"); }
     navigate(`/frontier?${p}`);
   });
-  wirePlot();
 }
 
 const MAX_POINTS = 5000;
 
-/** Accuracy against percent of weights remaining, log x axis, as in the LTH papers. */
-function plot(rows, front) {
-  const W = 760, H = 440, L = 56, R = 16, T = 16, B = 46;
+// The plot is drawn at the width it has, so its text stays readable at phone width.
+let drawPlot = null, plotWidth = 0;
+window.addEventListener("resize", () => {
+  const box = document.getElementById("plot-box");
+  if (!box || !drawPlot || Math.abs(box.clientWidth - plotWidth) < 24) return;
+  drawPlot();
+});
+
+/** What the marks mean. */
+function legend(rows, baseline) {
+  const key = (inner) => `<svg class="key" width="30" height="14" viewBox="0 0 30 14" aria-hidden="true">${inner}</svg>`;
+  const items = [
+    [key('<line class="frontier" x1="2" y1="7" x2="28" y2="7"/>'), "Pareto frontier: the best known ticket at each size (red dots are on it)"],
+    [key('<circle cx="15" cy="7" r="4"/>'), "another ticket"],
+    [key('<line class="chain" x1="2" y1="11" x2="28" y2="3"/>'), "grey lines: IMP chains, each ticket joined to its parent (lineage)"],
+  ];
+  if (baseline) {
+    items.push([key('<line class="baseline" x1="2" y1="7" x2="28" y2="7"/>'),
+      baseline.agreed ? `dense baseline ${pct(baseline.value, 2)}: the dense model's accuracy, as these tickets report it`
+        : `dense baseline ${pct(baseline.value, 2)}: the median of the dense accuracies these tickets report (${baseline.distinct} different values)`]);
+  }
+  return `<ul class="legend" id="legend" aria-label="Legend">${items.map(([k, text]) => `<li>${k} ${esc(text)}</li>`).join("")}</ul>`;
+}
+
+/** Accuracy against percent of weights remaining, log x axis, as in the LTH papers. Drawn at
+ *  `width` pixels (the text at its real size), between 320 and 900. */
+function plot(rows, front, baseline, width) {
   if (!rows.length) return '<p class="notice">No tickets match.</p>';
+  const W = Math.round(Math.min(900, Math.max(320, width || 760))), H = Math.round(Math.max(300, Math.min(440, W * 0.62)));
+  const L = 48, R = 20, T = 14, B = 44;
+  plotWidth = W;
   const rem = (s) => Math.max((1 - s) * 100, 0.01);
   const xs = rows.map((r) => rem(r[2])), ys = rows.map((r) => r[3]);
+  if (baseline) ys.push(baseline.value);
   const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...xs)))), hi = 100;
   const yMin = Math.max(0, Math.floor((Math.min(...ys) - 0.02) * 20) / 20), yMax = Math.min(1, Math.ceil((Math.max(...ys) + 0.01) * 20) / 20);
-  const x = (s) => L + ((Math.log10(hi) - Math.log10(rem(s))) / (Math.log10(hi) - Math.log10(lo))) * (W - L - R);
+  const xOf = (v) => L + ((Math.log10(hi) - Math.log10(v)) / Math.max(Math.log10(hi) - Math.log10(lo), 1e-9)) * (W - L - R);
+  const x = (s) => xOf(rem(s));
   const y = (a) => T + (1 - (a - yMin) / Math.max(yMax - yMin, 1e-6)) * (H - T - B);
   const byId = new Map(rows.map((r) => [r[0], r]));
   const onFront = new Set(front.map((t) => t.id));
+  // Fewer ticks where a decade is narrow, so labels never overlap.
+  const perDecade = (W - L - R) / Math.max(Math.log10(hi / lo), 1);
+  const mults = perDecade >= 140 ? [1, 0.5, 0.2] : perDecade >= 60 ? [1, 0.5] : [1];
   const ticks = [];
-  for (let v = hi; v >= lo; v /= 10) for (const m of [1, 0.5, 0.2]) { const t = v * m; if (t >= lo && t <= hi) ticks.push(t); }
-  const xTicks = ticks.map((t) => { const px = L + ((Math.log10(hi) - Math.log10(t)) / (Math.log10(hi) - Math.log10(lo))) * (W - L - R);
-    return `<line class="axis" x1="${px}" x2="${px}" y1="${T}" y2="${H - B}"/><text x="${px}" y="${H - B + 16}" text-anchor="middle">${t >= 1 ? t : t.toPrecision(1)}</text>`; }).join("");
+  for (let v = hi; v >= lo * 0.999; v /= 10) for (const m of mults) { const t = v * m; if (t >= lo * 0.999 && t <= hi) ticks.push(t); }
+  const xTicks = ticks.map((t) => `<line class="axis" x1="${xOf(t)}" x2="${xOf(t)}" y1="${T}" y2="${H - B}"/>
+    <text x="${xOf(t)}" y="${H - B + 15}" text-anchor="middle">${t >= 1 ? +t.toFixed(0) : +t.toPrecision(1)}%</text>`).join("");
   const yTicks = [];
-  for (let a = yMin; a <= yMax + 1e-9; a += (yMax - yMin) / 5) yTicks.push(`<line class="axis" x1="${L}" x2="${W - R}" y1="${y(a)}" y2="${y(a)}"/><text x="${L - 6}" y="${y(a) + 4}" text-anchor="end">${(a * 100).toFixed(0)}%</text>`);
+  for (let a = yMin; a <= yMax + 1e-9; a += (yMax - yMin) / 5) yTicks.push(`<line class="axis" x1="${L}" x2="${W - R}" y1="${y(a)}" y2="${y(a)}"/><text x="${L - 5}" y="${y(a) + 4}" text-anchor="end">${(a * 100).toFixed(0)}%</text>`);
   const chains = rows.filter((r) => r[4] && byId.has(r[4])).map((r) => { const p = byId.get(r[4]);
     return `<line class="chain" x1="${x(p[2])}" y1="${y(p[3])}" x2="${x(r[2])}" y2="${y(r[3])}"/>`; }).join("");
   const frontLine = front.map((t) => `${x(t.sparsity)},${y(t.accuracy)}`).join(" ");
+  const base = baseline ? `<line class="baseline" id="baseline" x1="${L}" x2="${W - R}" y1="${y(baseline.value)}" y2="${y(baseline.value)}"/>` : "";
+  // Drawn last, on a halo of the background, so lines and dots never make it unreadable.
+  const baseLabel = baseline ? `<text class="baseline-label" id="baseline-label" x="${W - R - 4}" y="${y(baseline.value) - 6}" text-anchor="end">dense baseline ${pct(baseline.value, 2)}${baseline.agreed ? "" : " (median)"}</text>` : "";
   const dots = rows.map((r) => `<circle r="${onFront.has(r[0]) ? 5 : 4}" cx="${x(r[2])}" cy="${y(r[3])}" class="${onFront.has(r[0]) ? "on-frontier" : ""}"
-      data-id="${esc(r[0])}" data-tip="${esc(`${r[1]} · ${remaining(r[2])} · ${pct(r[3], 2)}`)}" tabindex="0" role="link" aria-label="${esc(r[1])}"/>`).join("");
-  return `<svg class="plot" id="plot" viewBox="0 0 ${W} ${H}" role="img" aria-label="Accuracy against percent of weights remaining">
+      data-id="${esc(r[0])}" data-tip="${esc(`${r[1]} · ${remaining(r[2])} · accuracy ${pct(r[3], 2)}`)}" tabindex="0" role="link" aria-label="${esc(`${r[1]}, ${remaining(r[2])}, accuracy ${pct(r[3], 2)}`)}"/>`).join("");
+  return `<svg class="plot" id="plot" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="Accuracy against percent of weights remaining">
     ${xTicks}${yTicks.join("")}
-    <text x="${(W + L) / 2}" y="${H - 8}" text-anchor="middle">% of weights remaining (log scale)</text>
-    <text x="14" y="${(H - B) / 2}" transform="rotate(-90 14 ${(H - B) / 2})" text-anchor="middle">accuracy</text>
-    ${chains}<polyline class="frontier" points="${frontLine}"/>${dots}</svg><div class="tooltip" id="tip" hidden></div>`;
+    <text class="axis-title" x="${(W + L) / 2}" y="${H - 8}" text-anchor="middle">% of weights remaining (log scale)</text>
+    <text class="axis-title" x="13" y="${(H - B) / 2}" transform="rotate(-90 13 ${(H - B) / 2})" text-anchor="middle">accuracy</text>
+    ${chains}${base}<polyline class="frontier" points="${frontLine}"/>${dots}${baseLabel}</svg><div class="tooltip" id="tip" hidden></div>`;
 }
 
 function wirePlot() {

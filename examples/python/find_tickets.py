@@ -8,6 +8,7 @@ one before, so the registry draws the run as a curve. At the last round the same
 trained from a fresh random init (the random-reinit control), recorded in its hyperparameters.
 
     python3 find_tickets.py --server http://127.0.0.1:8080 --token tb_... --rounds 8
+    python3 find_tickets.py --quick      # 10 epochs per training instead of 40: demo data in seconds
 """
 import argparse
 import json
@@ -41,13 +42,21 @@ def main():
     ap.add_argument("--scope", choices=["global", "layerwise"], default="global")
     ap.add_argument("--fraction", type=float, default=0.2, help="share of the remaining weights pruned per round")
     ap.add_argument("--seed", type=int, default=0, help="init and batch-order seed")
-    ap.add_argument("--name", default="digits-mlp-imp", help="ticket name prefix")
+    ap.add_argument("--epochs", type=int, default=lth.RECIPE["epochs"], help="epochs per training (the dense run, each round, the control)")
+    ap.add_argument("--quick", action="store_true", help="10 epochs per training (same accuracy to within a point here), "
+                    "and names starting digits-mlp-imp-quick")
+    ap.add_argument("--name", default=None, help="ticket name prefix (default digits-mlp-imp, or digits-mlp-imp-quick with --quick)")
     ap.add_argument("--out", default=None, help="directory for the ticket files (default: a temp dir)")
     ap.add_argument("--report", default=None, help="write what was computed and uploaded, as JSON")
     args = ap.parse_args()
     if not args.token:
         sys.exit("no token: pass --token or set TICKETBOOTH_TOKEN (ticketbooth token create --name you)")
     server = args.server.rstrip("/")
+    if args.quick:
+        args.epochs = 10
+    name_prefix = args.name or ("digits-mlp-imp-quick" if args.quick else "digits-mlp-imp")
+    # Stored in every ticket's hyperparameters: reuse_ticket.py retrains with exactly this.
+    recipe = dict(lth.RECIPE, epochs=args.epochs)
     out = args.out or tempfile.mkdtemp(prefix="tickets-")
     os.makedirs(out, exist_ok=True)
 
@@ -58,24 +67,25 @@ def main():
     parent = None
     report = []
     for level in range(args.rounds + 1):
-        trained = lth.train(init, masks, x_train, y_train, seed=args.seed)
+        trained = lth.train(init, masks, x_train, y_train, seed=args.seed, recipe=recipe)
         acc = lth.accuracy(trained, masks, x_test, y_test)
         if dense_acc is None:
             dense_acc = acc
-        hyper = dict(lth.RECIPE, seed=args.seed, level=level, prune_fraction=args.fraction, scope=args.scope,
+        hyper = dict(recipe, seed=args.seed, level=level, prune_fraction=args.fraction, scope=args.scope,
                      rewind="init", layers="64-300-100-10")
         if level == args.rounds and level > 0:
             control_init = lth.init(args.seed + 1000)
-            control = lth.train(control_init, masks, x_train, y_train, seed=args.seed)
+            control = lth.train(control_init, masks, x_train, y_train, seed=args.seed, recipe=recipe)
             hyper["random_reinit_accuracy"] = lth.accuracy(control, masks, x_test, y_test)
             hyper["random_reinit_seed"] = args.seed + 1000
         sp = lth.sparsity(masks)
-        name = f"{args.name}-s{args.seed}-l{level}"
+        name = f"{name_prefix}-s{args.seed}-l{level}"
         meta = {"name": name, "task": "image-classification", "dataset": "sklearn-digits",
                 "architecture": "mlp-64-300-100-10", "pruning_method": "imp" if level else "dense",
                 "accuracy": acc, "dense_accuracy": dense_acc, "tags": ["lth", "numpy", args.scope],
                 "description": f"IMP round {level} on scikit-learn digits: {args.fraction:.0%} of the remaining "
-                               f"weights pruned per round ({args.scope}), survivors rewound to init.",
+                               f"weights pruned per round ({args.scope}), survivors rewound to init; "
+                               f"{args.epochs} epochs per training.",
                 "hyperparameters": hyper, "license": "CC0-1.0"}
         if parent:
             meta["parent_id"] = parent

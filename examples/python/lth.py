@@ -3,8 +3,18 @@
 layout (`*_orig` + `*_mask`). Shared by find_tickets.py and reuse_ticket.py, so a reused ticket
 trains exactly as it did when it was found.
 """
+import os
+
 import numpy as np
 from sklearn.datasets import load_digits
+from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+
+# One BLAS thread. The matrices here are tiny (a 32x300 batch), so threads buy nothing, and on a
+# busy machine they cost everything: OpenBLAS's threads spin-wait for each other, and with the
+# cores taken by other work (a cargo build) one training went from 0.3 s to 14 s. Set
+# OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) to choose otherwise.
+if not any(os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")):
+    threadpool_limits(1)
 
 LAYERS = [("fc1", 64, 300), ("fc2", 300, 100), ("fc3", 100, 10)]
 # The training recipe. Stored in every ticket's hyperparameters, read back when reusing.

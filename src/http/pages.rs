@@ -16,6 +16,7 @@ const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 
 
 const INDEX_HTML: &str = include_str!("../../static/index.html");
 const APP_JS: &str = include_str!("../../static/app.js");
+const LIB_JS: &str = include_str!("../../static/lib.js");
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 const FAVICON_SVG: &str = include_str!("../../static/favicon.svg");
 
@@ -23,6 +24,7 @@ const FAVICON_SVG: &str = include_str!("../../static/favicon.svg");
 pub async fn asset(Path(name): Path<String>) -> Response {
     let (content_type, body) = match name.as_str() {
         "app.js" => ("text/javascript; charset=utf-8", APP_JS),
+        "lib.js" => ("text/javascript; charset=utf-8", LIB_JS),
         "style.css" => ("text/css; charset=utf-8", STYLE_CSS),
         "favicon.svg" => ("image/svg+xml", FAVICON_SVG),
         _ => return ApiError::not_found(format!("no static file '{name}'")).into_response(),

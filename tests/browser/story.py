@@ -2,18 +2,24 @@
 """The web page's story test, in headless Debian Chromium driven by Playwright's library (no
 browser download: executable_path=/usr/bin/chromium).
 
-Usage: story.py URL TOKEN OUTDIR
+Usage: story.py URL TOKEN OUTDIR [OTHER_TOKEN]
 
 Seeds the registry with real uploads (files written by safetensors + numpy), then: home ->
-task -> filter by sparsity -> ticket (shown measured sparsity) -> download (sha256) -> upload
-through the form -> frontier (one point per ticket, the right frontier). Saves a screenshot of
-every page to OUTDIR, and one on failure. Prints 'browser: N passed, M failed'.
+task (one unit: % of weights remaining) -> filter by sparsity (a percentage is refused in the
+page, a server 400 lands by its field) -> ticket (measured sparsity, the layerwise profile by
+parameter with "not pruned" apart, lineage with what others built on it) -> download (sha256) ->
+upload through the form -> frontier (one point per ticket, the right frontier, legend, dense
+baseline, readable at phone width). OTHER_TOKEN is a token of another user (bob), who builds on
+one of alice's tickets; without it, the lineage answer is given such a child in the browser.
+Saves a screenshot of every page to OUTDIR, and one on failure. Prints 'browser: N passed, M failed'.
 """
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
+import time
 import traceback
 
 import numpy as np
@@ -22,6 +28,7 @@ from playwright.sync_api import expect, sync_playwright
 from safetensors.numpy import save_file
 
 URL, TOKEN, OUT = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
+OTHER_TOKEN = sys.argv[4] if len(sys.argv) > 4 else os.environ.get("STORY_OTHER_TOKEN")
 os.makedirs(OUT, exist_ok=True)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TMP = tempfile.mkdtemp()
@@ -35,14 +42,15 @@ def ticket_file(path, keep_fraction, seed):
     mask = np.zeros(1000, np.float32)
     mask[: round(1000 * keep_fraction)] = 1
     rng.shuffle(mask)
-    save_file({"fc.weight_orig": w, "fc.weight_mask": mask.reshape(40, 25), "fc.bias": np.zeros(40, np.float32)}, path)
+    save_file({"fc.weight_orig": w, "fc.weight_mask": mask.reshape(40, 25), "fc.bias": np.zeros(40, np.float32),
+               "norm.weight": np.ones(40, np.float32)}, path)
     return path
 
 
-def upload(meta, keep_fraction, seed):
+def upload(meta, keep_fraction, seed, token=TOKEN):
     path = ticket_file(os.path.join(TMP, f"{meta['name']}.safetensors"), keep_fraction, seed)
     with open(path, "rb") as f:
-        r = requests.post(f"{URL}/api/v1/tickets", headers=AUTH, timeout=30,
+        r = requests.post(f"{URL}/api/v1/tickets", headers={"Authorization": f"Bearer {token}"}, timeout=30,
                           files={"metadata": (None, json.dumps(meta)), "file": ("t.safetensors", f)})
     r.raise_for_status()
     return r.json()
@@ -76,6 +84,14 @@ def pareto(items):
     return {t["id"] for t in items if not dominated(t)}
 
 
+def until(predicate, seconds=10):
+    """Polls (the page's CSP forbids the eval that wait_for_function needs)."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
 def step(page, name, fn):
     global passed, failed
     try:
@@ -101,6 +117,8 @@ def main():
         page.set_default_timeout(15000)
         console_errors = []
         page.on("pageerror", lambda e: console_errors.append(str(e)))
+        searches = []
+        page.on("request", lambda r: searches.append(r.url) if "/api/v1/tickets?" in r.url else None)
 
         def home():
             page.goto(URL + "/")
@@ -113,7 +131,43 @@ def main():
             page.wait_for_url("**/tasks/image-classification")
             expect(page.locator("#results li")).to_have_count(8)
             expect(page.locator("h1")).to_contain_text("image-classification")
+            # One unit on every card: "x% of weights remaining" (the exact sparsity on hover), no "sparse".
+            units = page.locator("#results [data-role=remaining]").all_inner_texts()
+            assert len(units) == 8 and all(re.fullmatch(r"\d+(\.\d+)?% of weights remaining", u) for u in units), units
+            cards = page.inner_text("#results")
+            assert "sparse" not in cards and "sparsity 0." not in cards, cards
+            # Accuracy to 2 decimals in percent, the full value on hover.
+            expect(page.locator("#results strong span[title='0.981']")).to_have_text("98.10%")
         step(page, "task", task)
+
+        def range_refused():
+            # A percentage typed into a fraction field is refused in the page, in the server's words: no request.
+            before = len(searches)
+            page.fill("#min_sparsity", "90")
+            page.get_by_role("button", name="Apply").click()
+            expect(page.locator("#err-min_sparsity")).to_have_text("must be a fraction in [0, 1]; did you mean 0.9?")
+            expect(page.locator("#min_sparsity")).to_have_attribute("aria-invalid", "true")
+            assert page.url.endswith("/tasks/image-classification"), page.url
+            page.fill("#max_accuracy", "-1")
+            page.get_by_role("button", name="Apply").click()
+            expect(page.locator("#err-max_accuracy")).to_have_text("must be a fraction in [0, 1]")
+            page.wait_for_timeout(300)
+            assert len(searches) == before, searches[before:]
+            page.screenshot(path=os.path.join(OUT, "search-range-refused.png"), full_page=True)
+            page.fill("#min_sparsity", "")
+            page.fill("#max_accuracy", "")
+            # A search the server refuses (a shared URL, say) shows its message by the field it names.
+            page.goto(URL + "/search?min_sparsity=abc")
+            expect(page.locator("#err-min_sparsity")).to_contain_text("min_sparsity")
+            expect(page.locator("#err-min_sparsity")).to_contain_text("number")
+            expect(page.locator("#count")).to_contain_text("refused")
+            # Once the API refuses percentages too, its hint lands by the field the same way.
+            if requests.get(f"{URL}/api/v1/tickets", params={"max_accuracy": "93"}).status_code == 400:
+                page.goto(URL + "/search?max_accuracy=93")
+                expect(page.locator("#err-max_accuracy")).to_contain_text("did you mean 0.93?")
+            page.goto(URL + "/tasks/image-classification")
+            expect(page.locator("#results li")).to_have_count(8)
+        step(page, "range", range_refused)
 
         def filter_by_sparsity():
             page.fill("#min_sparsity", "0.5")
@@ -130,15 +184,58 @@ def main():
         step(page, "filter", filter_by_sparsity)
 
         def open_ticket():
+            # Another user builds on alice's level 4 (another dataset, so alice's counts stay as they are).
+            child = {"name": "r20-l4-on-cifar100", "task": "image-classification", "dataset": "cifar100",
+                     "architecture": "resnet20", "pruning_method": "imp-rewind", "accuracy": 0.70, "parent_id": ids["r20-imp-l4"]}
+            if OTHER_TOKEN:
+                upload(child, 0.3, 11, token=OTHER_TOKEN)
+            else:
+                print("story: no OTHER_TOKEN; the lineage answer gets bob's child in the browser")
+
+                def add_child(route):
+                    body = route.fetch().json()
+                    if route.request.url.split("/")[-2] == ids["r20-imp-l4"]:
+                        body["children"].append(dict(child, id="00000000-0000-0000-0000-00000000b0b0", owner="bob", sparsity=0.7, tags=[],
+                                                     metric="top1_accuracy", same_owner=False))
+                    route.fulfill(json=body)
+                page.route("**/api/v1/tickets/*/lineage", add_child)
             page.get_by_role("link", name="alice/r20-imp-l4").click()
             page.wait_for_url(f"**/tickets/{ids['r20-imp-l4']}")
             expected = requests.get(f"{URL}/api/v1/tickets/{ids['r20-imp-l4']}").json()
             assert abs(expected["sparsity"] - (1 - 0.8 ** 4)) < 1e-3, expected["sparsity"]
-            expect(page.locator("#sparsity")).to_have_text(f"{expected['sparsity']:.6f}")
-            expect(page.locator("#remaining")).to_contain_text("41.0% of weights remaining")
+            # The headline in the one unit; the API's exact sparsity in the details.
+            expect(page.locator("#remaining")).to_have_text("41.0% of weights remaining")
+            assert float(page.inner_text("#sparsity")) == expected["sparsity"], page.inner_text("#sparsity")
+            expect(page.locator("#accuracy")).to_have_text("90.30%")
+            expect(page.locator("#accuracy span")).to_have_attribute("title", "0.903")
             expect(page.locator("section[aria-label=Description] strong")).to_have_text("4")
+            # Lineage in the same unit, never "sparse".
             expect(page.locator(".lineage a")).to_have_count(4)
-            expect(page.locator("svg.profile rect")).to_have_count(6)
+            lineage = page.inner_text(".lineage")
+            assert lineage.count("% of weights remaining") == 4 and "sparse" not in lineage, lineage
+            assert "100.0% of weights remaining, 91.20%" in lineage, lineage
+            # Alice's next round, and apart from it, what bob built on it.
+            expect(page.locator("#next-rounds a")).to_have_text(["r20-imp-l5"])
+            expect(page.locator("#built-on")).to_contain_text("Built on this by others")
+            expect(page.locator("#built-on a")).to_have_text(["bob/r20-l4-on-cifar100"])
+            # The profile: one row per parameter (fc.weight_orig + fc.weight_mask is "fc.weight"),
+            # kept / total from the mask; the bias and the norm apart as "not pruned", with no bar.
+            expect(page.locator("table.profile tbody th")).to_have_text(["fc.weight"])
+            kept = expected["params_kept"]
+            expect(page.locator("table.profile tbody td.num")).to_have_text([f"{kept:,} / 1,000"])
+            expect(page.locator("table.profile tbody .bar")).to_contain_text(f"{kept / 10:.1f}%")
+            expect(page.locator("table.profile .meter")).to_have_count(1)
+            expect(page.locator("#not-pruned-title")).to_have_text("Not pruned")
+            expect(page.locator("ul.not-pruned li code")).to_have_text(["fc.bias", "norm.weight"])
+            expect(page.locator("ul.not-pruned .meter, ul.not-pruned svg")).to_have_count(0)
+            assert "weight_orig" not in page.inner_text("table.profile")
+            assert "%" not in page.inner_text("ul.not-pruned"), page.inner_text("ul.not-pruned")
+            page.screenshot(path=os.path.join(OUT, "ticket-desktop.png"), full_page=True)
+            page.set_viewport_size({"width": 390, "height": 844})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.screenshot(path=os.path.join(OUT, "ticket-phone.png"), full_page=True)
+            page.set_viewport_size({"width": 1200, "height": 900})
+            page.unroute("**/api/v1/tickets/*/lineage")
         step(page, "ticket", open_ticket)
 
         def download():
@@ -183,7 +280,34 @@ def main():
             assert shown == want, (shown, want)
             n = len(page.get_attribute("polyline.frontier", "points").split())
             assert n == len(want), (n, want)
-            page.screenshot(path=os.path.join(OUT, "frontier-plot.png"), full_page=True)
+            # The caption says the rule; the legend says what the marks are.
+            expect(page.locator("#caption")).to_contain_text("left off the frontier when another is at least as sparse and at least as accurate, and better in one")
+            legend = page.locator("#legend li")
+            expect(legend).to_have_count(4)
+            expect(legend.nth(0)).to_contain_text("Pareto frontier")
+            expect(legend.nth(2)).to_contain_text("IMP chains")
+            # Every ticket of this run reports a dense accuracy of 0.912: one dashed line there.
+            expect(legend.nth(3)).to_contain_text("dense baseline 91.20%")
+            expect(page.locator("#baseline-label")).to_have_text("dense baseline 91.20%")
+            y_line = float(page.get_attribute("#baseline", "y1"))
+            assert page.get_attribute("#baseline", "y1") == page.get_attribute("#baseline", "y2")
+            dense = page.locator(f"svg#plot circle[data-id='{ids['r20-imp-l0']}']")  # accuracy 0.912, the baseline
+            assert abs(float(dense.get_attribute("cy")) - y_line) < 0.01, (dense.get_attribute("cy"), y_line)
+            expect(page.locator("svg#plot text.axis-title").first).to_have_text("% of weights remaining (log scale)")
+            page.screenshot(path=os.path.join(OUT, "frontier-desktop.png"), full_page=True)
+            # At phone width the plot is redrawn at its size, so its text is not shrunk.
+            page.set_viewport_size({"width": 390, "height": 844})
+            plot_width = "document.getElementById('plot').viewBox.baseVal.width"
+            until(lambda: page.evaluate(plot_width) <= 370)
+            scale = page.evaluate("(() => { const s = document.getElementById('plot'); return s.getBoundingClientRect().width / s.viewBox.baseVal.width; })()")
+            assert scale > 0.99, scale
+            size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('svg#plot text')).fontSize)")
+            assert size >= 11, size
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            expect(page.locator("svg#plot circle")).to_have_count(len(points))
+            page.screenshot(path=os.path.join(OUT, "frontier-phone.png"), full_page=True)
+            page.set_viewport_size({"width": 1200, "height": 900})
+            until(lambda: page.evaluate(plot_width) > 700)
             page.locator(f"svg#plot circle[data-id='{ids['r20-imp-l2']}']").click()
             page.wait_for_url(f"**/tickets/{ids['r20-imp-l2']}")
         step(page, "frontier", frontier)

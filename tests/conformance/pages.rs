@@ -12,8 +12,12 @@ conformance! {
             assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
             assert!(r.text().await.unwrap().contains("/static/app.js"));
         }
-        let js = srv.client.get(format!("{}/static/app.js", srv.url)).send().await.unwrap();
-        assert!(js.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+        // app.js imports lib.js (the page's pure logic), so both must be served.
+        for file in ["app.js", "lib.js"] {
+            let js = srv.client.get(format!("{}/static/{file}", srv.url)).send().await.unwrap();
+            assert_eq!(js.status(), 200, "{file}");
+            assert!(js.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"), "{file}");
+        }
         for path in ["/api/v1/nope", "/api/anything", "/static/missing.js", "/robots.txt"] {
             let r = crate::common::Response::read(srv.client.get(format!("{}{path}", srv.url)).send().await.unwrap()).await;
             r.assert_error(404, "not_found", None);
