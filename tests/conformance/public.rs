@@ -185,8 +185,8 @@ conformance! {
         let message = r.assert_error(422, "invalid_safetensors", Some("file"));
         assert!(message.contains("more than 8 dimensions"), "{message}");
         // Eight are fine.
-        let eight = format!(r#"{{"ok":{{"dtype":"F32","shape":[1,1,1,1,1,1,1,1],"data_offsets":[0,4]}}}}"#);
-        let r = srv.upload(Some(&metadata("eight")), Some(crate::common::raw_file(&eight, &[0, 0, 128, 63]))).await;
+        let eight = r#"{"ok":{"dtype":"F32","shape":[1,1,1,1,1,1,1,1],"data_offsets":[0,4]}}"#;
+        let r = srv.upload(Some(&metadata("eight")), Some(crate::common::raw_file(eight, &[0, 0, 128, 63]))).await;
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
         assert_eq!(srv.ticket_rows().await, 1);
     }
