@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use http_range_header::{EndPosition, StartPosition};
 
 use super::AppState;
+use super::limits::Client;
 use crate::error::{ApiError, ApiResult, Code};
 
 /// How long a presigned download URL stays valid.
@@ -92,6 +93,7 @@ pub async fn download(
     State(state): State<AppState>,
     Path(id): Path<String>,
     method: Method,
+    client: Client,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let blob = state
@@ -167,9 +169,10 @@ pub async fn download(
             .await
     {
         let location = signed.map_err(ApiError::unavailable)?;
-        // Counted when the redirect is issued: the bytes never pass through here.
-        if start == 0 {
-            state.index.count_download(&id).await?;
+        // Counted when the redirect is issued (the bytes never pass through here), if what it
+        // points at reaches the file's end.
+        if end + 1 == size {
+            count_download(&state, client, &id).await;
         }
         let mut redirect = HeaderMap::new();
         redirect.insert(LOCATION, header(&location)?);
@@ -182,16 +185,43 @@ pub async fn download(
         .get(&blob.object_key, Some(start..end + 1))
         .await
         .map_err(ApiError::unavailable)?;
-    // Resumed ranges are not new downloads.
-    if start == 0 {
-        state.index.count_download(&id).await?;
-    }
-    let counted = stream.inspect(|chunk| {
-        if let Ok(bytes) = chunk {
+    // A download counts as its last byte is handed over: a whole file, or the range that
+    // completes a resumed one; never a probe like `bytes=0-0` or a download cut short. The
+    // count is written before that last chunk goes out, so the client's next read sees it.
+    let mut left = end - start + 1;
+    let mut on_last_byte = (end + 1 == size).then(|| (state.clone(), client, id.clone()));
+    let counted = stream.then(move |chunk| {
+        let mut last = None;
+        if let Ok(bytes) = &chunk {
             metrics::counter!(super::metrics::DOWNLOAD_BYTES).increment(bytes.len() as u64);
+            left = left.saturating_sub(bytes.len() as u64);
+            if left == 0 {
+                last = on_last_byte.take();
+            }
+        }
+        async move {
+            if let Some((state, client, id)) = last {
+                count_download(&state, client, &id).await;
+            }
+            chunk
         }
     });
     Ok((status, out, Body::from_stream(counted)).into_response())
+}
+
+/// Counts a completed download, once per client and ticket per hour. Bookkeeping: a failure is
+/// logged, never the client's problem.
+async fn count_download(state: &AppState, client: Client, id: &str) {
+    if !state
+        .guards
+        .downloads
+        .first_in_window(client, id, std::time::Instant::now())
+    {
+        return;
+    }
+    if let Err(e) = state.index.count_download(id).await {
+        tracing::warn!(error = %e, ticket = id, "could not count a download");
+    }
 }
 
 #[cfg(test)]

@@ -8,11 +8,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::BoxError;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -20,6 +21,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::AppState;
+use super::Authenticated;
 use super::auth::{authenticate, bearer};
 pub use crate::config::Protection;
 use crate::error::{ApiError, Code};
@@ -33,6 +35,84 @@ pub struct Guards {
     uploads_by_user: Arc<Mutex<HashMap<i64, u32>>>,
     uploads: Option<Limiter<i64>>,
     reads: Option<Limiter<IpAddr>>,
+    /// Which client has been counted as downloading which ticket lately.
+    pub downloads: DownloadLedger,
+}
+
+/// Who is downloading, for counting each client once: the user when the request carries a
+/// live token, else the address the rate limit counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Client {
+    User(i64),
+    Address(IpAddr),
+}
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(caller) = parts.extensions.get::<Authenticated>() {
+            return Ok(Client::User(caller.user.id));
+        }
+        if let Some(token) = bearer(&parts.headers)
+            && let Ok(caller) = authenticate(state, token).await
+        {
+            return Ok(Client::User(caller.user.id));
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(Client::Address(client_ip(
+            peer,
+            &parts.headers,
+            state.guards.protection.behind_proxy,
+        )))
+    }
+}
+
+/// A download counts once per client and ticket per [`DownloadLedger::WINDOW`]: refreshing a
+/// page, or a script fetching in a loop, does not inflate the count. Per server process.
+pub struct DownloadLedger {
+    seen: Mutex<HashMap<(Client, String), Instant>>,
+}
+
+impl Default for DownloadLedger {
+    fn default() -> Self {
+        DownloadLedger {
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl DownloadLedger {
+    pub const WINDOW: Duration = Duration::from_secs(3600);
+    /// Entries kept at most. When full even after forgetting old ones, nothing more is
+    /// counted until room frees up: the count may run low, memory never runs away.
+    pub const CAPACITY: usize = 200_000;
+
+    /// Whether this completed download is the client's first of the ticket in the window
+    /// (and so should be counted); records it.
+    pub fn first_in_window(&self, client: Client, ticket: &str, now: Instant) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (client, ticket.to_owned());
+        if let Some(at) = seen.get(&key)
+            && now.duration_since(*at) < Self::WINDOW
+        {
+            return false;
+        }
+        if seen.len() >= Self::CAPACITY && !seen.contains_key(&key) {
+            seen.retain(|_, at| now.duration_since(*at) < Self::WINDOW);
+            if seen.len() >= Self::CAPACITY {
+                return false;
+            }
+        }
+        seen.insert(key, now);
+        true
+    }
 }
 
 /// One upload's slot: released (for the server and for its user) when dropped.
@@ -61,6 +141,7 @@ impl Guards {
             uploads_by_user: Arc::default(),
             uploads: protection.upload_rate.0.map(Limiter::new),
             reads: protection.read_rate.0.map(Limiter::new),
+            downloads: DownloadLedger::default(),
             protection,
         }
     }
@@ -304,6 +385,20 @@ mod tests {
             *guards.uploads_by_user.lock().unwrap(),
             HashMap::from([(1, 1), (2, 1), (3, 1)])
         );
+    }
+
+    #[test]
+    fn a_download_counts_once_per_client_and_ticket_per_window() {
+        let ledger = DownloadLedger::default();
+        let t0 = Instant::now();
+        let alice = Client::User(1);
+        let addr = Client::Address("192.0.2.1".parse().unwrap());
+        assert!(ledger.first_in_window(alice.clone(), "t", t0));
+        assert!(!ledger.first_in_window(alice.clone(), "t", t0 + Duration::from_secs(3599)));
+        assert!(ledger.first_in_window(alice.clone(), "other", t0));
+        assert!(ledger.first_in_window(addr.clone(), "t", t0));
+        assert!(ledger.first_in_window(alice, "t", t0 + DownloadLedger::WINDOW));
+        assert!(!ledger.first_in_window(addr, "t", t0 + Duration::from_secs(1)));
     }
 
     #[test]

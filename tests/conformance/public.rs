@@ -242,6 +242,34 @@ conformance! {
         let got = replica.get(&format!("/tickets/{}", legacy.id)).await.json();
         assert_eq!(got["description_html"], "<p><strong>old</strong></p>\n");
     }
+
+    // Item 9: `Range: bytes=0-0` twenty times added twenty downloads; now a download counts
+    // when its last byte goes out, once per client (user, else address) and ticket per hour.
+    async fn downloads_count_once_per_client_when_complete(srv) {
+        let file = small_ticket(5, 2);
+        let r = srv.upload(Some(&metadata("counted")), Some(file.clone())).await;
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+        let url = srv.api(&format!("/tickets/{id}/file"));
+        let count = || async { srv.get(&format!("/tickets/{id}")).await.json()["downloads"].as_u64().unwrap() };
+        for _ in 0..20 {
+            let r = srv.client.get(&url).header("range", "bytes=0-0").send().await.unwrap();
+            assert_eq!(r.status(), 206);
+            r.bytes().await.unwrap();
+        }
+        assert_eq!(count().await, 0, "probes of the first byte are not downloads");
+        for _ in 0..3 {
+            assert_eq!(srv.client.get(&url).send().await.unwrap().bytes().await.unwrap(), file);
+        }
+        assert_eq!(count().await, 1, "one address, one download an hour");
+        let bob = srv.token_for("bob").await;
+        for _ in 0..3 {
+            srv.client.get(&url).bearer_auth(&bob).send().await.unwrap().bytes().await.unwrap();
+        }
+        assert_eq!(count().await, 2, "another client (a user) counts once too");
+        // The tail of the file alone completes nothing new for a client already counted.
+        srv.client.get(&url).bearer_auth(&bob).header("range", "bytes=-10").send().await.unwrap();
+        assert_eq!(count().await, 2);
+    }
 }
 
 /// Item 3: on Postgres a statement past the serving pool's statement_timeout is cancelled and
