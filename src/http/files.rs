@@ -72,8 +72,8 @@ fn none_match(headers: &HeaderMap, etag: &str) -> bool {
 /// Download a ticket's file: exactly the bytes that were uploaded.
 ///
 /// Resumable: one `Range` (206; 416 past the end), `If-Range`, `ETag` (the quoted sha256) and
-/// `If-None-Match` (304). A GET of the whole file, or of a range from byte 0, counts as a
-/// download. With `--download-redirect` and an S3 store the answer is a 302 to a presigned URL.
+/// `If-None-Match` (304). A download counts when its last byte goes out (the whole file, or
+/// the range that completes a resumed one), once per client and ticket per hour. With `--download-redirect` and an S3 store the answer is a 302 to a presigned URL.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/file", tag = "tickets",
     params(("id" = String, Path, description = "The ticket's id"),
         ("Range" = Option<String>, Header, description = "One byte range: bytes=START-END, bytes=START- or bytes=-SUFFIX (bytes, from 0); several ranges get the whole file"),

@@ -235,8 +235,31 @@ async fn set_yanked(
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Lineage {
     /// Nearest first: the parent, then its parent, ...
-    ancestors: Vec<Ticket>,
-    children: Vec<Ticket>,
+    ancestors: Vec<Relative>,
+    /// Tickets naming this one as their parent: the owner's next rounds, and (with
+    /// `same_owner: false`) tickets other researchers built on it.
+    children: Vec<Relative>,
+}
+
+/// A ticket in another's lineage.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Relative {
+    #[serde(flatten)]
+    ticket: Ticket,
+    /// Whether it has the same owner as the ticket whose lineage this is. Anyone may name any
+    /// ticket as a parent (building on another's ticket is provenance), so this tells a run's
+    /// own levels from others' work.
+    same_owner: bool,
+}
+
+fn relatives(owner: &str, tickets: Vec<Ticket>) -> Vec<Relative> {
+    tickets
+        .into_iter()
+        .map(|ticket| Relative {
+            same_owner: ticket.owner == owner,
+            ticket,
+        })
+        .collect()
 }
 
 /// Fetch a ticket's lineage: its ancestors and its children.
@@ -253,13 +276,16 @@ pub async fn lineage(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Lineage>> {
-    if !state.index.ticket_exists(&id).await? {
-        return Err(ApiError::not_found(format!("no ticket with id '{id}'")));
-    }
+    let this = state
+        .index
+        .tickets_by_ids(std::slice::from_ref(&id))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::not_found(format!("no ticket with id '{id}'")))?;
     let ids = state.index.ancestors(&id).await?;
     let ancestors = search::in_order(&ids, state.index.tickets_by_ids(&ids).await?);
     Ok(Json(Lineage {
-        ancestors,
-        children: state.index.children(&id).await?,
+        ancestors: relatives(&this.owner, ancestors),
+        children: relatives(&this.owner, state.index.children(&id).await?),
     }))
 }

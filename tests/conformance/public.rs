@@ -270,6 +270,30 @@ conformance! {
         srv.client.get(&url).bearer_auth(&bob).header("range", "bytes=-10").send().await.unwrap();
         assert_eq!(count().await, 2);
     }
+
+    // Item 12: anyone may build on anyone's ticket, and the lineage says whose each is.
+    async fn lineage_marks_children_by_other_owners(srv) {
+        let parent = srv.upload(Some(&metadata("l1")), Some(small_ticket(1, 2))).await.json()["id"].as_str().unwrap().to_owned();
+        let mut own = metadata("l2");
+        own["parent_id"] = Value::String(parent.clone());
+        assert_eq!(srv.upload(Some(&own), Some(small_ticket(2, 3))).await.status, 201);
+        let bob = srv.token_for("bob").await;
+        let mut theirs = metadata("built-on-alice");
+        theirs["parent_id"] = Value::String(parent.clone());
+        let r = srv.upload_as(&bob, Some(&theirs), Some(small_ticket(3, 4))).await;
+        assert_eq!(r.status, 201, "building on another's ticket is allowed");
+        let bobs = r.json()["id"].as_str().unwrap().to_owned();
+        let lineage = srv.get(&format!("/tickets/{parent}/lineage")).await.json();
+        let children: Vec<(String, String, bool)> = lineage["children"].as_array().unwrap().iter()
+            .map(|c| (c["name"].as_str().unwrap().into(), c["owner"].as_str().unwrap().into(), c["same_owner"].as_bool().unwrap()))
+            .collect();
+        assert_eq!(children, [("l2".into(), "alice".into(), true), ("built-on-alice".into(), "bob".into(), false)]);
+        // Seen from bob's ticket, alice's is an ancestor by another owner.
+        let up = srv.get(&format!("/tickets/{bobs}/lineage")).await.json();
+        assert_eq!(up["ancestors"][0]["owner"], "alice");
+        assert_eq!(up["ancestors"][0]["same_owner"], false);
+        srv.get("/tickets/nope/lineage").await.assert_error(404, "not_found", None);
+    }
 }
 
 /// Item 3: on Postgres a statement past the serving pool's statement_timeout is cancelled and
