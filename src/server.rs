@@ -77,7 +77,10 @@ pub async fn serve_on(
     let router = app(state);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(header_timeout)
+        // Above the application's limits (http::limits), so it answers first, in JSON.
+        .max_headers(crate::http::limits::HYPER_MAX_HEADERS)
+        .max_header_size(crate::http::limits::HYPER_MAX_HEAD_BYTES);
     let connections = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

@@ -137,6 +137,9 @@ fn with_common_layers(routes: Router, body_idle_timeout: Duration) -> Router {
                 .allow_headers([axum::http::header::RANGE, axum::http::header::IF_NONE_MATCH])
                 .expose_headers([axum::http::header::ETAG, axum::http::header::CONTENT_RANGE]),
         )
+        // The application's own limits on the request head, below hyper's, so a refusal is
+        // JSON like every other error (hyper answers its own with an empty body).
+        .layer(middleware::from_fn(limits::limit_heads))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()

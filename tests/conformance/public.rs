@@ -808,3 +808,72 @@ on_both_backends!(
     live_tokens_are_capped_postgres,
     live_tokens_are_capped
 );
+
+/// Sends a raw request head and returns the reply's status line and body.
+async fn raw_head(srv: &TestServer, head: String) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = srv.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // hyper may answer and close before reading all of a huge head: a failed write is fine.
+    let _ = stream.write_all(head.as_bytes()).await;
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut reply)).await;
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    let status = reply.lines().next().unwrap_or("").to_owned();
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Item 13: errors about the request head itself are JSON too: the application's limits sit
+/// below hyper's, so the application answers first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_head_errors_are_json() {
+    use ticketbooth::http::limits::{MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
+    let srv = TestServer::start(Backend::Sqlite).await;
+    let json_error = |(status, body): (String, String), code: &str, expect: &str| {
+        assert!(status.starts_with(expect), "{status}");
+        let v: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body:?}"));
+        assert_eq!(v["error"]["code"], code, "{v}");
+    };
+    let get = |target: String, headers: String| {
+        format!("GET {target} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n")
+    };
+    let long = format!("/api/v1/tickets?q={}", "a".repeat(MAX_URI_BYTES));
+    json_error(
+        raw_head(&srv, get(long, String::new())).await,
+        "uri_too_long",
+        "HTTP/1.1 414",
+    );
+    let many: String = (0..MAX_HEADERS + 5)
+        .map(|i| format!("X-H{i}: 1\r\n"))
+        .collect();
+    json_error(
+        raw_head(&srv, get("/healthz".into(), many)).await,
+        "headers_too_large",
+        "HTTP/1.1 431",
+    );
+    let big = format!("X-Big: {}\r\n", "b".repeat(MAX_HEADER_BYTES));
+    json_error(
+        raw_head(&srv, get("/healthz".into(), big)).await,
+        "headers_too_large",
+        "HTTP/1.1 431",
+    );
+    // Within the limits, all is well.
+    let (status, _) = raw_head(
+        &srv,
+        get(
+            format!("/healthz?{}", "a".repeat(4000)),
+            "X-A: 1\r\n".into(),
+        ),
+    )
+    .await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    // What remains hyper's: a head past its 256 KiB buffer gets its own 431, with no body.
+    let huge = format!("X-Huge: {}\r\n", "h".repeat(300 << 10));
+    let (status, body) = raw_head(&srv, get("/healthz".into(), huge)).await;
+    assert!(status.starts_with("HTTP/1.1 431"), "{status}");
+    assert!(body.is_empty(), "{body}");
+}
