@@ -129,6 +129,16 @@ browser_story() {
   return $rc
 }
 
+# /api/docs (Swagger UI) under its Content-Security-Policy, in headless chromium: every operation
+# renders, with no policy violation.
+docs_csp() {
+  start_server
+  local rc=0
+  python3 tests/browser/docs.py "$SERVE_URL" || rc=$?
+  stop_server
+  return $rc
+}
+
 # The web page's pure logic (static/lib.js: the layerwise profile's grouping, the range check,
 # the dense baseline, lineage by owner) with Node's own test runner; no packages, no build step.
 web_unit() {
@@ -187,6 +197,7 @@ api_contract
 python_workflow
 web_unit
 browser_story
+docs_csp
 # The test runner goes last, so its summary closes the output.
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast

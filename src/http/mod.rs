@@ -33,9 +33,6 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
-
 use crate::blobs::BlobStore;
 use crate::error::{ApiError, Code, error_response};
 use crate::index::DynIndex;
@@ -94,7 +91,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
         .route("/static/{name}", get(pages::asset))
-        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi::ApiDoc::openapi()))
+        .merge(openapi::docs())
         .fallback(pages::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn(metrics::track))
