@@ -13,17 +13,50 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::{CliError, Client};
 use crate::config::DownloadArgs;
 
+/// `NAME.safetensors` in the working directory, for a name that is a slug (as the server's own
+/// names are): no separator, no `..`, so the file cannot land anywhere else.
+fn default_path(name: &str) -> Result<PathBuf, CliError> {
+    let slug = crate::ingest::metadata::slug("name", name).ok();
+    if slug.as_deref() != Some(name) {
+        return Err(CliError::Local(format!(
+            "the registry gave the ticket the name {name:?}, which is not a valid ticket name; \
+             refusing to make a file of it (pass -o PATH to choose one)"
+        )));
+    }
+    Ok(PathBuf::from(format!("{name}.safetensors")))
+}
+
+/// The id goes into a URL and the sha256 decides what is kept: both must look like what the
+/// registry hands out.
+fn check_answer(id: &str, sha256: &str) -> Result<(), CliError> {
+    let id_ok = !id.is_empty()
+        && id.len() <= 64
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let sha_ok = sha256.len() == 64 && sha256.chars().all(|c| c.is_ascii_hexdigit());
+    if id_ok && sha_ok {
+        Ok(())
+    } else {
+        Err(CliError::Local(format!(
+            "the registry's answer is not a ticket (id {id:?}, sha256 {sha256:?})"
+        )))
+    }
+}
+
 pub async fn run(args: &DownloadArgs) -> Result<(), CliError> {
     let client = Client::new(&args.client)?;
     let ticket = client.ticket(&args.ticket).await?;
     let id = ticket["id"].as_str().unwrap_or_default().to_owned();
-    let name = ticket["name"].as_str().unwrap_or("ticket").to_owned();
     let sha256 = ticket["sha256"].as_str().unwrap_or_default().to_owned();
     let size = ticket["size_bytes"].as_u64().unwrap_or_default();
-    let path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{name}.safetensors")));
+    // What the server says is checked before it names a path or a URL: a hostile or broken
+    // registry must not make us write outside the working directory.
+    check_answer(&id, &sha256)?;
+    // Shown to the user only (escaped by Debug formatting where it is not a slug).
+    let name = format!("{:?}", ticket["name"].as_str().unwrap_or_default());
+    let path = match &args.output {
+        Some(path) => path.clone(),
+        None => default_path(ticket["name"].as_str().unwrap_or_default())?,
+    };
     let part = PathBuf::from(format!("{}.part", path.display()));
     let io = |what: &str, e: std::io::Error| CliError::Local(format!("{what}: {e}"));
 
@@ -104,4 +137,33 @@ async fn hash_file(path: &std::path::Path) -> std::io::Result<String> {
         hasher.update(&buf[..n]);
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_slug_names_become_file_names() {
+        assert_eq!(
+            default_path("lenet-imp.l7_a").unwrap(),
+            PathBuf::from("lenet-imp.l7_a.safetensors")
+        );
+        for hostile in [
+            "../../../escaped",
+            "/etc/passwd",
+            "a/b",
+            "..",
+            ".hidden",
+            "a\\b",
+            "",
+            "UPPER",
+            "x\u{0}y",
+        ] {
+            assert!(default_path(hostile).is_err(), "{hostile:?}");
+        }
+        assert!(check_answer("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", &"a".repeat(64)).is_ok());
+        assert!(check_answer("../tokens", &"a".repeat(64)).is_err());
+        assert!(check_answer("x", "../../etc").is_err());
+    }
 }

@@ -688,4 +688,75 @@ mod client {
         let frontier = run(&srv, d, &["frontier", "--task", "speech"], true).await;
         assert_eq!(frontier.stdout.trim(), "no tickets match task=speech");
     }
+
+    /// A hostile registry answers a ticket named `../../../escaped`: `download` refuses to make
+    /// a file of that name, and writes nothing anywhere; `-o` still works.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn download_never_writes_outside_the_chosen_path() {
+        use axum::routing::get;
+        let bytes = small_ticket(3, 2);
+        let sha = crate::common::sha256_hex(&bytes);
+        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        let meta =
+            json!({"id": id, "name": "../../../escaped", "sha256": sha, "size_bytes": bytes.len()});
+        let file = bytes.clone();
+        let fake = axum::Router::new()
+            .route(
+                "/api/v1/tickets/{id}",
+                get(move || {
+                    let m = meta.clone();
+                    async move { axum::Json(m) }
+                }),
+            )
+            .route(
+                "/api/v1/tickets/{id}/file",
+                get(move || {
+                    let f = file.clone();
+                    async move { f }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, fake).await.unwrap() });
+
+        let root = tempfile::tempdir().unwrap();
+        let cwd = root.path().join("a/b/c");
+        std::fs::create_dir_all(&cwd).unwrap();
+        let download = |extra: &[&str]| {
+            let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ticketbooth"));
+            cmd.arg("download")
+                .arg(id)
+                .args(extra)
+                .current_dir(&cwd)
+                .env("XDG_CONFIG_HOME", root.path())
+                .env("TICKETBOOTH_URL", &url)
+                .env_remove("TICKETBOOTH_TOKEN");
+            cmd.output()
+        };
+        let out = download(&[]).await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("not a valid ticket name"), "{stderr}");
+        let mut written = Vec::new();
+        let mut stack = vec![root.path().to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                if entry.path().is_dir() {
+                    stack.push(entry.path())
+                } else {
+                    written.push(entry.path())
+                }
+            }
+        }
+        assert!(written.is_empty(), "files written: {written:?}");
+        // With a path chosen by the user, the bytes are fetched and verified as usual.
+        let out = download(&["-o", "mine.safetensors"]).await.unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read(cwd.join("mine.safetensors")).unwrap(), bytes);
+    }
 }
