@@ -59,7 +59,8 @@ fn bench(c: &mut Criterion) {
         },
     );
     // The whole body as the framing scanner sees it: one file part around the ticket.
-    let mut body = b"--XyZboundary\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n".to_vec();
+    let mut body =
+        b"--XyZboundary\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n".to_vec();
     body.extend_from_slice(&bytes);
     body.extend_from_slice(b"\r\n--XyZboundary--\r\n");
     group.bench_with_input(

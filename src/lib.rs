@@ -13,6 +13,7 @@ pub mod http;
 pub mod index;
 pub mod ingest;
 pub mod markdown;
+pub mod metrics;
 pub mod operator;
 pub mod search;
 pub mod seed;

@@ -141,7 +141,7 @@ async fn receive_file(
     json: Option<&Map<String, Value>>,
     limits: UploadLimits,
 ) -> ApiResult<ReceivedFile> {
-    let _in_flight = crate::http::metrics::InFlight::upload();
+    let _in_flight = crate::metrics::InFlight::upload();
     let mut writer = blobs.begin().await.map_err(ApiError::unavailable)?;
     let mut inspector = Inspector::default();
     let mut hasher = ParallelSha256::start();
@@ -165,7 +165,7 @@ async fn receive_file(
                     .await?;
                 }
             }
-            metrics::counter!(crate::http::metrics::UPLOAD_BYTES).increment(chunk.len() as u64);
+            metrics::counter!(crate::metrics::UPLOAD_BYTES).increment(chunk.len() as u64);
             hasher.update(chunk.clone()).await?;
             writer.write(chunk).await.map_err(ApiError::unavailable)?;
         }
