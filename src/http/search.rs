@@ -164,12 +164,6 @@ pub async fn frontier(
     let frontier = search::pareto_frontier(state.index.candidates(&filter).await?);
     let ids: Vec<String> = frontier.iter().map(|c| c.id.clone()).collect();
     Ok(Json(TicketList {
-        items: in_order(&ids, state.index.tickets_by_ids(&ids).await?),
+        items: state.index.tickets_by_ids(&ids).await?,
     }))
-}
-
-/// Tickets arranged in the order of `ids`.
-pub fn in_order(ids: &[String], mut tickets: Vec<Ticket>) -> Vec<Ticket> {
-    tickets.sort_by_key(|t| ids.iter().position(|id| *id == t.id));
-    tickets
 }

@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 
 use serde::Serialize;
 
-use super::{AppState, Authenticated, search};
+use super::{AppState, Authenticated};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::index::{Ticket, User};
 use crate::ingest::framing::FramingGuard;
@@ -283,7 +283,7 @@ pub async fn lineage(
         .pop()
         .ok_or_else(|| ApiError::not_found(format!("no ticket with id '{id}'")))?;
     let ids = state.index.ancestors(&id).await?;
-    let ancestors = search::in_order(&ids, state.index.tickets_by_ids(&ids).await?);
+    let ancestors = state.index.tickets_by_ids(&ids).await?;
     Ok(Json(Lineage {
         ancestors: relatives(&this.owner, ancestors),
         children: relatives(&this.owner, state.index.children(&id).await?),

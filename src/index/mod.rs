@@ -217,13 +217,30 @@ impl IndexError {
         }
     }
 
-    /// On insert, a unique violation is the (owner, name) key and a foreign key is the parent.
+    /// On insert, the (owner, name) key is a taken name and a foreign key is the parent; any
+    /// other violation is a bug, not the user's conflict.
     fn from_insert(e: sqlx::Error) -> Self {
-        match e.as_database_error().map(|d| d.kind()) {
-            Some(sqlx::error::ErrorKind::UniqueViolation) => IndexError::NameTaken,
-            Some(sqlx::error::ErrorKind::ForeignKeyViolation) => IndexError::UnknownParent,
+        let Some(db) = e.as_database_error() else {
+            return IndexError::from_sqlx(e);
+        };
+        match db.kind() {
+            sqlx::error::ErrorKind::UniqueViolation
+                if is_owner_name_conflict(db.constraint(), db.message()) =>
+            {
+                IndexError::NameTaken
+            }
+            sqlx::error::ErrorKind::ForeignKeyViolation => IndexError::UnknownParent,
             _ => IndexError::from_sqlx(e),
         }
+    }
+}
+
+/// Whether a unique violation is the `(owner_id, name)` key of tickets: by the constraint's
+/// name on Postgres; on SQLite, whose driver reports no names, by the columns its message lists.
+fn is_owner_name_conflict(constraint: Option<&str>, message: &str) -> bool {
+    match constraint {
+        Some(name) => name == "tickets_owner_name_key",
+        None => message.contains("tickets.owner_id, tickets.name"),
     }
 }
 
@@ -256,7 +273,7 @@ pub trait Index: Send + Sync + 'static {
     async fn points(&self, filter: &TicketFilter, cap: usize) -> IndexResult<Vec<Point>>;
     /// Frontier candidates: every match's id, sparsity and accuracy.
     async fn candidates(&self, filter: &TicketFilter) -> IndexResult<Vec<Candidate>>;
-    /// Tickets by id, without per-tensor tables, in no particular order.
+    /// Tickets by id, without per-tensor tables, in the order of `ids` (missing ones left out).
     async fn tickets_by_ids(&self, ids: &[String]) -> IndexResult<Vec<Ticket>>;
     /// Ancestor ids, nearest first.
     async fn ancestors(&self, id: &str) -> IndexResult<Vec<String>>;
@@ -339,6 +356,18 @@ pub async fn open_serving(
     } else {
         anyhow::bail!("unsupported database URL (expected postgres:// or sqlite://)")
     }
+}
+
+/// Tickets arranged in the order of `ids`.
+fn in_order(ids: &[String], tickets: Vec<Ticket>) -> Vec<Ticket> {
+    let position: std::collections::HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let mut tickets = tickets;
+    tickets.sort_by_key(|t| position.get(t.id.as_str()).copied());
+    tickets
 }
 
 /// Ticket columns for lists (no per-tensor table), as a literal for `concat!`.
@@ -982,7 +1011,7 @@ macro_rules! impl_index {
                     concat!("SELECT ", $crate::index::list_columns!(), " WHERE t.id IN ({})"),
                     list.join(", ")
                 );
-                self.fetch_tickets(sql).await
+                Ok($crate::index::in_order(ids, self.fetch_tickets(sql).await?))
             }
 
             async fn ancestors(&self, id: &str) -> IndexResult<Vec<String>> {
@@ -1366,3 +1395,24 @@ pub(crate) use select_ticket;
 pub(crate) use ticket_from_row;
 pub(crate) use token_columns;
 pub(crate) use token_from_row;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_owner_name_key_is_a_taken_name() {
+        // Postgres names the constraint; SQLite's message names the columns.
+        assert!(is_owner_name_conflict(Some("tickets_owner_name_key"), ""));
+        assert!(!is_owner_name_conflict(Some("tickets_pkey"), ""));
+        assert!(!is_owner_name_conflict(Some("tickets_seq_key"), ""));
+        assert!(is_owner_name_conflict(
+            None,
+            "UNIQUE constraint failed: tickets.owner_id, tickets.name"
+        ));
+        assert!(!is_owner_name_conflict(
+            None,
+            "UNIQUE constraint failed: tickets.id"
+        ));
+    }
+}
