@@ -4,8 +4,8 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sha2::{Digest, Sha256};
+use ticketbooth::domain::inspector::Inspector;
 use ticketbooth::ingest::framing::FramingScanner;
-use ticketbooth::ingest::inspector::Inspector;
 
 /// A 64 MiB ticket: one F32 weight with every other entry pruned, and a bias.
 fn ticket() -> Vec<u8> {

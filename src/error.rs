@@ -6,13 +6,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::domain::inspector::InvalidSafetensors;
+use crate::domain::metadata::InvalidMetadata;
+use crate::domain::tokens::{Denied, RequestError};
 use crate::index::IndexError;
 use crate::ingest::framing::FramingTooLong;
-use crate::ingest::inspector::InvalidSafetensors;
-use crate::ingest::metadata::InvalidMetadata;
 use crate::ingest::pipeline::IngestError;
 use crate::search::InvalidParameter;
-use crate::tokens::{Denied, RequestError};
 
 /// Stable, machine-readable error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -245,7 +245,7 @@ pub struct EditRequest {
         super::health::readyz,
     ),
     components(schemas(UploadForm, MetadataInput, EditRequest, Slug, SortKey, Order, crate::error::ErrorBody,
-        crate::tokens::TokenRequest, crate::tokens::TokenRecord, crate::tokens::Scope)),
+        crate::domain::tokens::TokenRequest, crate::domain::tokens::TokenRecord, crate::domain::tokens::Scope)),
     modifiers(&BearerAuth),
     tags((name = "tickets"), (name = "search"), (name = "tokens"), (name = "health"))
 )]

@@ -10,11 +10,12 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 
 use super::{AppState, Authenticated};
+use crate::domain::metadata;
+use crate::domain::tokens::Scope;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::index::{Ticket, User};
 use crate::ingest::framing::FramingGuard;
-use crate::ingest::{metadata, pipeline};
-use crate::tokens::Scope;
+use crate::ingest::pipeline;
 
 /// Publish a ticket: a safetensors file and its metadata.
 ///

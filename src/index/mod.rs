@@ -13,11 +13,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::ingest::inspector::TensorReport;
-pub use crate::ingest::metadata::TicketEdit;
-use crate::ingest::metadata::TicketMetadata;
+use crate::domain::inspector::TensorReport;
+pub use crate::domain::metadata::TicketEdit;
+use crate::domain::metadata::TicketMetadata;
+use crate::domain::tokens::{NewToken, TokenRecord};
 use crate::search::{Candidate, Page, TicketFilter};
-use crate::tokens::{NewToken, TokenRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -406,7 +406,7 @@ macro_rules! ticket_from_row {
         let single = row.columns().iter().any(|c| c.name() == "tensors");
         let tensors = if single {
             Some(
-                row.try_get::<Json<Vec<$crate::ingest::inspector::TensorReport>>, _>("tensors")?
+                row.try_get::<Json<Vec<$crate::domain::inspector::TensorReport>>, _>("tensors")?
                     .0,
             )
         } else {
@@ -470,11 +470,11 @@ macro_rules! token_from_row {
                 id: row.try_get("user_id")?,
                 name: row.try_get("user_name")?,
             };
-            let record = $crate::tokens::TokenRecord {
+            let record = $crate::domain::tokens::TokenRecord {
                 id: row.try_get("id")?,
                 user: user.name.clone(),
                 label: row.try_get("label")?,
-                scopes: $crate::tokens::normalize(
+                scopes: $crate::domain::tokens::normalize(
                     scopes.0.iter().filter_map(|s| s.parse().ok()).collect(),
                 ),
                 created_at: row.try_get("created_at")?,
@@ -715,8 +715,8 @@ macro_rules! impl_index {
                 &self,
                 user: &str,
                 token_hash: &[u8],
-                spec: &$crate::tokens::NewToken,
-            ) -> IndexResult<(User, $crate::tokens::TokenRecord)> {
+                spec: &$crate::domain::tokens::NewToken,
+            ) -> IndexResult<(User, $crate::domain::tokens::TokenRecord)> {
                 let now = chrono::Utc::now();
                 let mut tx = self.pool.begin_with($begin).await.map_err(IndexError::from_sqlx)?;
                 sqlx::query(
@@ -769,7 +769,7 @@ macro_rules! impl_index {
                 .await
                 .map_err(IndexError::from_sqlx)?;
                 tx.commit().await.map_err(IndexError::from_sqlx)?;
-                let record = $crate::tokens::TokenRecord {
+                let record = $crate::domain::tokens::TokenRecord {
                     id,
                     user: user.to_owned(),
                     label: spec.label.clone(),
@@ -811,7 +811,7 @@ macro_rules! impl_index {
             }
 
             async fn create_token(&self, user: &str, token_hash: &[u8]) -> IndexResult<User> {
-                let (user, _) = self.insert_token(user, token_hash, &$crate::tokens::NewToken::unrestricted()).await?;
+                let (user, _) = self.insert_token(user, token_hash, &$crate::domain::tokens::NewToken::unrestricted()).await?;
                 Ok(user)
             }
 
@@ -1182,15 +1182,15 @@ macro_rules! impl_index {
                 &self,
                 user: &str,
                 token_hash: &[u8],
-                spec: &$crate::tokens::NewToken,
-            ) -> IndexResult<$crate::tokens::TokenRecord> {
+                spec: &$crate::domain::tokens::NewToken,
+            ) -> IndexResult<$crate::domain::tokens::TokenRecord> {
                 Ok(self.insert_token(user, token_hash, spec).await?.1)
             }
 
             async fn token_by_hash(
                 &self,
                 token_hash: &[u8],
-            ) -> IndexResult<Option<(User, $crate::tokens::TokenRecord)>> {
+            ) -> IndexResult<Option<(User, $crate::domain::tokens::TokenRecord)>> {
                 let row = sqlx::query(concat!($crate::index::token_columns!(), " WHERE k.token_hash = $1"))
                     .bind(token_hash)
                     .fetch_optional(&self.pool)
@@ -1212,7 +1212,7 @@ macro_rules! impl_index {
                 Ok(())
             }
 
-            async fn tokens(&self, user: Option<&str>) -> IndexResult<Vec<$crate::tokens::TokenRecord>> {
+            async fn tokens(&self, user: Option<&str>) -> IndexResult<Vec<$crate::domain::tokens::TokenRecord>> {
                 let rows = sqlx::query(concat!(
                     $crate::index::token_columns!(),
                     " WHERE u.name = COALESCE($1, u.name) ORDER BY k.id"
@@ -1232,7 +1232,7 @@ macro_rules! impl_index {
                 id: i64,
                 owner: Option<i64>,
                 at: chrono::DateTime<chrono::Utc>,
-            ) -> IndexResult<Option<$crate::tokens::TokenRecord>> {
+            ) -> IndexResult<Option<$crate::domain::tokens::TokenRecord>> {
                 let mut tx = self.pool.begin_with($begin).await.map_err(IndexError::from_sqlx)?;
                 let changed = sqlx::query(
                     "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) \

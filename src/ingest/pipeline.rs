@@ -8,10 +8,10 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::blobs::{BlobStore, WrittenBlob};
+use crate::domain::inspector::{Inspection, Inspector, InvalidSafetensors};
+use crate::domain::metadata::{self, InvalidMetadata, TicketMetadata};
 use crate::index::IndexError;
 use crate::index::{Index, NewTicket, Published, User};
-use crate::ingest::inspector::{Inspection, Inspector, InvalidSafetensors};
-use crate::ingest::metadata::{self, InvalidMetadata, TicketMetadata};
 
 /// The largest `metadata` part accepted.
 pub const MAX_METADATA_PART_BYTES: u64 = 1 << 20;
@@ -40,7 +40,7 @@ pub enum IngestError {
     #[error(transparent)]
     Metadata(#[from] InvalidMetadata),
     #[error("{0}")]
-    Description(#[from] crate::markdown::TooDeep),
+    Description(#[from] crate::domain::markdown::TooDeep),
     #[error("you already have a ticket named '{0}'")]
     NameTaken(String),
     #[error("parent ticket '{0}' does not exist")]
@@ -262,7 +262,7 @@ pub async fn render_description(description: Option<String>) -> IngestResult<Opt
     let Some(text) = description else {
         return Ok(None);
     };
-    let rendered = tokio::task::spawn_blocking(move || crate::markdown::render(&text))
+    let rendered = tokio::task::spawn_blocking(move || crate::domain::markdown::render(&text))
         .await
         .map_err(|e| IngestError::Internal(e.into()))?;
     Ok(Some(rendered?))
