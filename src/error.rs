@@ -8,11 +8,11 @@ use serde::Serialize;
 
 use crate::domain::inspector::InvalidSafetensors;
 use crate::domain::metadata::InvalidMetadata;
+use crate::domain::search::InvalidParameter;
 use crate::domain::tokens::{Denied, RequestError};
 use crate::index::IndexError;
 use crate::ingest::framing::FramingTooLong;
 use crate::ingest::pipeline::IngestError;
-use crate::search::InvalidParameter;
 
 /// Stable, machine-readable error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]

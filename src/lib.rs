@@ -15,7 +15,6 @@ pub mod index;
 pub mod ingest;
 pub mod metrics;
 pub mod operator;
-pub mod search;
 pub mod seed;
 pub mod server;
 

@@ -7,7 +7,7 @@ use clap::Parser;
 use ticketbooth::blobs::BlobStore;
 use ticketbooth::config::{AdminCommand, AuditArgs, Cli, Command, TokenCommand};
 use ticketbooth::domain::tokens;
-use ticketbooth::search::{self, TextSearch};
+use ticketbooth::index::sql::{self, TextSearch};
 use ticketbooth::{audit, cli, index, operator, seed, server};
 use tracing_subscriber::EnvFilter;
 
@@ -171,9 +171,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let pairs: Vec<(String, String)> = url::form_urlencoded::parse(args.query.as_bytes())
                 .into_owned()
                 .collect();
-            let statements =
-                search::statements_for(&args.endpoint, &pairs, index::LIST_COLUMNS, text)
-                    .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
+            let statements = sql::statements_for(&args.endpoint, &pairs, index::LIST_COLUMNS, text)
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
             for statement in statements {
                 println!("{statement};");
             }

@@ -6,6 +6,8 @@
 //!   sparsity rule), with its differential test against the reference crate.
 //! - [`metadata`]: validating uploaded metadata and edits, hints for typos and percentages.
 //! - [`markdown`]: descriptions to sanitized HTML, with a nesting cap.
+//! - [`search`]: query parameters to a filter and a page, cursors bound to their query, the
+//!   page a search answers, and the Pareto frontier.
 //! - [`tokens`]: token generation and hashing, scopes, expiry and the escalation rules.
 
 #[cfg(test)]
@@ -13,4 +15,5 @@ mod differential;
 pub mod inspector;
 pub mod markdown;
 pub mod metadata;
+pub mod search;
 pub mod tokens;

@@ -5,10 +5,10 @@ use axum::extract::{RawQuery, State};
 use serde::Serialize;
 
 use super::AppState;
+use crate::domain::search;
 use crate::error::ApiResult;
 use crate::http::openapi::{FilterParams, FrontierParams, PageParams, TasksParams};
 use crate::index::{Facets, Point, TaskSummary, Ticket};
-use crate::search::{self, After, SortKey, SortValue};
 
 /// Query pairs in order; names may repeat (`tag`).
 pub fn query_pairs(raw: Option<String>) -> Vec<(String, String)> {
@@ -41,28 +41,8 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<SearchPage>> {
     let (filter, page) = search::parse_search(&query_pairs(raw))?;
-    let mut items = state.index.search(&filter, &page).await?;
-    let next_cursor = if items.len() > page.limit {
-        items.truncate(page.limit);
-        items.last().map(|last| {
-            let value = match page.sort {
-                SortKey::Created => None,
-                SortKey::Accuracy => Some(SortValue::Real(last.accuracy)),
-                SortKey::Sparsity => Some(SortValue::Real(last.sparsity)),
-                SortKey::Downloads => Some(SortValue::Int(last.downloads as i64)),
-            };
-            search::encode_cursor(
-                After {
-                    value,
-                    seq: last.seq,
-                },
-                &filter,
-                &page,
-            )
-        })
-    } else {
-        None
-    };
+    let rows = state.index.search(&filter, &page).await?;
+    let (items, next_cursor) = search::paginate(rows, &filter, &page, Ticket::sort_values);
     Ok(Json(SearchPage { items, next_cursor }))
 }
 

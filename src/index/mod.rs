@@ -3,6 +3,7 @@
 
 mod migrations;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -16,8 +17,8 @@ use serde_json::{Map, Value};
 use crate::domain::inspector::TensorReport;
 pub use crate::domain::metadata::TicketEdit;
 use crate::domain::metadata::TicketMetadata;
+use crate::domain::search::{Candidate, Page, TicketFilter};
 use crate::domain::tokens::{NewToken, TokenRecord};
-use crate::search::{Candidate, Page, TicketFilter};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -41,6 +42,18 @@ pub struct NewTicket {
     pub created_at: DateTime<Utc>,
     /// The description rendered once, here, so that reads render nothing.
     pub description_html: Option<String>,
+}
+
+impl Ticket {
+    /// What a search page's last ticket gives its next cursor.
+    pub fn sort_values(&self) -> crate::domain::search::SortValues {
+        crate::domain::search::SortValues {
+            accuracy: self.accuracy,
+            sparsity: self.sparsity,
+            downloads: self.downloads,
+            seq: self.seq,
+        }
+    }
 }
 
 impl NewTicket {
@@ -488,15 +501,15 @@ macro_rules! token_from_row {
     }};
 }
 
-/// Binds [`crate::search::Arg`]s to a query, in order.
+/// Binds [`sql::Arg`]s to a query, in order.
 macro_rules! bind_args {
     ($query:expr, $args:expr) => {{
         let mut query = $query;
         for arg in $args {
             query = match arg {
-                $crate::search::Arg::Text(s) => query.bind(s),
-                $crate::search::Arg::Real(x) => query.bind(x),
-                $crate::search::Arg::Int(i) => query.bind(i),
+                $crate::index::sql::Arg::Text(s) => query.bind(s),
+                $crate::index::sql::Arg::Real(x) => query.bind(x),
+                $crate::index::sql::Arg::Int(i) => query.bind(i),
             };
         }
         query
@@ -508,7 +521,8 @@ macro_rules! bind_args {
 /// how it locks a row it is about to change.
 macro_rules! impl_index {
     ($ty:ty, $begin:expr, $text:expr, $lock:expr) => {
-        use $crate::search::{self, Candidate, Page, Sql, TicketFilter};
+        use $crate::domain::search::{Candidate, Page, TicketFilter};
+        use $crate::index::sql::{self, Sql};
         use $crate::index::{Facets, FacetCount, Point, TaskSummary, TicketEdit};
 
         fn decode(row: &<$ty as $crate::index::HasDb>::Row) -> Result<Ticket, sqlx::Error> {
@@ -573,7 +587,7 @@ macro_rules! impl_index {
                             .push_bind(t.params_kept as i64)
                             .push_bind(sqlx::types::Json(t.tensors.clone()))
                             .push_bind(t.created_at)
-                            .push_bind(search::search_text(
+                            .push_bind(sql::search_text(
                                 &m.name,
                                 m.description.as_deref(),
                                 &m.architecture,
@@ -932,14 +946,14 @@ macro_rules! impl_index {
             }
 
             async fn search(&self, filter: &TicketFilter, page: &Page) -> IndexResult<Vec<Ticket>> {
-                self.fetch_tickets(search::search_sql($crate::index::list_columns!(), filter, page, $text))
+                self.fetch_tickets(sql::search_sql($crate::index::list_columns!(), filter, page, $text))
                     .await
             }
 
             async fn facets(&self, filter: &TicketFilter) -> IndexResult<Facets> {
                 let mut out = Facets::default();
-                for facet in search::Facet::ALL {
-                    let sql = search::facet_sql(facet, filter, $text);
+                for facet in sql::Facet::ALL {
+                    let sql = sql::facet_sql(facet, filter, $text);
                     let rows: Vec<(String, i64)> =
                         $crate::index::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql.text)), sql.args)
                             .fetch_all(&self.pool)
@@ -950,11 +964,11 @@ macro_rules! impl_index {
                         .map(|(value, count)| FacetCount { value, count: count.max(0) as u64 })
                         .collect();
                     match facet {
-                        search::Facet::Task => out.task = counts,
-                        search::Facet::Dataset => out.dataset = counts,
-                        search::Facet::Architecture => out.architecture = counts,
-                        search::Facet::PruningMethod => out.pruning_method = counts,
-                        search::Facet::Tag => out.tag = counts,
+                        sql::Facet::Task => out.task = counts,
+                        sql::Facet::Dataset => out.dataset = counts,
+                        sql::Facet::Architecture => out.architecture = counts,
+                        sql::Facet::PruningMethod => out.pruning_method = counts,
+                        sql::Facet::Tag => out.tag = counts,
                     }
                 }
                 Ok(out)
@@ -962,7 +976,7 @@ macro_rules! impl_index {
 
             async fn tasks(&self, include_yanked: bool) -> IndexResult<Vec<TaskSummary>> {
                 let rows: Vec<(String, i64, Option<f64>, Option<f64>)> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(search::tasks_sql(include_yanked)))
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql::tasks_sql(include_yanked)))
                         .fetch_all(&self.pool)
                         .await
                         .map_err(IndexError::from_sqlx)?;
@@ -978,7 +992,7 @@ macro_rules! impl_index {
             }
 
             async fn points(&self, filter: &TicketFilter, cap: usize) -> IndexResult<Vec<Point>> {
-                let sql = search::points_sql(filter, cap, $text);
+                let sql = sql::points_sql(filter, cap, $text);
                 let rows: Vec<(String, String, f64, f64, Option<String>)> =
                     $crate::index::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql.text)), sql.args)
                         .fetch_all(&self.pool)
@@ -988,7 +1002,7 @@ macro_rules! impl_index {
             }
 
             async fn candidates(&self, filter: &TicketFilter) -> IndexResult<Vec<Candidate>> {
-                let sql = search::candidates_sql(filter, $text);
+                let sql = sql::candidates_sql(filter, $text);
                 let rows: Vec<(String, f64, f64)> =
                     $crate::index::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql.text)), sql.args)
                         .fetch_all(&self.pool)
@@ -1006,7 +1020,7 @@ macro_rules! impl_index {
                 }
                 let mut sql = Sql::default();
                 let list: Vec<String> =
-                    ids.iter().map(|id| sql.bind(search::Arg::Text(id.clone()))).collect();
+                    ids.iter().map(|id| sql.bind(sql::Arg::Text(id.clone()))).collect();
                 sql.text = format!(
                     concat!("SELECT ", $crate::index::list_columns!(), " WHERE t.id IN ({})"),
                     list.join(", ")
@@ -1034,7 +1048,7 @@ macro_rules! impl_index {
 
             async fn children(&self, id: &str) -> IndexResult<Vec<Ticket>> {
                 let mut sql = Sql::default();
-                let p = sql.bind(search::Arg::Text(id.to_owned()));
+                let p = sql.bind(sql::Arg::Text(id.to_owned()));
                 sql.text = format!(
                     concat!("SELECT ", $crate::index::list_columns!(), " WHERE t.parent_id = {} ORDER BY t.seq"),
                     p
@@ -1052,7 +1066,7 @@ macro_rules! impl_index {
                     None => (false, None),
                 };
                 let tags = edit.tags.clone().unwrap_or(old.tags.clone());
-                let text = search::search_text(&old.name, description.as_deref(), &old.architecture, &old.dataset, &tags);
+                let text = sql::search_text(&old.name, description.as_deref(), &old.architecture, &old.dataset, &tags);
                 sqlx::query(
                     "UPDATE tickets SET description = $1, tags = $2, paper_url = $3, code_url = $4, \
                      license = $5, search_text = $6, \
