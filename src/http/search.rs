@@ -5,9 +5,9 @@ use axum::extract::{RawQuery, State};
 use serde::Serialize;
 
 use super::AppState;
+use super::schemas::{FilterParams, FrontierParams, PageParams, TasksParams};
 use crate::domain::search;
 use crate::error::ApiResult;
-use crate::http::openapi::{FilterParams, FrontierParams, PageParams, TasksParams};
 use crate::index::{Facets, Point, TaskSummary, Ticket};
 
 /// Query pairs in order; names may repeat (`tag`).

@@ -24,7 +24,7 @@ use crate::ingest::pipeline;
 /// sparsity itself (the uploader's number is never used), stores the bytes by sha256 and indexes
 /// the ticket. Needs a token with scope `upload`. Any error stores nothing.
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets",
-    request_body(content = crate::http::openapi::UploadForm, content_type = "multipart/form-data"),
+    request_body(content = crate::http::schemas::UploadForm, content_type = "multipart/form-data"),
     security(("token" = [])),
     responses(
         (status = 201, description = "Stored; Location names the new ticket", body = Ticket,
@@ -156,7 +156,7 @@ async fn owned(state: &AppState, id: &str, user: &User) -> ApiResult<Ticket> {
 /// changes: a corrected ticket is a new upload.
 #[utoipa::path(patch, path = "/api/v1/tickets/{id}", tag = "tickets",
     params(("id" = String, Path, description = "The ticket's id")),
-    request_body(content = crate::http::openapi::EditRequest, content_type = "application/json"),
+    request_body(content = crate::http::schemas::EditRequest, content_type = "application/json"),
     security(("token" = [])),
     responses(
         (status = 200, description = "The edited ticket", body = Ticket),
