@@ -11,6 +11,7 @@ mod schemas;
 mod search;
 mod tickets;
 mod tokens;
+mod upload;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,20 +1,19 @@
 //! Upload and fetch tickets.
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+use axum::http::header::LOCATION;
 use axum::response::IntoResponse;
 
 use serde::Serialize;
 
+use super::upload::{UploadBody, Uploader};
 use super::{AppState, Authenticated};
 use crate::domain::metadata;
 use crate::domain::tokens::Scope;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::index::{Ticket, User};
-use crate::ingest::framing::FramingGuard;
 use crate::ingest::pipeline;
 
 /// Publish a ticket: a safetensors file and its metadata.
@@ -39,46 +38,17 @@ use crate::ingest::pipeline;
     ))]
 pub async fn upload(
     State(state): State<AppState>,
-    auth: Authenticated,
-    headers: HeaderMap,
-    body: Body,
+    uploader: Uploader,
+    UploadBody(multipart): UploadBody,
 ) -> ApiResult<impl IntoResponse> {
-    // Before a byte of the body is read.
-    let owner = auth.require(Scope::Upload)?;
-    // Held until the upload is answered (or dropped by the deadline).
-    let _slot = state.guards.upload_slot(owner.id)?;
-    state.guards.check_upload(owner.id)?;
-    let boundary = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ct| multer::parse_boundary(ct).ok())
-        .ok_or_else(|| {
-            ApiError::new(
-                Code::UnsupportedMediaType,
-                "uploads must be multipart/form-data with parts 'metadata' and 'file'",
-            )
-        })?;
-    // Refuse an announced oversized body before reading a byte of it.
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > state.limits.max_body_bytes()) {
-        return Err(ApiError::new(
-            Code::PayloadTooLarge,
-            format!(
-                "the request body is larger than the {} byte limit",
-                state.limits.max_body_bytes()
-            ),
-        ));
-    }
-    let multipart = multer::Multipart::with_constraints(
-        FramingGuard::new(body.into_data_stream(), &boundary),
-        boundary,
-        state.limits.constraints(),
-    );
-    let published =
-        pipeline::ingest(&*state.index, &state.blobs, owner, multipart, state.limits).await?;
+    let published = pipeline::ingest(
+        &*state.index,
+        &state.blobs,
+        &uploader.user,
+        multipart,
+        state.limits,
+    )
+    .await?;
     let location = format!("/api/v1/tickets/{}", published.ticket.id);
     Ok((
         StatusCode::CREATED,

@@ -1,0 +1,146 @@
+//! `GET`/`HEAD /api/v1/tickets/{id}/file`: exactly the uploaded bytes, streamed, with
+//! `Range`, `If-Range`, `ETag` and `If-None-Match`.
+
+mod plan;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::{Stream, StreamExt};
+
+use super::AppState;
+use super::limits::Client;
+use crate::error::{ApiError, ApiResult, Code};
+use plan::{DownloadPlan, plan, redirect_headers};
+
+/// How long a presigned download URL stays valid.
+const REDIRECT_VALID_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Download a ticket's file: exactly the bytes that were uploaded.
+///
+/// Resumable: one `Range` (206; 416 past the end), `If-Range`, `ETag` (the quoted sha256) and
+/// `If-None-Match` (304). A download counts when its last byte goes out (the whole file, or
+/// the range that completes a resumed one), once per client and ticket per hour. With `--download-redirect` and an S3 store the answer is a 302 to a presigned URL.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/file", tag = "tickets",
+    params(("id" = String, Path, description = "The ticket's id"),
+        ("Range" = Option<String>, Header, description = "One byte range: bytes=START-END, bytes=START- or bytes=-SUFFIX (bytes, from 0); several ranges get the whole file"),
+        ("If-Range" = Option<String>, Header, description = "The ETag the range must still match; otherwise the whole file is sent"),
+        ("If-None-Match" = Option<String>, Header, description = "ETags the client already has (the quoted sha256, or *): 304 when one matches")),
+    responses(
+        (status = 200, description = "The exact uploaded bytes", content_type = "application/octet-stream", body = Vec<u8>,
+            headers(("ETag" = String, description = "The quoted sha256"))),
+        (status = 206, description = "A byte range", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 302, description = "With --download-redirect and an S3 store: a short-lived presigned URL to fetch it from",
+            headers(("Location" = String))),
+        (status = 304, description = "Not modified"),
+        (status = 404, description = "No such ticket", body = crate::error::ErrorBody),
+        (status = 416, description = "Range not satisfiable", body = crate::error::ErrorBody),
+    ))]
+pub async fn download(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    client: Client,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let blob = state
+        .index
+        .blob_of(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no ticket with id '{id}'")))?;
+    let etag = format!("\"{}\"", blob.sha256);
+    let size = blob.size_bytes;
+    let plan = plan(size, &etag, &blob.ticket_name, &headers).map_err(ApiError::internal)?;
+    let (status, start, end, out) = match plan {
+        DownloadPlan::NotModified(out) => {
+            return Ok((StatusCode::NOT_MODIFIED, out).into_response());
+        }
+        DownloadPlan::Unsatisfiable(out) => return Ok(unsatisfiable(size, out)),
+        DownloadPlan::Send {
+            status,
+            start,
+            end,
+            headers,
+        } => (status, start, end, headers),
+    };
+    if method == Method::HEAD {
+        return Ok((status, out).into_response());
+    }
+    // Only a download that reaches the file's end counts (never a probe like `bytes=0-0`).
+    let completes = (end + 1 == size).then(|| (state.clone(), client, id.clone()));
+    if state.download_redirect
+        && let Some(signed) = state
+            .blobs
+            .presigned_get(&blob.object_key, REDIRECT_VALID_FOR)
+            .await
+    {
+        let location = signed.map_err(ApiError::unavailable)?;
+        // Counted when the redirect is issued: the bytes never pass through here.
+        if let Some((state, client, id)) = completes {
+            count_download(&state, client, &id).await;
+        }
+        let redirect = redirect_headers(&location, &etag).map_err(ApiError::internal)?;
+        return Ok((StatusCode::FOUND, redirect).into_response());
+    }
+    let stream = state
+        .blobs
+        .get(&blob.object_key, Some(start..end + 1))
+        .await
+        .map_err(ApiError::unavailable)?;
+    let body = Body::from_stream(counted(stream, end - start + 1, completes));
+    Ok((status, out, body).into_response())
+}
+
+/// The 416, with the plan's headers (`Content-Range: bytes */SIZE` among them).
+fn unsatisfiable(size: u64, headers: HeaderMap) -> Response {
+    let mut response = ApiError::new(
+        Code::RangeNotSatisfiable,
+        format!("range not satisfiable: the file is {size} bytes"),
+    )
+    .into_response();
+    response.headers_mut().extend(headers);
+    response
+}
+
+/// The blob's stream of `len` bytes, metered; when `completes` (the range reaches the file's
+/// end) the download counts as its last byte is handed over, never for a download cut short.
+/// The count is written before that last chunk goes out, so the client's next read sees it.
+fn counted<E>(
+    stream: impl Stream<Item = Result<Bytes, E>>,
+    len: u64,
+    mut completes: Option<(AppState, Client, String)>,
+) -> impl Stream<Item = Result<Bytes, E>> {
+    let mut left = len;
+    stream.then(move |chunk| {
+        let mut last = None;
+        if let Ok(bytes) = &chunk {
+            metrics::counter!(crate::metrics::DOWNLOAD_BYTES).increment(bytes.len() as u64);
+            left = left.saturating_sub(bytes.len() as u64);
+            if left == 0 {
+                last = completes.take();
+            }
+        }
+        async move {
+            if let Some((state, client, id)) = last {
+                count_download(&state, client, &id).await;
+            }
+            chunk
+        }
+    })
+}
+
+/// Counts a completed download, once per client and ticket per hour. Bookkeeping: a failure is
+/// logged, never the client's problem.
+async fn count_download(state: &AppState, client: Client, id: &str) {
+    if !state
+        .guards
+        .downloads
+        .first_in_window(client, id, std::time::Instant::now())
+    {
+        return;
+    }
+    if let Err(e) = state.index.count_download(id).await {
+        tracing::warn!(error = %e, ticket = id, "could not count a download");
+    }
+}
