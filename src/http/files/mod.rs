@@ -11,6 +11,7 @@ use futures_util::{Stream, StreamExt};
 
 use super::AppState;
 use super::limits::Client;
+use crate::blobs::BlobResult;
 use crate::error::{ApiError, ApiResult, Code};
 use plan::{DownloadPlan, plan, redirect_headers};
 
@@ -49,58 +50,73 @@ pub async fn download(
         .blob_of(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no ticket with id '{id}'")))?;
-    let etag = format!("\"{}\"", blob.sha256);
-    let size = blob.size_bytes;
+    let (etag, size) = (format!("\"{}\"", blob.sha256), blob.size_bytes);
     let plan = plan(size, &etag, &blob.ticket_name, &headers).map_err(ApiError::internal)?;
-    let (status, start, end, out) = match plan {
-        DownloadPlan::NotModified(out) => {
-            return Ok((StatusCode::NOT_MODIFIED, out).into_response());
-        }
-        DownloadPlan::Unsatisfiable(out) => return Ok(unsatisfiable(size, out)),
-        DownloadPlan::Send {
-            status,
-            start,
-            end,
-            headers,
-        } => (status, start, end, headers),
+    let transfer = match plan {
+        DownloadPlan::Send(transfer) if method != Method::HEAD => transfer,
+        plan => return Ok(without_body(plan, size)),
     };
-    if method == Method::HEAD {
-        return Ok((status, out).into_response());
-    }
     // Only a download that reaches the file's end counts (never a probe like `bytes=0-0`).
-    let completes = (end + 1 == size).then(|| (state.clone(), client, id.clone()));
+    let completes = transfer
+        .reaches_end(size)
+        .then_some(Completion(state.clone(), client, id));
     if state.download_redirect
         && let Some(signed) = state
             .blobs
             .presigned_get(&blob.object_key, REDIRECT_VALID_FOR)
             .await
     {
-        let location = signed.map_err(ApiError::unavailable)?;
-        // Counted when the redirect is issued: the bytes never pass through here.
-        if let Some((state, client, id)) = completes {
-            count_download(&state, client, &id).await;
-        }
-        let redirect = redirect_headers(&location, &etag).map_err(ApiError::internal)?;
-        return Ok((StatusCode::FOUND, redirect).into_response());
+        return redirect(signed, &etag, completes).await;
     }
     let stream = state
         .blobs
-        .get(&blob.object_key, Some(start..end + 1))
+        .get(&blob.object_key, Some(transfer.start..transfer.end + 1))
         .await
         .map_err(ApiError::unavailable)?;
-    let body = Body::from_stream(counted(stream, end - start + 1, completes));
-    Ok((status, out, body).into_response())
+    let body = Body::from_stream(counted(stream, transfer.length(), completes));
+    Ok((transfer.status, transfer.headers, body).into_response())
 }
 
-/// The 416, with the plan's headers (`Content-Range: bytes */SIZE` among them).
-fn unsatisfiable(size: u64, headers: HeaderMap) -> Response {
-    let mut response = ApiError::new(
-        Code::RangeNotSatisfiable,
-        format!("range not satisfiable: the file is {size} bytes"),
-    )
-    .into_response();
-    response.headers_mut().extend(headers);
-    response
+/// The answers without a body: the 304, the 416 (with `Content-Range: bytes */SIZE`), and
+/// what a `HEAD` gets.
+fn without_body(plan: DownloadPlan, size: u64) -> Response {
+    match plan {
+        DownloadPlan::NotModified(out) => (StatusCode::NOT_MODIFIED, out).into_response(),
+        DownloadPlan::Unsatisfiable(out) => {
+            let mut response = ApiError::new(
+                Code::RangeNotSatisfiable,
+                format!("range not satisfiable: the file is {size} bytes"),
+            )
+            .into_response();
+            response.headers_mut().extend(out);
+            response
+        }
+        DownloadPlan::Send(transfer) => (transfer.status, transfer.headers).into_response(),
+    }
+}
+
+/// A 302 to a presigned URL. Counted when the redirect is issued (the bytes never pass
+/// through here), if what it points at reaches the file's end.
+async fn redirect(
+    signed: BlobResult<String>,
+    etag: &str,
+    completes: Option<Completion>,
+) -> ApiResult<Response> {
+    let location = signed.map_err(ApiError::unavailable)?;
+    if let Some(completion) = completes {
+        completion.count().await;
+    }
+    let headers = redirect_headers(&location, etag).map_err(ApiError::internal)?;
+    Ok((StatusCode::FOUND, headers).into_response())
+}
+
+/// What counting a completed download needs: the state, the client and the ticket's id.
+struct Completion(AppState, Client, String);
+
+impl Completion {
+    async fn count(self) {
+        count_download(&self.0, self.1, &self.2).await;
+    }
 }
 
 /// The blob's stream of `len` bytes, metered; when `completes` (the range reaches the file's
@@ -109,7 +125,7 @@ fn unsatisfiable(size: u64, headers: HeaderMap) -> Response {
 fn counted<E>(
     stream: impl Stream<Item = Result<Bytes, E>>,
     len: u64,
-    mut completes: Option<(AppState, Client, String)>,
+    mut completes: Option<Completion>,
 ) -> impl Stream<Item = Result<Bytes, E>> {
     let mut left = len;
     stream.then(move |chunk| {
@@ -122,8 +138,8 @@ fn counted<E>(
             }
         }
         async move {
-            if let Some((state, client, id)) = last {
-                count_download(&state, client, &id).await;
+            if let Some(completion) = last {
+                completion.count().await;
             }
             chunk
         }

@@ -56,13 +56,29 @@ pub enum DownloadPlan {
     NotModified(HeaderMap),
     /// 416, with `Content-Range: bytes */SIZE`.
     Unsatisfiable(HeaderMap),
-    /// 200 or 206: bytes `start..=end`.
-    Send {
-        status: StatusCode,
-        start: u64,
-        end: u64,
-        headers: HeaderMap,
-    },
+    /// 200 or 206.
+    Send(Transfer),
+}
+
+/// Bytes `start..=end` of the file, with the status and headers they go out with.
+#[derive(Debug)]
+pub struct Transfer {
+    pub status: StatusCode,
+    pub start: u64,
+    pub end: u64,
+    pub headers: HeaderMap,
+}
+
+impl Transfer {
+    /// How many bytes go out.
+    pub fn length(&self) -> u64 {
+        self.end - self.start + 1
+    }
+
+    /// Whether the transfer ends at the file's last byte (so completes a download).
+    pub fn reaches_end(&self, size: u64) -> bool {
+        self.end + 1 == size
+    }
 }
 
 /// Decides a download of a file of `size` bytes (never empty: every stored file has a
@@ -103,12 +119,12 @@ pub fn plan(
     // Ticket names are slugs ([a-z0-9._-]), so the filename needs no escaping.
     let disposition = format!("attachment; filename=\"{name}.safetensors\"");
     out.insert(CONTENT_DISPOSITION, header(&disposition)?);
-    Ok(DownloadPlan::Send {
+    Ok(DownloadPlan::Send(Transfer {
         status,
         start,
         end,
         headers: out,
-    })
+    }))
 }
 
 /// The headers of a 302 to a presigned URL: never cached (the URL expires), with the ETag.

@@ -45,12 +45,12 @@ fn ranges_follow_the_rfc() {
 
 #[test]
 fn a_plain_request_sends_the_whole_file_with_its_headers() {
-    let DownloadPlan::Send {
+    let DownloadPlan::Send(Transfer {
         status,
         start,
         end,
         headers,
-    } = plan(100, TAG, "lenet", &HeaderMap::new()).unwrap()
+    }) = plan(100, TAG, "lenet", &HeaderMap::new()).unwrap()
     else {
         panic!("expected Send");
     };
@@ -77,12 +77,12 @@ fn a_plain_request_sends_the_whole_file_with_its_headers() {
 
 #[test]
 fn a_range_is_a_206_with_its_content_range() {
-    let DownloadPlan::Send {
+    let DownloadPlan::Send(Transfer {
         status,
         start,
         end,
         headers,
-    } = plan(100, TAG, "t", &request(&[("range", "bytes=10-19")])).unwrap()
+    }) = plan(100, TAG, "t", &request(&[("range", "bytes=10-19")])).unwrap()
     else {
         panic!("expected Send");
     };
@@ -108,10 +108,10 @@ fn a_matching_if_none_match_is_not_modified_and_wins_over_range() {
     let other = plan(100, TAG, "t", &request(&[("if-none-match", "\"other\"")])).unwrap();
     assert!(matches!(
         other,
-        DownloadPlan::Send {
+        DownloadPlan::Send(Transfer {
             status: StatusCode::OK,
             ..
-        }
+        })
     ));
 }
 
@@ -131,29 +131,29 @@ fn a_stale_if_range_sends_the_whole_file() {
     let got = plan(100, TAG, "t", &stale).unwrap();
     assert!(matches!(
         got,
-        DownloadPlan::Send {
+        DownloadPlan::Send(Transfer {
             status: StatusCode::OK,
             start: 0,
             end: 99,
             ..
-        }
+        })
     ));
     let current = request(&[("range", "bytes=10-19"), ("if-range", " \"abc\" ")]);
     let got = plan(100, TAG, "t", &current).unwrap();
     assert!(matches!(
         got,
-        DownloadPlan::Send {
+        DownloadPlan::Send(Transfer {
             status: StatusCode::PARTIAL_CONTENT,
             start: 10,
             end: 19,
             ..
-        }
+        })
     ));
     // A stale If-Range also disarms a range that could not be satisfied.
     let past = request(&[("range", "bytes=500-"), ("if-range", "\"old\"")]);
     assert!(matches!(
         plan(100, TAG, "t", &past).unwrap(),
-        DownloadPlan::Send { .. }
+        DownloadPlan::Send(Transfer { .. })
     ));
 }
 
@@ -163,4 +163,17 @@ fn a_redirect_is_never_cached_and_keeps_the_etag() {
     assert_eq!(names(&headers), ["location", "cache-control", "etag"]);
     assert_eq!(headers[CACHE_CONTROL], "no-store");
     assert!(redirect_headers("bad\nurl", TAG).is_err());
+}
+
+#[test]
+fn only_a_transfer_to_the_last_byte_completes_a_download() {
+    let send = |range: &str| match plan(100, TAG, "t", &request(&[("range", range)])).unwrap() {
+        DownloadPlan::Send(transfer) => transfer,
+        other => panic!("{range}: expected Send, got {other:?}"),
+    };
+    assert!(send("bytes=0-").reaches_end(100));
+    assert!(send("bytes=90-99").reaches_end(100));
+    assert!(!send("bytes=0-0").reaches_end(100));
+    assert_eq!(send("bytes=0-0").length(), 1);
+    assert_eq!(send("bytes=-10").length(), 10);
 }
