@@ -5,8 +5,9 @@
 
 // The two modules are compiled straight from the main crate's sources rather than through a
 // dependency on `ticketbooth`, so the instrumented build stays small (no sqlx, axum, ...).
-#[allow(dead_code)]
-#[path = "../../src/domain/inspector.rs"]
+// (Re-exports the main crate uses, such as `parse_header`, go unused here.)
+#[allow(dead_code, unused_imports)]
+#[path = "../../src/domain/inspector/mod.rs"]
 mod inspector;
 
 #[allow(dead_code)]
