@@ -93,6 +93,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
         .route("/static/{name}", get(pages::asset))
+        .route("/static/pages/{name}", get(pages::page_module))
         .merge(openapi::docs())
         .fallback(pages::fallback)
         .method_not_allowed_fallback(method_not_allowed)

@@ -15,24 +15,72 @@ const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 
     form-action 'self'; frame-ancestors 'none'";
 
 const INDEX_HTML: &str = include_str!("../../static/index.html");
-const APP_JS: &str = include_str!("../../static/app.js");
-const LIB_JS: &str = include_str!("../../static/lib.js");
-const STYLE_CSS: &str = include_str!("../../static/style.css");
-const FAVICON_SVG: &str = include_str!("../../static/favicon.svg");
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The files under `/static/`: name, content type, content. `app.js` routes to one module per
+/// page (`pages/`); `ui.js` is what the pages share, `lib.js` their pure logic.
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("app.js", JS, include_str!("../../static/app.js")),
+    ("ui.js", JS, include_str!("../../static/ui.js")),
+    ("lib.js", JS, include_str!("../../static/lib.js")),
+    (
+        "pages/home.js",
+        JS,
+        include_str!("../../static/pages/home.js"),
+    ),
+    (
+        "pages/search.js",
+        JS,
+        include_str!("../../static/pages/search.js"),
+    ),
+    (
+        "pages/ticket.js",
+        JS,
+        include_str!("../../static/pages/ticket.js"),
+    ),
+    (
+        "pages/frontier.js",
+        JS,
+        include_str!("../../static/pages/frontier.js"),
+    ),
+    (
+        "pages/upload.js",
+        JS,
+        include_str!("../../static/pages/upload.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/style.css"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("../../static/favicon.svg"),
+    ),
+];
 
 /// `/static/{name}`.
 pub async fn asset(Path(name): Path<String>) -> Response {
-    let (content_type, body) = match name.as_str() {
-        "app.js" => ("text/javascript; charset=utf-8", APP_JS),
-        "lib.js" => ("text/javascript; charset=utf-8", LIB_JS),
-        "style.css" => ("text/css; charset=utf-8", STYLE_CSS),
-        "favicon.svg" => ("image/svg+xml", FAVICON_SVG),
-        _ => return ApiError::not_found(format!("no static file '{name}'")).into_response(),
+    serve(&name)
+}
+
+/// `/static/pages/{name}`: the page modules.
+pub async fn page_module(Path(name): Path<String>) -> Response {
+    serve(&format!("pages/{name}"))
+}
+
+/// A file of [`ASSETS`] by its exact name; anything else is a JSON 404 (names are looked up,
+/// never joined to a path, so nothing outside the table can be reached).
+fn serve(name: &str) -> Response {
+    let Some((_, content_type, body)) = ASSETS.iter().find(|(n, _, _)| *n == name) else {
+        return ApiError::not_found(format!("no static file '{name}'")).into_response();
     };
     // Small files, revalidated on each load, so a new server version shows at once.
     (
-        [(CONTENT_TYPE, content_type), (CACHE_CONTROL, "no-cache")],
-        body,
+        [(CONTENT_TYPE, *content_type), (CACHE_CONTROL, "no-cache")],
+        *body,
     )
         .into_response()
 }

@@ -12,13 +12,14 @@ conformance! {
             assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
             assert!(r.text().await.unwrap().contains("/static/app.js"));
         }
-        // app.js imports lib.js (the page's pure logic), so both must be served.
-        for file in ["app.js", "lib.js"] {
+        // app.js imports a module per page and ui.js; they import lib.js (the page's pure
+        // logic): every one must be served.
+        for file in ["app.js", "ui.js", "lib.js", "pages/home.js", "pages/search.js", "pages/ticket.js", "pages/frontier.js", "pages/upload.js"] {
             let js = srv.client.get(format!("{}/static/{file}", srv.url)).send().await.unwrap();
             assert_eq!(js.status(), 200, "{file}");
             assert!(js.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"), "{file}");
         }
-        for path in ["/api/v1/nope", "/api/anything", "/static/missing.js", "/robots.txt"] {
+        for path in ["/api/v1/nope", "/api/anything", "/static/missing.js", "/static/pages/missing.js", "/static/pages/..%2Fapp.js", "/robots.txt"] {
             let r = crate::common::Response::read(srv.client.get(format!("{}{path}", srv.url)).send().await.unwrap()).await;
             r.assert_error(404, "not_found", None);
         }
@@ -171,6 +172,7 @@ async fn path_traversal_finds_nothing_on_any_route() {
             ("PATCH", format!("/api/v1/tickets/{n}")),
             ("GET", format!("/api/v1/owners/{n}/tickets/{n}")),
             ("GET", format!("/static/{n}")),
+            ("GET", format!("/static/pages/{n}")),
             ("DELETE", format!("/api/v1/tokens/{n}")),
         ] {
             let r = srv
