@@ -150,14 +150,13 @@ async fn verify_and_gc_work_on_s3() {
     } else {
         crate::common::Backend::Sqlite
     };
-    let srv = TestServer::start_on(
-        backend,
-        ticketbooth::ingest::pipeline::UploadLimits {
+    let srv = TestServer::builder(backend)
+        .limits(ticketbooth::ingest::pipeline::UploadLimits {
             max_file_bytes: 1 << 20,
-        },
-        Some(&store),
-    )
-    .await;
+        })
+        .blob_store(&store)
+        .start()
+        .await;
     let mut tickets = Vec::new();
     for (i, name) in ["kept", "lost"].iter().enumerate() {
         let r = srv

@@ -101,90 +101,54 @@ pub struct TestServer {
     _dir: TempDir,
 }
 
-impl TestServer {
-    pub async fn start(backend: Backend) -> Self {
-        Self::start_with(
-            backend,
-            UploadLimits {
-                max_file_bytes: 64 << 20,
-            },
-        )
-        .await
+/// How a [`TestServer`] is set up; every setting has the default [`TestServer::start`] uses.
+pub struct TestServerBuilder {
+    backend: Backend,
+    limits: UploadLimits,
+    blob_store: Option<String>,
+    download_redirect: bool,
+    protection: Protection,
+    database_url: Option<String>,
+}
+
+impl TestServerBuilder {
+    /// The upload limits (64 MiB files by default).
+    pub fn limits(mut self, limits: UploadLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
-    pub async fn start_with(backend: Backend, limits: UploadLimits) -> Self {
-        Self::start_on(backend, limits, None).await
+    /// Blobs go to `url` (an `s3://` URL, say) instead of the data dir.
+    pub fn blob_store(mut self, url: &str) -> Self {
+        self.blob_store = Some(url.to_owned());
+        self
     }
 
-    /// A server whose blobs go to `blob_store` (an `s3://` URL, say) instead of its data dir.
-    pub async fn start_on(
-        backend: Backend,
-        limits: UploadLimits,
-        blob_store: Option<&str>,
-    ) -> Self {
-        Self::start_full(backend, limits, blob_store, false).await
+    /// Whether downloads redirect to presigned URLs (`--download-redirect`).
+    pub fn redirect(mut self, on: bool) -> Self {
+        self.download_redirect = on;
+        self
     }
 
-    /// Everything configurable: also whether downloads redirect to presigned URLs.
-    pub async fn start_full(
-        backend: Backend,
-        limits: UploadLimits,
-        blob_store: Option<&str>,
-        download_redirect: bool,
-    ) -> Self {
-        Self::start_guarded(
-            backend,
-            limits,
-            blob_store,
-            download_redirect,
-            Protection::without_rate_limits(),
-            None,
-        )
-        .await
+    /// The timeouts, upload cap and rate limits (none of the rate limits by default).
+    pub fn protection(mut self, protection: Protection) -> Self {
+        self.protection = protection;
+        self
     }
 
-    /// A Postgres-backed server reaching its database at `database_url` (through a proxy, say).
-    pub async fn start_on_postgres(database_url: String) -> Self {
-        Self::start_guarded(
-            Backend::Postgres,
-            UploadLimits {
-                max_file_bytes: 64 << 20,
-            },
-            None,
-            false,
-            Protection::without_rate_limits(),
-            Some(database_url),
-        )
-        .await
+    /// A Postgres-backed server reaching its database at `url` (through a proxy, say), instead
+    /// of a fresh database of its own.
+    pub fn database_url(mut self, url: String) -> Self {
+        self.database_url = Some(url);
+        self
     }
 
-    /// A server with the given timeouts, upload cap and rate limits.
-    pub async fn start_protected(backend: Backend, protection: Protection) -> Self {
-        Self::start_guarded(
-            backend,
-            UploadLimits {
-                max_file_bytes: 64 << 20,
-            },
-            None,
-            false,
-            protection,
-            None,
-        )
-        .await
-    }
-
-    async fn start_guarded(
-        backend: Backend,
-        limits: UploadLimits,
-        blob_store: Option<&str>,
-        download_redirect: bool,
-        protection: Protection,
-        database_url: Option<String>,
-    ) -> Self {
+    /// Opens the state, serves it on a port-0 listener and gives alice a token.
+    pub async fn start(self) -> TestServer {
         // reqwest is built without a default TLS provider (the CLI installs ring); so do tests.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
-        let database_url = match (backend, database_url) {
+        let database_url = match (self.backend, self.database_url) {
             (_, Some(url)) => Some(url),
             (Backend::Sqlite, None) => None,
             (Backend::Postgres, None) => Some(fresh_postgres_database().await),
@@ -193,15 +157,15 @@ impl TestServer {
             data_dir: dir.path().join("data"),
             database_url,
         };
-        let locations = storage.locate(blob_store).unwrap();
+        let locations = storage.locate(self.blob_store.as_deref()).unwrap();
         let token = tokens::generate().unwrap();
-        let mut server = Self::serve(
-            backend,
+        let mut server = TestServer::serve(
+            self.backend,
             locations,
-            limits,
+            self.limits,
             dir,
-            download_redirect,
-            protection,
+            self.download_redirect,
+            self.protection,
         )
         .await;
         server
@@ -212,6 +176,27 @@ impl TestServer {
             .unwrap();
         server.token = token;
         server
+    }
+}
+
+impl TestServer {
+    /// The common case: default limits, blobs in the data dir, no rate limits.
+    pub async fn start(backend: Backend) -> Self {
+        Self::builder(backend).start().await
+    }
+
+    /// A server configured step by step, then [`TestServerBuilder::start`]ed.
+    pub fn builder(backend: Backend) -> TestServerBuilder {
+        TestServerBuilder {
+            backend,
+            limits: UploadLimits {
+                max_file_bytes: 64 << 20,
+            },
+            blob_store: None,
+            download_redirect: false,
+            protection: Protection::without_rate_limits(),
+            database_url: None,
+        }
     }
 
     /// Another replica: its own process state and port, the same database and blob store.

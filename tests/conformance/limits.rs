@@ -119,14 +119,13 @@ conformance! {
 
 /// A body that stops arriving is dropped after the idle timeout, with a 408.
 async fn slow_drip(backend: Backend) {
-    let srv = TestServer::start_protected(
-        backend,
-        Protection {
+    let srv = TestServer::builder(backend)
+        .protection(Protection {
             body_idle_timeout: Duration::from_secs(1),
             ..protection()
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     let body = ticket_body("drip");
     let mut stream = open_upload(&srv, &body, body.len() / 2).await;
     let started = Instant::now();
@@ -144,15 +143,14 @@ on_both_backends!(
 
 /// A body that keeps trickling (never idle) is still cut at the total deadline.
 async fn steady_trickle(backend: Backend) {
-    let srv = TestServer::start_protected(
-        backend,
-        Protection {
+    let srv = TestServer::builder(backend)
+        .protection(Protection {
             body_idle_timeout: Duration::from_secs(2),
             upload_deadline: Duration::from_secs(2),
             ..protection()
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     let body = ticket_body("trickle");
     let mut stream = open_upload(&srv, &body, 64).await;
     let started = Instant::now();
@@ -187,14 +185,13 @@ on_both_backends!(
 
 /// Past the cap, an upload is refused at once with 503 and Retry-After; a freed slot is reused.
 async fn upload_cap(backend: Backend) {
-    let srv = TestServer::start_protected(
-        backend,
-        Protection {
+    let srv = TestServer::builder(backend)
+        .protection(Protection {
             max_concurrent_uploads: 2,
             ..protection()
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     let body = ticket_body("held");
     let mut held = Vec::new();
     for _ in 0..2 {
@@ -232,14 +229,13 @@ on_both_backends!(upload_cap_sqlite, upload_cap_postgres, upload_cap);
 
 /// Each user gets a burst of uploads, then 429 with Retry-After; other users are unaffected.
 async fn upload_rate(backend: Backend) {
-    let srv = TestServer::start_protected(
-        backend,
-        Protection {
+    let srv = TestServer::builder(backend)
+        .protection(Protection {
             upload_rate: Rate(Some((2, Duration::from_secs(3600)))),
             ..protection()
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     for i in 0..2 {
         let r = srv
             .upload(Some(&metadata(&format!("ok{i}"))), Some(small_ticket(i, 2)))
@@ -295,7 +291,10 @@ async fn read_rate(backend: Backend) {
         read_rate: Rate(Some((5, Duration::from_secs(600)))),
         ..protection()
     };
-    let srv = TestServer::start_protected(backend, limited.clone()).await;
+    let srv = TestServer::builder(backend)
+        .protection(limited.clone())
+        .start()
+        .await;
     for _ in 0..5 {
         assert_eq!(
             get_from(&srv, "/api/v1/tickets", None, None).await.status,
@@ -330,14 +329,13 @@ async fn read_rate(backend: Backend) {
         .await;
     assert_eq!(r.status, 201, "writes are not read-limited");
 
-    let proxied = TestServer::start_protected(
-        backend,
-        Protection {
+    let proxied = TestServer::builder(backend)
+        .protection(Protection {
             behind_proxy: true,
             ..limited
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     for _ in 0..5 {
         assert_eq!(
             get_from(&proxied, "/api/v1/tasks", Some("198.51.100.1"), None)
@@ -372,14 +370,13 @@ on_both_backends!(read_rate_sqlite, read_rate_postgres, read_rate);
 /// other clients are served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_headers_are_cut_off() {
-    let srv = TestServer::start_protected(
-        Backend::Sqlite,
-        Protection {
+    let srv = TestServer::builder(Backend::Sqlite)
+        .protection(Protection {
             header_read_timeout: Duration::from_secs(1),
             ..protection()
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     let addr = srv.url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
@@ -427,14 +424,13 @@ async fn slow_headers_are_cut_off() {
 /// idle connections cannot pile up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_keep_alive_connections_are_closed() {
-    let srv = TestServer::start_protected(
-        Backend::Sqlite,
-        Protection {
+    let srv = TestServer::builder(Backend::Sqlite)
+        .protection(Protection {
             header_read_timeout: Duration::from_secs(1),
             ..protection()
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     let addr = srv.url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream

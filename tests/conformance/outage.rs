@@ -123,7 +123,10 @@ async fn database_outage_gives_quick_503s_and_recovers_by_itself() {
             .unwrap();
     let proxy = Proxy::start(upstream).await;
     url.set_port(Some(proxy.addr.port())).unwrap();
-    let srv = TestServer::start_on_postgres(url.to_string()).await;
+    let srv = TestServer::builder(crate::common::Backend::Postgres)
+        .database_url(url.to_string())
+        .start()
+        .await;
 
     // Acknowledged before the outage.
     let before = srv

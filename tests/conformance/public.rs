@@ -304,14 +304,13 @@ async fn statements_past_the_timeout_are_cancelled_with_503() {
     if !crate::common::postgres_configured() {
         return;
     }
-    let srv = TestServer::start_protected(
-        Backend::Postgres,
-        ticketbooth::http::limits::Protection {
+    let srv = TestServer::builder(Backend::Postgres)
+        .protection(ticketbooth::http::limits::Protection {
             statement_timeout: Duration::from_millis(500),
             ..ticketbooth::http::limits::Protection::without_rate_limits()
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     assert_eq!(
         srv.upload(Some(&metadata("x")), Some(small_ticket(1, 2)))
             .await
@@ -450,7 +449,10 @@ async fn an_upload_whose_commit_outcome_is_unknown_keeps_its_object() {
     let cutter = CommitCutter::start(upstream).await;
     url.set_host(Some("127.0.0.1")).unwrap();
     url.set_port(Some(cutter.addr.port())).unwrap();
-    let srv = TestServer::start_on_postgres(url.to_string()).await;
+    let srv = TestServer::builder(Backend::Postgres)
+        .database_url(url.to_string())
+        .start()
+        .await;
     let file = small_ticket(77, 3);
     cutter
         .armed
@@ -541,13 +543,12 @@ async fn framing_attack(srv: &TestServer, head: &[u8], fill: u8, filler: usize) 
 /// they pass 64 KiB, and the server's memory stays flat (it held them whole before).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_framing_is_bounded_and_memory_stays_flat() {
-    let srv = TestServer::start_with(
-        Backend::Sqlite,
-        ticketbooth::ingest::pipeline::UploadLimits {
+    let srv = TestServer::builder(Backend::Sqlite)
+        .limits(ticketbooth::ingest::pipeline::UploadLimits {
             max_file_bytes: 1 << 30,
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     // Warm up allocator pools with one ordinary upload, so the baseline is steady.
     assert_eq!(
         srv.upload(Some(&metadata("warm")), Some(small_ticket(1, 2)))
@@ -636,15 +637,14 @@ async fn wait_for_free_slots(srv: &TestServer, free: usize) {
 /// Item 7: slots are taken after authentication, and one user holding their own cap of
 /// concurrent uploads leaves the rest of the server's slots to others.
 async fn per_user_upload_slots(backend: Backend) {
-    let srv = TestServer::start_protected(
-        backend,
-        ticketbooth::http::limits::Protection {
+    let srv = TestServer::builder(backend)
+        .protection(ticketbooth::http::limits::Protection {
             max_concurrent_uploads: 4,
             max_uploads_per_user: 2,
             ..ticketbooth::http::limits::Protection::without_rate_limits()
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     // Strangers with made-up tokens take no slot, however many connections they hold open.
     let mut strangers = Vec::new();
     for i in 0..6 {
@@ -727,14 +727,13 @@ async fn made_up_methods(backend: Backend) {
     assert!(text.contains("method=\"other\""), "{text}");
     assert!(!text.contains("XM1"), "a made-up method became a label");
 
-    let limited = TestServer::start_protected(
-        backend,
-        ticketbooth::http::limits::Protection {
+    let limited = TestServer::builder(backend)
+        .protection(ticketbooth::http::limits::Protection {
             read_rate: ticketbooth::config::Rate(Some((5, Duration::from_secs(3600)))),
             ..ticketbooth::http::limits::Protection::without_rate_limits()
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     let mut statuses = Vec::new();
     for method in ["XM1", "POST", "DELETE", "PUT", "PATCH", "XM2", "POST"] {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
@@ -762,14 +761,13 @@ on_both_backends!(
 /// Item 11: live tokens per user are capped, also under a burst of concurrent requests (300 of
 /// 300 were minted before); a revoked token frees its place.
 async fn live_tokens_are_capped(backend: Backend) {
-    let srv = TestServer::start_protected(
-        backend,
-        ticketbooth::http::limits::Protection {
+    let srv = TestServer::builder(backend)
+        .protection(ticketbooth::http::limits::Protection {
             max_tokens_per_user: 10,
             ..ticketbooth::http::limits::Protection::without_rate_limits()
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     let mint = || {
         let request = srv
             .client

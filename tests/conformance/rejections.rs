@@ -239,13 +239,12 @@ conformance! {
 
 /// Size limits need a server with a small limit, so they sit outside the shared macro body.
 async fn limits_scenario(backend: Backend) {
-    let srv = TestServer::start_with(
-        backend,
-        UploadLimits {
+    let srv = TestServer::builder(backend)
+        .limits(UploadLimits {
             max_file_bytes: 4096,
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     let big = safetensors_file(
         &[(
             "w",

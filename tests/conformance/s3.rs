@@ -103,8 +103,11 @@ async fn s3_round_trip_dedup_and_nothing_left_behind() {
     let limits = UploadLimits {
         max_file_bytes: 64 << 20,
     };
-    let srv =
-        TestServer::start_on(backend(), limits, Some(&format!("s3://{bucket}/registry"))).await;
+    let srv = TestServer::builder(backend())
+        .limits(limits)
+        .blob_store(&format!("s3://{bucket}/registry"))
+        .start()
+        .await;
 
     // 10 MiB: more than one 8 MiB part, so the multipart path is real.
     let big = safetensors_file(
@@ -176,8 +179,11 @@ async fn replicas_share_one_index_and_one_bucket() {
     let limits = UploadLimits {
         max_file_bytes: 64 << 20,
     };
-    let one =
-        TestServer::start_on(Backend::Postgres, limits, Some(&format!("s3://{bucket}"))).await;
+    let one = TestServer::builder(Backend::Postgres)
+        .limits(limits)
+        .blob_store(&format!("s3://{bucket}"))
+        .start()
+        .await;
     let two = one.replica().await;
 
     // Stored through one, found and downloaded through the other, at once.
@@ -255,8 +261,12 @@ async fn downloads_can_redirect_to_presigned_urls() {
     let limits = UploadLimits {
         max_file_bytes: 64 << 20,
     };
-    let srv =
-        TestServer::start_full(backend(), limits, Some(&format!("s3://{bucket}/p")), true).await;
+    let srv = TestServer::builder(backend())
+        .limits(limits)
+        .blob_store(&format!("s3://{bucket}/p"))
+        .redirect(true)
+        .start()
+        .await;
     let file = small_ticket(41, 2);
     let id = srv
         .upload(Some(&metadata("redirected")), Some(file.clone()))
