@@ -1,17 +1,12 @@
-//! The fixture every conformance test uses: a real server on a port-0 loopback listener, with
-//! its own data dir and its own fresh database (a SQLite file, or a new Postgres database
-//! created from TEST_DATABASE_URL), plus small request and file helpers.
+//! The server under test: a real server on a port-0 loopback listener, with its own data dir
+//! and its own fresh database, set up by [`TestServer::builder`].
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use safetensors::Dtype;
-use safetensors::tensor::TensorView;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::Connection;
 use tempfile::TempDir;
-
 use ticketbooth::config::{Locations, StorageArgs};
 use ticketbooth::domain::tokens;
 use ticketbooth::http::limits::Protection;
@@ -20,75 +15,7 @@ use ticketbooth::{AppState, server};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// Runs the listed tests once per backend: `mod sqlite` always, `mod postgres` when
-/// TEST_DATABASE_URL is set (required under CI=true).
-macro_rules! conformance {
-    ($(async fn $name:ident($srv:ident) $body:block)*) => {
-        mod sqlite {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let $srv = $crate::common::TestServer::start($crate::common::Backend::Sqlite).await;
-                    $body
-                }
-            )*
-        }
-        mod postgres {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if !$crate::common::postgres_configured() {
-                        return;
-                    }
-                    let $srv = $crate::common::TestServer::start($crate::common::Backend::Postgres).await;
-                    $body
-                }
-            )*
-        }
-    };
-}
-pub(crate) use conformance;
-
-/// Runs one scenario (an async fn taking the backend) as two tests, one per backend.
-macro_rules! on_both_backends {
-    ($sqlite:ident, $postgres:ident, $scenario:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sqlite() {
-            $scenario(Backend::Sqlite).await;
-        }
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $postgres() {
-            if crate::common::postgres_configured() {
-                $scenario(Backend::Postgres).await;
-            }
-        }
-    };
-}
-pub(crate) use on_both_backends;
-
-/// Whether Postgres tests should run. Under CI=true a missing TEST_DATABASE_URL is a failure.
-pub fn postgres_configured() -> bool {
-    if std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "CI=true but TEST_DATABASE_URL is not set: the Postgres conformance run cannot be skipped"
-        );
-    }
-    eprintln!("skipping the Postgres run: TEST_DATABASE_URL is not set");
-    false
-}
+use super::{Backend, Response};
 
 pub struct TestServer {
     pub backend: Backend,
@@ -383,110 +310,4 @@ pub async fn fresh_postgres_database() -> String {
     let mut url = url::Url::parse(&admin).unwrap();
     url.set_path(&name);
     url.to_string()
-}
-
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    pub async fn read(r: reqwest::Response) -> Self {
-        Response {
-            status: r.status().as_u16(),
-            headers: r.headers().clone(),
-            body: r.bytes().await.unwrap().to_vec(),
-        }
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    pub fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap())
-            .unwrap_or("")
-    }
-
-    /// Asserts a JSON error with this status, code and field.
-    pub fn assert_error(&self, status: u16, code: &str, field: Option<&str>) -> String {
-        let body = self.json();
-        assert_eq!(self.status, status, "body: {body}");
-        assert_eq!(body["error"]["code"], code, "body: {body}");
-        assert_eq!(body["error"]["field"].as_str(), field, "body: {body}");
-        body["error"]["message"].as_str().unwrap().to_owned()
-    }
-}
-
-pub fn metadata(name: &str) -> Value {
-    json!({
-        "name": name,
-        "task": "image-classification",
-        "dataset": "cifar10",
-        "architecture": "resnet20",
-        "pruning_method": "imp-rewind",
-        "accuracy": 0.912
-    })
-}
-
-/// A safetensors file from (name, dtype, shape, bytes), written by the reference crate.
-pub fn safetensors_file(
-    tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)],
-    meta: &[(&str, &str)],
-) -> Vec<u8> {
-    let views: Vec<(String, TensorView)> = tensors
-        .iter()
-        .map(|(n, d, s, b)| (n.to_string(), TensorView::new(*d, s.clone(), b).unwrap()))
-        .collect();
-    let meta: HashMap<String, String> = meta
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    safetensors::serialize(views, (!meta.is_empty()).then_some(meta)).unwrap()
-}
-
-pub fn f32_bytes(values: impl IntoIterator<Item = f32>) -> Vec<u8> {
-    values.into_iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// A small ticket: a 16x16 weight with every `keep_every`-th entry nonzero, and a bias.
-/// `seed` varies the content so tests can make distinct or identical files at will.
-pub fn small_ticket(seed: u32, keep_every: usize) -> Vec<u8> {
-    let w = f32_bytes((0..256).map(|i| {
-        if i % keep_every == 0 {
-            (i as f32) + seed as f32 + 1.0
-        } else {
-            0.0
-        }
-    }));
-    safetensors_file(
-        &[
-            ("fc.weight", Dtype::F32, vec![16, 16], w),
-            (
-                "fc.bias",
-                Dtype::F32,
-                vec![16],
-                f32_bytes((0..16).map(|i| i as f32)),
-            ),
-        ],
-        &[],
-    )
-}
-
-/// A raw safetensors file from a header string and data, for malformed cases.
-pub fn raw_file(header: &str, data: &[u8]) -> Vec<u8> {
-    let mut out = (header.len() as u64).to_le_bytes().to_vec();
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    out
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
 }
