@@ -58,7 +58,29 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole application as a router: the seam every test drives.
 pub fn app(state: AppState) -> Router {
     let protection = &state.guards.protection;
-    let deadline = protection.upload_deadline;
+    let body_idle_timeout = protection.body_idle_timeout;
+    let api = api_routes(protection.upload_deadline);
+    let routes = Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .route("/static/{name}", get(pages::asset))
+        .route("/static/pages/{name}", get(pages::page_module))
+        .merge(openapi::docs())
+        .fallback(pages::fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn(metrics::track))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::limit_reads,
+        ))
+        .with_state(state);
+    with_common_layers(routes, body_idle_timeout)
+}
+
+/// `/api/v1`: the REST API.
+fn api_routes(deadline: Duration) -> Router<AppState> {
     // The deadline drops the upload (and so its partial blob) however slowly it is being sent.
     // Upload slots are taken inside the handler, once the uploader is authenticated.
     let upload_limits = ServiceBuilder::new()
@@ -66,8 +88,7 @@ pub fn app(state: AppState) -> Router {
             limits::upload_refused(e, deadline)
         }))
         .timeout(deadline);
-    let body_idle_timeout = protection.body_idle_timeout;
-    let api = Router::new()
+    Router::new()
         .route(
             "/tickets",
             get(search::list).post(tickets::upload.layer(upload_limits)),
@@ -86,24 +107,7 @@ pub fn app(state: AppState) -> Router {
         .route("/points", get(search::points))
         .route("/frontier", get(search::frontier))
         .route("/tokens", get(tokens::list).post(tokens::create))
-        .route("/tokens/{id}", delete(tokens::revoke));
-    let routes = Router::new()
-        .nest("/api/v1", api)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::render))
-        .route("/static/{name}", get(pages::asset))
-        .route("/static/pages/{name}", get(pages::page_module))
-        .merge(openapi::docs())
-        .fallback(pages::fallback)
-        .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn(metrics::track))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            limits::limit_reads,
-        ))
-        .with_state(state);
-    with_common_layers(routes, body_idle_timeout)
+        .route("/tokens/{id}", delete(tokens::revoke))
 }
 
 /// What every response goes through: JSON errors (also for panics and layer rejections),
