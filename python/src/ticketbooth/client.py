@@ -24,6 +24,8 @@ __all__ = ["Client", "config_path", "DEFAULT_URL"]
 DEFAULT_URL = "http://127.0.0.1:8080"
 Ref = Union[str, TicketInfo]
 _CHUNK = 1 << 20
+# Reads from the network: a cut loses at most one of these (what was read before it is kept).
+_READ_CHUNK = 64 << 10
 _SEARCH_FILTERS = {"task", "dataset", "architecture", "pruning_method", "owner", "tag", "parent_id",
                    "min_sparsity", "max_sparsity", "min_accuracy", "max_accuracy", "q", "include_yanked",
                    "sort", "order"}
@@ -387,7 +389,7 @@ class Client:
             bar = _progress(size, f"download {info.owner}/{info.name}", initial=done)
             try:
                 with resp, open(part, mode) as f:
-                    for block in resp.iter_content(_CHUNK):
+                    for block in resp.iter_content(_READ_CHUNK):
                         f.write(block)
                         bar.update(len(block))
             except (requests.RequestException, OSError) as e:  # a cut: resume from what arrived

@@ -30,6 +30,13 @@ def _ndim(x: Any) -> int:
     return int(x.dim()) if _is_torch(x) else int(np.ndim(x))
 
 
+def _from_numpy(x: Any) -> Any:
+    """A torch tensor of a numpy array (0-d arrays stay 0-d, unlike np.ascontiguousarray)."""
+    import torch
+
+    return torch.from_numpy(np.array(x, order="C", copy=True))
+
+
 def _nonzero(x: Any) -> Any:
     return x != 0
 
@@ -166,11 +173,11 @@ class Ticket:
             if tuple(m.shape) != tuple(self.weights[p].shape):
                 problems.append((p, f"mask of '{p}' has shape {list(m.shape)} but its weights {list(self.weights[p].shape)}"))
         if problems:
-            more = f" (and {len(problems) - 1} more: " + ", ".join(p for p, _ in problems[1:6]) + ")" if len(problems) > 1 else ""
-            raise Invalid(problems[0][1] + more, code="ticket_mismatch", field=problems[0][0])
+            more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+            raise Invalid("; ".join(m for _, m in problems[:5]) + more, code="ticket_mismatch", field=problems[0][0])
 
         def as_torch(x: Any, like: Any) -> Any:
-            t = x if _is_torch(x) else torch.from_numpy(np.ascontiguousarray(x))
+            t = x if _is_torch(x) else _from_numpy(x)
             return t.to(device=like.device, dtype=like.dtype)
 
         with torch.no_grad():
@@ -224,7 +231,7 @@ def export(model: Any, mode: str = "masked", weights: Optional[Mapping[str, Any]
         v = sd[name]
         if weights is not None and param in weights:
             w = weights[param]
-            w = w if _is_torch(w) else torch.from_numpy(np.ascontiguousarray(w))
+            w = w if _is_torch(w) else _from_numpy(w)
             if tuple(w.shape) != tuple(v.shape):
                 raise Invalid(f"weights for '{param}' have shape {list(w.shape)}, the model's {list(v.shape)}",
                               code="ticket_mismatch", field=param)
@@ -256,7 +263,7 @@ def _save_tensors(tensors: Mapping[str, Any], path: Path, metadata: Optional[Dic
         seen: set = set()
         out = {}
         for k, t in tensors.items():
-            t = t if _is_torch(t) else torch.from_numpy(np.ascontiguousarray(t))
+            t = t if _is_torch(t) else _from_numpy(t)
             t = t.detach().to("cpu")
             ptr = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes()) if t.numel() else None
             if ptr in seen or not t.is_contiguous():
@@ -271,4 +278,4 @@ def _save_tensors(tensors: Mapping[str, Any], path: Path, metadata: Optional[Dic
     else:
         from safetensors.numpy import save_file as np_save
 
-        np_save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(path), metadata=metadata)
+        np_save({k: np.array(v, order="C") for k, v in tensors.items()}, str(path), metadata=metadata)
