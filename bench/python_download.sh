@@ -24,19 +24,23 @@ TOKEN=$("$BIN" token create --name bench --data-dir "$WORK/data")
 echo "server: $BIN ($("$BIN" --version 2>/dev/null || echo ?)), ticket: $SIZE MiB, $ROUNDS rounds each, alternating"
 TICKETBOOTH_DISABLE_PROGRESS_BARS=1 "$PY_VENV/bin/python" - "http://127.0.0.1:$PORT" "$TOKEN" "$WORK" "$SIZE" "$ROUNDS" <<'PY'
 import hashlib, os, shutil, statistics, subprocess, sys, time
-import numpy as np
-from safetensors.numpy import save_file
 import ticketbooth
 
 url, token, work, size_mib, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-n = size_mib << 18                       # F32 entries
+src = os.path.join(work, "ticket.safetensors")
+# Written by a child process, so this one's peak RSS says what publish and download hold.
+subprocess.run([sys.executable, "-c", f"""
+import numpy as np
+from safetensors.numpy import save_file
+n = {size_mib} << 18                      # F32 entries
 side = int(n ** 0.5)
 w = np.random.default_rng(0).standard_normal((side, n // side), dtype=np.float32)
-w[:, : w.shape[1] * 8 // 10] = 0         # 80% zeros
-src = os.path.join(work, "ticket.safetensors")
-save_file({"w": w}, src)
-del w
+w[:, : w.shape[1] * 8 // 10] = 0          # 80% zeros
+save_file({{"w": w}}, {src!r})
+"""], check=True)
 nbytes = os.path.getsize(src)
+import resource
+rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 client = ticketbooth.Client(url, token)
 t = time.perf_counter()
 info = client.publish(src, name="bench", task="image-classification", dataset="synthetic", architecture="dense",
@@ -70,6 +74,9 @@ print(f"ticket {nbytes / 2**20:.0f} MiB; upload once each: client.publish {publi
 for k, v in times.items():
     med = statistics.median(v)
     print(f"{k:18s} median {med:.3f} s = {nbytes / med / 1e6:5.0f} MB/s   runs: " + ", ".join(f"{x:.3f}" for x in v))
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(f"this process's peak RSS: {rss0 / 1024:.0f} MiB before publishing, {rss / 1024:.0f} MiB after the publish "
+      f"and all downloads (a {nbytes / 2**20:.0f} MiB file streams through)")
 ratio = statistics.median(times["curl"]) / statistics.median(times["client.download"])
 print(f"client.download / curl throughput: {ratio:.2f}x")
 PY
