@@ -41,6 +41,23 @@ def _bad_meta(field: str, message: str) -> Invalid:
     return Invalid(message, code="invalid_metadata", field=field)
 
 
+def _sniff(prefix: bytes) -> Optional[str]:
+    """What a file that is not safetensors looks like, from its first 8 bytes (as the server)."""
+    if prefix[:4] == b"PK\x03\x04":
+        return "a zip archive: a PyTorch checkpoint from torch.save (.pt/.pth)"
+    if prefix[0] == 0x80 and 2 <= prefix[1] <= 5:
+        return "a Python pickle (torch.save, or a .pkl)"
+    if prefix[:1] in (b"{", b"["):
+        return "JSON"
+    if prefix[:4] == b"\x89HDF":
+        return "an HDF5 file (a Keras .h5?)"
+    if prefix[:4] == b"GGUF":
+        return "a GGUF file"
+    if prefix[:6] == b"\x93NUMPY":
+        return "a NumPy .npy file"
+    return None
+
+
 def read_header(path: "str | Path") -> Tuple[Dict[str, Any], int]:
     """Reads a safetensors file's header: (the parsed JSON object, the header length N).
 
@@ -51,15 +68,16 @@ def read_header(path: "str | Path") -> Tuple[Dict[str, Any], int]:
         if len(prefix) < 8:
             raise _bad_file(f"file is {len(prefix)} bytes long; a safetensors file starts with an "
                             f"8-byte header length (is this a safetensors file? {CONVERT_HINT})")
-        if prefix[:2] == b"PK":
-            raise _bad_file(f"this is a zip archive (a PyTorch checkpoint written by torch.save?), not "
-                            f"safetensors; {CONVERT_HINT}")
-        if prefix[:1] == b"\x80":
-            raise _bad_file(f"this is a Python pickle (torch.save?), not safetensors; {CONVERT_HINT}")
         (n,) = struct.unpack("<Q", prefix)
         if n > MAX_HEADER_BYTES:
-            raise _bad_file(f"header length {n} is over the limit of {MAX_HEADER_BYTES} bytes "
+            kind = _sniff(prefix)
+            if kind:
+                raise _bad_file(f"not a safetensors file: the content looks like {kind}; {CONVERT_HINT}")
+            raise _bad_file(f"header length {n} exceeds the {MAX_HEADER_BYTES >> 20} MiB limit "
                             f"(is this a safetensors file? {CONVERT_HINT})")
+        if n < 2:
+            raise _bad_file(f"header length {n} is too small for a JSON object (is this a safetensors file? "
+                            f"{CONVERT_HINT})")
         raw = f.read(n)
     if len(raw) < n:
         raise _bad_file(f"file ends inside its {n}-byte header")
