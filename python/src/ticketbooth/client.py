@@ -61,7 +61,8 @@ def _progress(total: Optional[int], desc: str, initial: int = 0) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                disable=_truthy("TICKETBOOTH_DISABLE_PROGRESS_BARS"), leave=False)
+                # None: shown on a terminal only, so logs get no frozen bar lines.
+                disable=True if _truthy("TICKETBOOTH_DISABLE_PROGRESS_BARS") else None, leave=False)
 
 
 class _MultipartBody:
