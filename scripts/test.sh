@@ -7,8 +7,11 @@
 #     (examples/python/requirements.txt: safetensors, numpy, requests, scikit-learn), and
 #     Debian's chromium with the playwright library for the web page's browser test;
 #   - an S3-compatible server on loopback (moto, from PyPI), exported as TEST_S3_ENDPOINT;
+#   - a virtual environment for the Python package (python/), outside the clone and keyed by
+#     python/requirements-test.txt (torch from PyPI, once), for its pytest tests and the examples;
 #   - then every test: unit tests and the conformance suite on SQLite and on Postgres, and the
-#     outside-in smoke check and the browser story against live servers.
+#     outside-in smoke check, the Python package's tests, the examples and the browser story
+#     against live servers.
 # With CI=true nothing is skipped: a missing service is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -143,3 +143,7 @@ def test_client_reads_the_cli_login_file(server, tmp_path, monkeypatch):
     c = ticketbooth.Client()
     assert (c.url, c.token) == ("http://example.invalid:1", "tb_env")
     assert ticketbooth.Client("http://x:2", "tb_arg").url == "http://x:2"
+    monkeypatch.delenv("TICKETBOOTH_URL")
+    monkeypatch.delenv("TICKETBOOTH_TOKEN")
+    assert ticketbooth.Client(url).token == token
+    assert ticketbooth.Client("http://another.example:1").token is None     # not sent to another server

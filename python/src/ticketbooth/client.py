@@ -16,7 +16,7 @@ import requests
 
 from . import checks
 from .cache import Cache
-from .errors import IntegrityError, Invalid, NotCached, ServerError, TicketboothError, from_response
+from .errors import IntegrityError, Invalid, NotCached, ServerError, TicketboothError, Unauthorized, from_response
 from .info import Lineage, TicketInfo
 
 __all__ = ["Client", "config_path", "DEFAULT_URL"]
@@ -118,7 +118,8 @@ class Client:
         url: the registry, e.g. ``http://127.0.0.1:8080``. Defaults to ``$TICKETBOOTH_URL``, then
             the server saved by ``ticketbooth login``, then ``http://127.0.0.1:8080``.
         token: a token (``tb_...``) for writes. Defaults to ``$TICKETBOOTH_TOKEN``, then the token
-            saved by ``ticketbooth login``. Reads need none.
+            saved by ``ticketbooth login`` when ``url`` is the server it was saved with. Reads
+            need none.
         cache_dir: the download cache (default ``$TICKETBOOTH_CACHE``, else
             ``$XDG_CACHE_HOME/ticketbooth``, else ``~/.cache/ticketbooth``).
         offline: answer from the cache without touching the network (default
@@ -133,10 +134,12 @@ class Client:
     def __init__(self, url: Optional[str] = None, token: Optional[str] = None, *,
                  cache_dir: "str | os.PathLike[str] | None" = None, offline: Optional[bool] = None,
                  timeout: float = 60.0, session: Optional[requests.Session] = None) -> None:
-        saved = _saved_login() if (url is None and not os.environ.get("TICKETBOOTH_URL")) or \
-            (token is None and not os.environ.get("TICKETBOOTH_TOKEN")) else {}
-        self.url = (url or os.environ.get("TICKETBOOTH_URL") or saved.get("server") or DEFAULT_URL).rstrip("/")
-        self.token = token or os.environ.get("TICKETBOOTH_TOKEN") or saved.get("token") or None
+        saved = _saved_login()
+        saved_server = (saved.get("server") or "").rstrip("/") or None
+        self.url = (url or os.environ.get("TICKETBOOTH_URL") or saved_server or DEFAULT_URL).rstrip("/")
+        # The saved token goes only to the server it was saved for, never to another one.
+        saved_token = saved.get("token") if saved_server == self.url else None
+        self.token = token or os.environ.get("TICKETBOOTH_TOKEN") or saved_token or None
         self.cache_dir = cache_dir
         self._offline = offline
         self.timeout = timeout
@@ -163,8 +166,6 @@ class Client:
         headers = kw.pop("headers", {}) or {}
         if auth or self.token:
             if not self.token and auth:
-                from .errors import Unauthorized
-
                 raise Unauthorized("no token: pass token=, set TICKETBOOTH_TOKEN, or run `ticketbooth login`",
                                    code="unauthorized")
             if self.token:
@@ -315,8 +316,6 @@ class Client:
             checks.check_header(header, n, path.stat().st_size)
             checks.check_metadata(meta, header.get("__metadata__") or {})
             if not self.token:
-                from .errors import Unauthorized
-
                 raise Unauthorized("publishing needs a token: pass token=, set TICKETBOOTH_TOKEN, or run "
                                    "`ticketbooth login`", code="unauthorized")
             bar = _progress(path.stat().st_size, f"upload {meta.get('name') or filename}")
