@@ -167,3 +167,24 @@ def test_concurrent_downloads_share_one_fetch(client, ticket, cache_dir):
         paths = list(pool.map(lambda _: ticketbooth.Client(client.url, cache_dir=cache_dir).download(ticket.id), range(4)))
     assert len(set(paths)) == 1
     assert hashlib.sha256(paths[0].read_bytes()).hexdigest() == ticket.sha256
+
+
+def test_publish_and_download_stream_without_holding_the_file(client, unique, tmp_path):
+    import tracemalloc
+
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "big.safetensors"
+    w = np.zeros((4096, 3072), np.float32)          # 48 MiB
+    w[::7] = 1.0
+    save_file({"w": w}, str(path))
+    del w
+    tracemalloc.start()
+    try:
+        info = client.publish(path, name=unique, **META)
+        got = client.download(info.id)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got.stat().st_size == path.stat().st_size == info.size_bytes
+    assert peak < 8 << 20, f"peak Python allocations {peak / 2**20:.1f} MiB for a 48 MiB file"
