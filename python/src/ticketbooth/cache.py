@@ -23,7 +23,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 __all__ = ["Cache", "default_cache_dir"]
 
@@ -121,7 +121,7 @@ class Cache:
                 _write_atomic(path, body)
 
     # blobs
-    def _stat_key(self, path: Path) -> Optional[list]:
+    def _stat_key(self, path: Path) -> Optional[List[int]]:
         try:
             st = path.stat()
         except OSError:

@@ -103,7 +103,7 @@ class TicketInfo:
         if known.get("tags") is None:
             known["tags"] = []
         missing = [f.name for f in dataclasses.fields(cls)
-                   if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
+                   if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
                    and f.name not in known]
         for name in missing:  # a server that drops a field: keep going with a neutral value
             known[name] = None

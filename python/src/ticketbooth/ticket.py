@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 import numpy as np
 
@@ -260,7 +260,7 @@ def _save_tensors(tensors: Mapping[str, Any], path: Path, metadata: Optional[Dic
         import torch
         from safetensors.torch import save_file
 
-        seen: set = set()
+        seen: Set[Tuple[int, int]] = set()
         out = {}
         for k, t in tensors.items():
             t = t if _is_torch(t) else _from_numpy(t)
