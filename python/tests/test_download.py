@@ -150,7 +150,7 @@ def test_offline_answers_from_the_cache_only(client, ticket, unique, monkeypatch
     assert client.offline
     assert client.download(ticket.id) == path
     assert client.get(ticket.ref).sha256 == ticket.sha256
-    assert client.load(ticket.id).info.id == ticket.id
+    assert client.load(ticket.id, framework="numpy").info.id == ticket.id
     with pytest.raises(ticketbooth.NotCached) as e:
         client.download(other.id)
     assert other.id in str(e.value) and "TICKETBOOTH_OFFLINE" in str(e.value)

@@ -63,7 +63,7 @@ def test_invalid_from_the_server(client, unique):
     assert isinstance(e.value, ValueError)
 
 
-def test_local_checks_say_what_the_server_says(client, unique, tmp_path):
+def test_local_checks_say_what_the_server_says(client, unique, tmp_path, torch):
     asked = []
     client.session.hooks["response"].append(lambda r, *a, **k: asked.append(r.url))
     cases = [dict(META, name=unique, accuracy=93.4), dict(META, name=unique, accuracy=-1), dict(META, name="Not A Slug!"),
@@ -85,7 +85,6 @@ def test_local_checks_say_what_the_server_says(client, unique, tmp_path):
     with pytest.raises(ticketbooth.Invalid) as e:
         client.publish(tmp_path / "m.safetensors", name=unique, **META)
     assert e.value.code == "invalid_safetensors" and "mask 'w_mask' has no parameter" in e.value.message
-    import torch
     torch.save({"w": torch.ones(3)}, tmp_path / "x.pt", _use_new_zipfile_serialization=False)
     with pytest.raises(ticketbooth.Invalid) as e:
         client.publish(tmp_path / "x.pt", name=unique, **META)

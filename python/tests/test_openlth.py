@@ -123,7 +123,7 @@ def test_without_rewinding_the_start_is_ep0_it0(client, torch, tmp_path, unique)
     assert [t.pruning_method for t in tickets] == ["dense", "imp"]
 
 
-def test_not_a_run_directory(client, tmp_path):
+def test_not_a_run_directory(client, tmp_path, torch):
     with pytest.raises(ticketbooth.Invalid):
         ticketbooth.openlth.publish_run(client, tmp_path)
 

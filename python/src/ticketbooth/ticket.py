@@ -104,6 +104,12 @@ class Ticket:
         if framework not in ("torch", "numpy"):
             raise Invalid(f"framework must be 'torch' or 'numpy'; got {framework!r}", code="bad_request",
                           field="framework")
+        if framework == "torch":
+            try:
+                import torch  # noqa: F401
+            except ImportError:
+                raise ImportError("framework='torch' needs PyTorch: pip install 'ticketbooth[torch]' "
+                                  "(or pass framework='numpy')") from None
         path = Path(path)
         from . import checks
 
