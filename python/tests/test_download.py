@@ -188,3 +188,18 @@ def test_publish_and_download_stream_without_holding_the_file(client, unique, tm
         tracemalloc.stop()
     assert got.stat().st_size == path.stat().st_size == info.size_bytes
     assert peak < 8 << 20, f"peak Python allocations {peak / 2**20:.1f} MiB for a 48 MiB file"
+
+
+def test_two_processes_download_into_one_cache(client, ticket, cache_dir):
+    import subprocess
+    import sys
+
+    code = ("import sys, ticketbooth; "
+            "print(ticketbooth.Client(sys.argv[1], cache_dir=sys.argv[2]).download(sys.argv[3]))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, client.url, str(cache_dir), ticket.id],
+                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert outs[0] == outs[1]
+    assert hashlib.sha256(open(outs[0], "rb").read()).hexdigest() == ticket.sha256
+    assert not list((cache_dir / "tmp").glob("*.part"))
