@@ -19,8 +19,7 @@ mbps() { python3 -c "import sys; print(f'{$1/1e6/($3-$2):.0f}')"; }
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 rss_kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 
-cargo build --release --quiet
-BIN=target/release/ticketbooth
+if [ -z "${BIN:-}" ]; then cargo build --release --quiet; BIN=target/release/ticketbooth; fi
 
 FILE="$WORK/ticket.safetensors"
 python3 - "$FILE" "$SIZE_MIB" <<'PY'

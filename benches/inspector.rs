@@ -1,9 +1,11 @@
 //! The streaming inspector's throughput beside sha256 of the same bytes (the pipeline runs
-//! both over every upload). Run: `cargo bench --bench inspector`.
+//! both over every upload), and the multipart framing scanner's (it watches every upload body
+//! for part boundaries). Run: `cargo bench --bench inspector`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sha2::{Digest, Sha256};
-use ticketbooth::ingest::inspector::Inspector;
+use ticketbooth::domain::inspector::Inspector;
+use ticketbooth::ingest::framing::FramingScanner;
 
 /// A 64 MiB ticket: one F32 weight with every other entry pruned, and a bias.
 fn ticket() -> Vec<u8> {
@@ -53,6 +55,23 @@ fn bench(c: &mut Criterion) {
                     h.update(chunk);
                 }
                 h.finalize()
+            })
+        },
+    );
+    // The whole body as the framing scanner sees it: one file part around the ticket.
+    let mut body =
+        b"--XyZboundary\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n".to_vec();
+    body.extend_from_slice(&bytes);
+    body.extend_from_slice(b"\r\n--XyZboundary--\r\n");
+    group.bench_with_input(
+        BenchmarkId::new("framing-scan", "64KiB-chunks"),
+        &body,
+        |b, body| {
+            b.iter(|| {
+                let mut scanner = FramingScanner::new("XyZboundary");
+                for chunk in body.chunks(64 << 10) {
+                    scanner.feed(chunk).unwrap();
+                }
             })
         },
     );

@@ -394,7 +394,7 @@ impl Drop for InFlightKey {
 /// Counts a failed store operation for /metrics, by operation.
 fn counted<T>(op: &'static str, result: BlobResult<T>) -> BlobResult<T> {
     if result.is_err() {
-        metrics::counter!(crate::http::metrics::BLOB_STORE_ERRORS, "op" => op).increment(1);
+        metrics::counter!(crate::metrics::BLOB_STORE_ERRORS, "op" => op).increment(1);
     }
     result
 }

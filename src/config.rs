@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
-use crate::tokens::Scope;
+use crate::domain::tokens::Scope;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -255,7 +255,7 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
         .ok()
         .filter(|x: &f64| x.is_finite())
         .ok_or_else(|| "must be a number, a fraction in [0, 1]".to_owned())?;
-    crate::ingest::metadata::check_fraction(x)
+    crate::domain::metadata::check_fraction(x)
 }
 
 #[derive(Debug, Args, Clone)]

@@ -6,11 +6,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::domain::inspector::InvalidSafetensors;
+use crate::domain::metadata::InvalidMetadata;
+use crate::domain::search::InvalidParameter;
+use crate::domain::tokens::{Denied, RequestError};
 use crate::index::IndexError;
-use crate::ingest::inspector::InvalidSafetensors;
-use crate::ingest::metadata::InvalidMetadata;
-use crate::search::InvalidParameter;
-use crate::tokens::{Denied, RequestError};
+use crate::ingest::framing::FramingTooLong;
+use crate::ingest::pipeline::IngestError;
 
 /// Stable, machine-readable error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -198,6 +200,92 @@ impl From<RequestError> for ApiError {
             }
         }
     }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Multipart(e) => multipart(e),
+            IngestError::DuplicatePart(ref name) => {
+                ApiError::with_field(Code::BadRequest, name.clone(), e.to_string())
+            }
+            IngestError::UnnamedPart => ApiError::new(Code::BadRequest, e.to_string()),
+            IngestError::MissingFile => {
+                ApiError::with_field(Code::BadRequest, "file", e.to_string())
+            }
+            IngestError::FileTooLarge { .. } => {
+                ApiError::with_field(Code::PayloadTooLarge, "file", e.to_string())
+            }
+            IngestError::Safetensors(e) => e.into(),
+            IngestError::Metadata(e) => e.into(),
+            IngestError::Description(e) => {
+                ApiError::with_field(Code::InvalidMetadata, "description", e.to_string())
+            }
+            IngestError::NameTaken(_) => {
+                ApiError::with_field(Code::Conflict, "name", e.to_string())
+            }
+            IngestError::UnknownParent(_) => {
+                ApiError::with_field(Code::InvalidMetadata, "parent_id", e.to_string())
+            }
+            IngestError::Index(e) => e.into(),
+            IngestError::Storage(cause) => ApiError::unavailable(cause),
+            IngestError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+/// What a multipart body's own failure means to the client.
+fn multipart(e: multer::Error) -> ApiError {
+    use multer::Error as E;
+    match e {
+        E::StreamSizeExceeded { limit } => ApiError::new(
+            Code::PayloadTooLarge,
+            format!("the request body is larger than the {limit} byte limit"),
+        ),
+        E::FieldSizeExceeded { limit, field_name } => {
+            let name = field_name.unwrap_or_default();
+            ApiError::with_field(
+                Code::PayloadTooLarge,
+                name.clone(),
+                format!("part '{name}' is larger than its {limit} byte limit"),
+            )
+        }
+        E::UnknownField { field_name } => {
+            let name = field_name.unwrap_or_default();
+            ApiError::with_field(
+                Code::BadRequest,
+                name.clone(),
+                format!("unexpected part '{name}' (expected 'metadata' and 'file')"),
+            )
+        }
+        E::StreamReadFailed(cause) if cause.is::<FramingTooLong>() => {
+            ApiError::new(Code::BadRequest, cause.to_string())
+        }
+        E::StreamReadFailed(cause) if went_quiet(&*cause) => ApiError::new(
+            Code::RequestTimeout,
+            "the request body stopped arriving (idle timeout); the upload was dropped",
+        ),
+        E::StreamReadFailed(_) => ApiError::new(
+            Code::BadRequest,
+            "the request body ended before the upload was complete",
+        ),
+        other => ApiError::new(
+            Code::BadRequest,
+            format!("malformed multipart body: {other}"),
+        ),
+    }
+}
+
+/// Whether a body read failed because tower-http's idle timeout fired (the cause is wrapped).
+fn went_quiet(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 impl From<IndexError> for ApiError {

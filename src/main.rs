@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use ticketbooth::blobs::BlobStore;
 use ticketbooth::config::{AdminCommand, AuditArgs, Cli, Command, TokenCommand};
-use ticketbooth::search::{self, TextSearch};
-use ticketbooth::{audit, cli, index, operator, seed, server, tokens};
+use ticketbooth::domain::tokens;
+use ticketbooth::index::sql::{self, TextSearch};
+use ticketbooth::{audit, cli, index, operator, seed, server};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -64,7 +65,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 label,
                 storage,
             } => {
-                let name = ticketbooth::ingest::metadata::slug("name", &name)
+                let name = ticketbooth::domain::metadata::slug("name", &name)
                     .map_err(|e| anyhow::anyhow!("--name: {}", e.message))?;
                 let spec =
                     operator::token_spec(scopes, expires_in, expires_at, label, chrono::Utc::now())
@@ -170,9 +171,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let pairs: Vec<(String, String)> = url::form_urlencoded::parse(args.query.as_bytes())
                 .into_owned()
                 .collect();
-            let statements =
-                search::statements_for(&args.endpoint, &pairs, index::LIST_COLUMNS, text)
-                    .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
+            let statements = sql::statements_for(&args.endpoint, &pairs, index::LIST_COLUMNS, text)
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
             for statement in statements {
                 println!("{statement};");
             }

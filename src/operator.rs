@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 
 use crate::blobs::BlobStore;
 use crate::cli::tables::print_table;
+use crate::domain::tokens::{self, NewToken, Scope, TokenRecord};
 use crate::index::DynIndex;
-use crate::tokens::{self, NewToken, Scope, TokenRecord};
 
 /// What `token create`'s flags ask for, checked: a label of one short line, at least one
 /// scope, an expiry in the future.

@@ -6,10 +6,10 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::blobs::BlobStore;
+use crate::domain::inspector::Inspector;
+use crate::domain::metadata::TicketMetadata;
+use crate::domain::tokens;
 use crate::index::{DynIndex, NewTicket};
-use crate::ingest::inspector::Inspector;
-use crate::ingest::metadata::TicketMetadata;
-use crate::tokens;
 
 pub const OWNER: &str = "synthetic";
 
@@ -194,7 +194,7 @@ pub async fn seed(
                     pruning_method: method.to_owned(),
                     accuracy,
                     dense_accuracy: Some(dense),
-                    metric: crate::ingest::metadata::DEFAULT_METRIC.to_owned(),
+                    metric: crate::domain::metadata::DEFAULT_METRIC.to_owned(),
                     description: Some(format!(
                         "Synthetic {method} ticket for {arch} on {dataset}, level {level}."
                     )),

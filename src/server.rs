@@ -53,7 +53,7 @@ async fn render_stored_descriptions(index: &index::DynIndex) -> anyhow::Result<(
         let rendered = tokio::task::spawn_blocking(move || {
             batch
                 .into_iter()
-                .map(|(id, text)| (id, crate::markdown::render_or_escape(&text)))
+                .map(|(id, text)| (id, crate::domain::markdown::render_or_escape(&text)))
                 .collect::<Vec<_>>()
         })
         .await?;

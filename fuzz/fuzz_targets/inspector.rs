@@ -1,16 +1,16 @@
 //! Fuzzes the streaming safetensors inspector against the reference `safetensors` crate.
 //! The first input byte chooses the chunking; the rest is the file. Invariants: see
-//! src/ingest/differential.rs.
+//! src/domain/differential.rs.
 #![no_main]
 
 // The two modules are compiled straight from the main crate's sources rather than through a
 // dependency on `ticketbooth`, so the instrumented build stays small (no sqlx, axum, ...).
 #[allow(dead_code)]
-#[path = "../../src/ingest/inspector.rs"]
+#[path = "../../src/domain/inspector.rs"]
 mod inspector;
 
 #[allow(dead_code)]
-#[path = "../../src/ingest/differential.rs"]
+#[path = "../../src/domain/differential.rs"]
 mod differential;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

@@ -16,7 +16,7 @@ use crate::config::DownloadArgs;
 /// `NAME.safetensors` in the working directory, for a name that is a slug (as the server's own
 /// names are): no separator, no `..`, so the file cannot land anywhere else.
 fn default_path(name: &str) -> Result<PathBuf, CliError> {
-    let slug = crate::ingest::metadata::slug("name", name).ok();
+    let slug = crate::domain::metadata::slug("name", name).ok();
     if slug.as_deref() != Some(name) {
         return Err(CliError::Local(format!(
             "the registry gave the ticket the name {name:?}, which is not a valid ticket name; \

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::ingest::inspector::TensorReport;
+use crate::domain::inspector::TensorReport;
 
 pub(crate) fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     let widths: Vec<usize> = (0..headers.len())

@@ -11,8 +11,8 @@ use tokio_util::io::ReaderStream;
 
 use super::{CliError, Client};
 use crate::config::UploadArgs;
-use crate::ingest::inspector::{Header, Inspector, MAX_HEADER_BYTES};
-use crate::ingest::metadata;
+use crate::domain::inspector::{Header, Inspector, MAX_HEADER_BYTES};
+use crate::domain::metadata;
 
 /// Reads and validates the header the way the server does, and checks the file's length.
 fn check_file(path: &std::path::Path) -> Result<(Header, u64), CliError> {

@@ -1,6 +1,6 @@
 //! `Authorization: Bearer <token>` to a user and the token's record. Reads are anonymous;
 //! writes take this extractor and then ask it for the scope they need. The decisions
-//! themselves (revoked, expired, which scope) are the pure functions in `crate::tokens`.
+//! themselves (revoked, expired, which scope) are the pure functions in `crate::domain::tokens`.
 
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
@@ -8,9 +8,9 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::AppState;
+use crate::domain::tokens::{self, Scope, TokenRecord};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::index::User;
-use crate::tokens::{self, Scope, TokenRecord};
 
 /// A request with a live token: known, not revoked, not expired.
 #[derive(Clone)]

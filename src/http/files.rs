@@ -193,7 +193,7 @@ pub async fn download(
     let counted = stream.then(move |chunk| {
         let mut last = None;
         if let Ok(bytes) = &chunk {
-            metrics::counter!(super::metrics::DOWNLOAD_BYTES).increment(bytes.len() as u64);
+            metrics::counter!(crate::metrics::DOWNLOAD_BYTES).increment(bytes.len() as u64);
             left = left.saturating_sub(bytes.len() as u64);
             if left == 0 {
                 last = on_last_byte.take();

@@ -13,11 +13,6 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::AppState;
 
-pub const UPLOAD_BYTES: &str = "ticketbooth_upload_bytes_total";
-pub const DOWNLOAD_BYTES: &str = "ticketbooth_download_bytes_total";
-pub const UPLOADS_IN_FLIGHT: &str = "ticketbooth_uploads_in_flight";
-pub const BLOB_STORE_ERRORS: &str = "ticketbooth_blob_store_errors_total";
-
 /// The process-wide recorder (one per process, however many app instances a test builds).
 fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -72,22 +67,6 @@ fn method_label(method: &Method) -> String {
         | Method::TRACE
         | Method::CONNECT => method.as_str().to_owned(),
         _ => "other".to_owned(),
-    }
-}
-
-/// Counts an upload in flight for as long as it lives.
-pub struct InFlight;
-
-impl InFlight {
-    pub fn upload() -> Self {
-        metrics::gauge!(UPLOADS_IN_FLIGHT).increment(1.0);
-        InFlight
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        metrics::gauge!(UPLOADS_IN_FLIGHT).decrement(1.0);
     }
 }
 

@@ -7,6 +7,7 @@ pub mod limits;
 pub mod metrics;
 pub mod openapi;
 mod pages;
+mod schemas;
 mod search;
 mod tickets;
 mod tokens;

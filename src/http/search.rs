@@ -5,10 +5,10 @@ use axum::extract::{RawQuery, State};
 use serde::Serialize;
 
 use super::AppState;
+use super::schemas::{FilterParams, FrontierParams, PageParams, TasksParams};
+use crate::domain::search;
 use crate::error::ApiResult;
-use crate::http::openapi::{FilterParams, FrontierParams, PageParams, TasksParams};
 use crate::index::{Facets, Point, TaskSummary, Ticket};
-use crate::search::{self, After, SortKey, SortValue};
 
 /// Query pairs in order; names may repeat (`tag`).
 pub fn query_pairs(raw: Option<String>) -> Vec<(String, String)> {
@@ -41,28 +41,8 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<SearchPage>> {
     let (filter, page) = search::parse_search(&query_pairs(raw))?;
-    let mut items = state.index.search(&filter, &page).await?;
-    let next_cursor = if items.len() > page.limit {
-        items.truncate(page.limit);
-        items.last().map(|last| {
-            let value = match page.sort {
-                SortKey::Created => None,
-                SortKey::Accuracy => Some(SortValue::Real(last.accuracy)),
-                SortKey::Sparsity => Some(SortValue::Real(last.sparsity)),
-                SortKey::Downloads => Some(SortValue::Int(last.downloads as i64)),
-            };
-            search::encode_cursor(
-                After {
-                    value,
-                    seq: last.seq,
-                },
-                &filter,
-                &page,
-            )
-        })
-    } else {
-        None
-    };
+    let rows = state.index.search(&filter, &page).await?;
+    let (items, next_cursor) = search::paginate(rows, &filter, &page, Ticket::sort_values);
     Ok(Json(SearchPage { items, next_cursor }))
 }
 
@@ -164,12 +144,6 @@ pub async fn frontier(
     let frontier = search::pareto_frontier(state.index.candidates(&filter).await?);
     let ids: Vec<String> = frontier.iter().map(|c| c.id.clone()).collect();
     Ok(Json(TicketList {
-        items: in_order(&ids, state.index.tickets_by_ids(&ids).await?),
+        items: state.index.tickets_by_ids(&ids).await?,
     }))
-}
-
-/// Tickets arranged in the order of `ids`.
-pub fn in_order(ids: &[String], mut tickets: Vec<Ticket>) -> Vec<Ticket> {
-    tickets.sort_by_key(|t| ids.iter().position(|id| *id == t.id));
-    tickets
 }

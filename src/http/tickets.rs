@@ -9,12 +9,13 @@ use axum::response::IntoResponse;
 
 use serde::Serialize;
 
-use super::{AppState, Authenticated, search};
+use super::{AppState, Authenticated};
+use crate::domain::metadata;
+use crate::domain::tokens::Scope;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::index::{Ticket, User};
 use crate::ingest::framing::FramingGuard;
-use crate::ingest::{metadata, pipeline};
-use crate::tokens::Scope;
+use crate::ingest::pipeline;
 
 /// Publish a ticket: a safetensors file and its metadata.
 ///
@@ -23,7 +24,7 @@ use crate::tokens::Scope;
 /// sparsity itself (the uploader's number is never used), stores the bytes by sha256 and indexes
 /// the ticket. Needs a token with scope `upload`. Any error stores nothing.
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets",
-    request_body(content = crate::http::openapi::UploadForm, content_type = "multipart/form-data"),
+    request_body(content = crate::http::schemas::UploadForm, content_type = "multipart/form-data"),
     security(("token" = [])),
     responses(
         (status = 201, description = "Stored; Location names the new ticket", body = Ticket,
@@ -155,7 +156,7 @@ async fn owned(state: &AppState, id: &str, user: &User) -> ApiResult<Ticket> {
 /// changes: a corrected ticket is a new upload.
 #[utoipa::path(patch, path = "/api/v1/tickets/{id}", tag = "tickets",
     params(("id" = String, Path, description = "The ticket's id")),
-    request_body(content = crate::http::openapi::EditRequest, content_type = "application/json"),
+    request_body(content = crate::http::schemas::EditRequest, content_type = "application/json"),
     security(("token" = [])),
     responses(
         (status = 200, description = "The edited ticket", body = Ticket),
@@ -283,7 +284,7 @@ pub async fn lineage(
         .pop()
         .ok_or_else(|| ApiError::not_found(format!("no ticket with id '{id}'")))?;
     let ids = state.index.ancestors(&id).await?;
-    let ancestors = search::in_order(&ids, state.index.tickets_by_ids(&ids).await?);
+    let ancestors = state.index.tickets_by_ids(&ids).await?;
     Ok(Json(Lineage {
         ancestors: relatives(&this.owner, ancestors),
         children: relatives(&this.owner, state.index.children(&id).await?),

@@ -1,6 +1,6 @@
 //! Self-service tokens: a user lists, creates and revokes their own tokens with a live token of
 //! theirs that has the `tokens` scope. What a new token may be is decided by
-//! `crate::tokens::plan` (never more scopes, never a longer life than the token asking); a minted
+//! `crate::domain::tokens::plan` (never more scopes, never a longer life than the token asking); a minted
 //! token is revoked with the token that minted it; live tokens per user are capped.
 
 use axum::Json;
@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::{AppState, Authenticated};
+use crate::domain::tokens::{self, Scope, TokenRecord, TokenRequest};
 use crate::error::{ApiError, ApiResult, Code};
-use crate::tokens::{self, Scope, TokenRecord, TokenRequest};
 
 /// A new token, shown this once, and its record.
 #[derive(Serialize, utoipa::ToSchema)]

@@ -128,9 +128,10 @@ mod tests {
                 .fetch_all(&pool)
                 .await
                 .unwrap();
-        let scopes =
-            |i: usize| -> Vec<crate::tokens::Scope> { serde_json::from_str(&rows[i].0).unwrap() };
-        use crate::tokens::Scope;
+        let scopes = |i: usize| -> Vec<crate::domain::tokens::Scope> {
+            serde_json::from_str(&rows[i].0).unwrap()
+        };
+        use crate::domain::tokens::Scope;
         // The token from before scopes can still do everything, managing tokens included.
         assert_eq!(scopes(0), Scope::ALL);
         assert_eq!(rows[0].1, None);

@@ -3,6 +3,7 @@
 
 mod migrations;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -13,11 +14,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::ingest::inspector::TensorReport;
-pub use crate::ingest::metadata::TicketEdit;
-use crate::ingest::metadata::TicketMetadata;
-use crate::search::{Candidate, Page, TicketFilter};
-use crate::tokens::{NewToken, TokenRecord};
+use crate::domain::inspector::TensorReport;
+pub use crate::domain::metadata::TicketEdit;
+use crate::domain::metadata::TicketMetadata;
+use crate::domain::search::{Candidate, Page, TicketFilter};
+use crate::domain::tokens::{NewToken, TokenRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -41,6 +42,18 @@ pub struct NewTicket {
     pub created_at: DateTime<Utc>,
     /// The description rendered once, here, so that reads render nothing.
     pub description_html: Option<String>,
+}
+
+impl Ticket {
+    /// What a search page's last ticket gives its next cursor.
+    pub fn sort_values(&self) -> crate::domain::search::SortValues {
+        crate::domain::search::SortValues {
+            accuracy: self.accuracy,
+            sparsity: self.sparsity,
+            downloads: self.downloads,
+            seq: self.seq,
+        }
+    }
 }
 
 impl NewTicket {
@@ -217,13 +230,30 @@ impl IndexError {
         }
     }
 
-    /// On insert, a unique violation is the (owner, name) key and a foreign key is the parent.
+    /// On insert, the (owner, name) key is a taken name and a foreign key is the parent; any
+    /// other violation is a bug, not the user's conflict.
     fn from_insert(e: sqlx::Error) -> Self {
-        match e.as_database_error().map(|d| d.kind()) {
-            Some(sqlx::error::ErrorKind::UniqueViolation) => IndexError::NameTaken,
-            Some(sqlx::error::ErrorKind::ForeignKeyViolation) => IndexError::UnknownParent,
+        let Some(db) = e.as_database_error() else {
+            return IndexError::from_sqlx(e);
+        };
+        match db.kind() {
+            sqlx::error::ErrorKind::UniqueViolation
+                if is_owner_name_conflict(db.constraint(), db.message()) =>
+            {
+                IndexError::NameTaken
+            }
+            sqlx::error::ErrorKind::ForeignKeyViolation => IndexError::UnknownParent,
             _ => IndexError::from_sqlx(e),
         }
+    }
+}
+
+/// Whether a unique violation is the `(owner_id, name)` key of tickets: by the constraint's
+/// name on Postgres; on SQLite, whose driver reports no names, by the columns its message lists.
+fn is_owner_name_conflict(constraint: Option<&str>, message: &str) -> bool {
+    match constraint {
+        Some(name) => name == "tickets_owner_name_key",
+        None => message.contains("tickets.owner_id, tickets.name"),
     }
 }
 
@@ -256,7 +286,7 @@ pub trait Index: Send + Sync + 'static {
     async fn points(&self, filter: &TicketFilter, cap: usize) -> IndexResult<Vec<Point>>;
     /// Frontier candidates: every match's id, sparsity and accuracy.
     async fn candidates(&self, filter: &TicketFilter) -> IndexResult<Vec<Candidate>>;
-    /// Tickets by id, without per-tensor tables, in no particular order.
+    /// Tickets by id, without per-tensor tables, in the order of `ids` (missing ones left out).
     async fn tickets_by_ids(&self, ids: &[String]) -> IndexResult<Vec<Ticket>>;
     /// Ancestor ids, nearest first.
     async fn ancestors(&self, id: &str) -> IndexResult<Vec<String>>;
@@ -341,6 +371,18 @@ pub async fn open_serving(
     }
 }
 
+/// Tickets arranged in the order of `ids`.
+fn in_order(ids: &[String], tickets: Vec<Ticket>) -> Vec<Ticket> {
+    let position: std::collections::HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let mut tickets = tickets;
+    tickets.sort_by_key(|t| position.get(t.id.as_str()).copied());
+    tickets
+}
+
 /// Ticket columns for lists (no per-tensor table), as a literal for `concat!`.
 macro_rules! list_columns {
     () => {
@@ -377,7 +419,7 @@ macro_rules! ticket_from_row {
         let single = row.columns().iter().any(|c| c.name() == "tensors");
         let tensors = if single {
             Some(
-                row.try_get::<Json<Vec<$crate::ingest::inspector::TensorReport>>, _>("tensors")?
+                row.try_get::<Json<Vec<$crate::domain::inspector::TensorReport>>, _>("tensors")?
                     .0,
             )
         } else {
@@ -441,11 +483,11 @@ macro_rules! token_from_row {
                 id: row.try_get("user_id")?,
                 name: row.try_get("user_name")?,
             };
-            let record = $crate::tokens::TokenRecord {
+            let record = $crate::domain::tokens::TokenRecord {
                 id: row.try_get("id")?,
                 user: user.name.clone(),
                 label: row.try_get("label")?,
-                scopes: $crate::tokens::normalize(
+                scopes: $crate::domain::tokens::normalize(
                     scopes.0.iter().filter_map(|s| s.parse().ok()).collect(),
                 ),
                 created_at: row.try_get("created_at")?,
@@ -459,15 +501,15 @@ macro_rules! token_from_row {
     }};
 }
 
-/// Binds [`crate::search::Arg`]s to a query, in order.
+/// Binds [`sql::Arg`]s to a query, in order.
 macro_rules! bind_args {
     ($query:expr, $args:expr) => {{
         let mut query = $query;
         for arg in $args {
             query = match arg {
-                $crate::search::Arg::Text(s) => query.bind(s),
-                $crate::search::Arg::Real(x) => query.bind(x),
-                $crate::search::Arg::Int(i) => query.bind(i),
+                $crate::index::sql::Arg::Text(s) => query.bind(s),
+                $crate::index::sql::Arg::Real(x) => query.bind(x),
+                $crate::index::sql::Arg::Int(i) => query.bind(i),
             };
         }
         query
@@ -479,7 +521,8 @@ macro_rules! bind_args {
 /// how it locks a row it is about to change.
 macro_rules! impl_index {
     ($ty:ty, $begin:expr, $text:expr, $lock:expr) => {
-        use $crate::search::{self, Candidate, Page, Sql, TicketFilter};
+        use $crate::domain::search::{Candidate, Page, TicketFilter};
+        use $crate::index::sql::{self, Sql};
         use $crate::index::{Facets, FacetCount, Point, TaskSummary, TicketEdit};
 
         fn decode(row: &<$ty as $crate::index::HasDb>::Row) -> Result<Ticket, sqlx::Error> {
@@ -544,7 +587,7 @@ macro_rules! impl_index {
                             .push_bind(t.params_kept as i64)
                             .push_bind(sqlx::types::Json(t.tensors.clone()))
                             .push_bind(t.created_at)
-                            .push_bind(search::search_text(
+                            .push_bind(sql::search_text(
                                 &m.name,
                                 m.description.as_deref(),
                                 &m.architecture,
@@ -686,8 +729,8 @@ macro_rules! impl_index {
                 &self,
                 user: &str,
                 token_hash: &[u8],
-                spec: &$crate::tokens::NewToken,
-            ) -> IndexResult<(User, $crate::tokens::TokenRecord)> {
+                spec: &$crate::domain::tokens::NewToken,
+            ) -> IndexResult<(User, $crate::domain::tokens::TokenRecord)> {
                 let now = chrono::Utc::now();
                 let mut tx = self.pool.begin_with($begin).await.map_err(IndexError::from_sqlx)?;
                 sqlx::query(
@@ -740,7 +783,7 @@ macro_rules! impl_index {
                 .await
                 .map_err(IndexError::from_sqlx)?;
                 tx.commit().await.map_err(IndexError::from_sqlx)?;
-                let record = $crate::tokens::TokenRecord {
+                let record = $crate::domain::tokens::TokenRecord {
                     id,
                     user: user.to_owned(),
                     label: spec.label.clone(),
@@ -782,7 +825,7 @@ macro_rules! impl_index {
             }
 
             async fn create_token(&self, user: &str, token_hash: &[u8]) -> IndexResult<User> {
-                let (user, _) = self.insert_token(user, token_hash, &$crate::tokens::NewToken::unrestricted()).await?;
+                let (user, _) = self.insert_token(user, token_hash, &$crate::domain::tokens::NewToken::unrestricted()).await?;
                 Ok(user)
             }
 
@@ -903,14 +946,14 @@ macro_rules! impl_index {
             }
 
             async fn search(&self, filter: &TicketFilter, page: &Page) -> IndexResult<Vec<Ticket>> {
-                self.fetch_tickets(search::search_sql($crate::index::list_columns!(), filter, page, $text))
+                self.fetch_tickets(sql::search_sql($crate::index::list_columns!(), filter, page, $text))
                     .await
             }
 
             async fn facets(&self, filter: &TicketFilter) -> IndexResult<Facets> {
                 let mut out = Facets::default();
-                for facet in search::Facet::ALL {
-                    let sql = search::facet_sql(facet, filter, $text);
+                for facet in sql::Facet::ALL {
+                    let sql = sql::facet_sql(facet, filter, $text);
                     let rows: Vec<(String, i64)> =
                         $crate::index::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql.text)), sql.args)
                             .fetch_all(&self.pool)
@@ -921,11 +964,11 @@ macro_rules! impl_index {
                         .map(|(value, count)| FacetCount { value, count: count.max(0) as u64 })
                         .collect();
                     match facet {
-                        search::Facet::Task => out.task = counts,
-                        search::Facet::Dataset => out.dataset = counts,
-                        search::Facet::Architecture => out.architecture = counts,
-                        search::Facet::PruningMethod => out.pruning_method = counts,
-                        search::Facet::Tag => out.tag = counts,
+                        sql::Facet::Task => out.task = counts,
+                        sql::Facet::Dataset => out.dataset = counts,
+                        sql::Facet::Architecture => out.architecture = counts,
+                        sql::Facet::PruningMethod => out.pruning_method = counts,
+                        sql::Facet::Tag => out.tag = counts,
                     }
                 }
                 Ok(out)
@@ -933,7 +976,7 @@ macro_rules! impl_index {
 
             async fn tasks(&self, include_yanked: bool) -> IndexResult<Vec<TaskSummary>> {
                 let rows: Vec<(String, i64, Option<f64>, Option<f64>)> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(search::tasks_sql(include_yanked)))
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql::tasks_sql(include_yanked)))
                         .fetch_all(&self.pool)
                         .await
                         .map_err(IndexError::from_sqlx)?;
@@ -949,7 +992,7 @@ macro_rules! impl_index {
             }
 
             async fn points(&self, filter: &TicketFilter, cap: usize) -> IndexResult<Vec<Point>> {
-                let sql = search::points_sql(filter, cap, $text);
+                let sql = sql::points_sql(filter, cap, $text);
                 let rows: Vec<(String, String, f64, f64, Option<String>)> =
                     $crate::index::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql.text)), sql.args)
                         .fetch_all(&self.pool)
@@ -959,7 +1002,7 @@ macro_rules! impl_index {
             }
 
             async fn candidates(&self, filter: &TicketFilter) -> IndexResult<Vec<Candidate>> {
-                let sql = search::candidates_sql(filter, $text);
+                let sql = sql::candidates_sql(filter, $text);
                 let rows: Vec<(String, f64, f64)> =
                     $crate::index::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql.text)), sql.args)
                         .fetch_all(&self.pool)
@@ -977,12 +1020,12 @@ macro_rules! impl_index {
                 }
                 let mut sql = Sql::default();
                 let list: Vec<String> =
-                    ids.iter().map(|id| sql.bind(search::Arg::Text(id.clone()))).collect();
+                    ids.iter().map(|id| sql.bind(sql::Arg::Text(id.clone()))).collect();
                 sql.text = format!(
                     concat!("SELECT ", $crate::index::list_columns!(), " WHERE t.id IN ({})"),
                     list.join(", ")
                 );
-                self.fetch_tickets(sql).await
+                Ok($crate::index::in_order(ids, self.fetch_tickets(sql).await?))
             }
 
             async fn ancestors(&self, id: &str) -> IndexResult<Vec<String>> {
@@ -1005,7 +1048,7 @@ macro_rules! impl_index {
 
             async fn children(&self, id: &str) -> IndexResult<Vec<Ticket>> {
                 let mut sql = Sql::default();
-                let p = sql.bind(search::Arg::Text(id.to_owned()));
+                let p = sql.bind(sql::Arg::Text(id.to_owned()));
                 sql.text = format!(
                     concat!("SELECT ", $crate::index::list_columns!(), " WHERE t.parent_id = {} ORDER BY t.seq"),
                     p
@@ -1023,7 +1066,7 @@ macro_rules! impl_index {
                     None => (false, None),
                 };
                 let tags = edit.tags.clone().unwrap_or(old.tags.clone());
-                let text = search::search_text(&old.name, description.as_deref(), &old.architecture, &old.dataset, &tags);
+                let text = sql::search_text(&old.name, description.as_deref(), &old.architecture, &old.dataset, &tags);
                 sqlx::query(
                     "UPDATE tickets SET description = $1, tags = $2, paper_url = $3, code_url = $4, \
                      license = $5, search_text = $6, \
@@ -1153,15 +1196,15 @@ macro_rules! impl_index {
                 &self,
                 user: &str,
                 token_hash: &[u8],
-                spec: &$crate::tokens::NewToken,
-            ) -> IndexResult<$crate::tokens::TokenRecord> {
+                spec: &$crate::domain::tokens::NewToken,
+            ) -> IndexResult<$crate::domain::tokens::TokenRecord> {
                 Ok(self.insert_token(user, token_hash, spec).await?.1)
             }
 
             async fn token_by_hash(
                 &self,
                 token_hash: &[u8],
-            ) -> IndexResult<Option<(User, $crate::tokens::TokenRecord)>> {
+            ) -> IndexResult<Option<(User, $crate::domain::tokens::TokenRecord)>> {
                 let row = sqlx::query(concat!($crate::index::token_columns!(), " WHERE k.token_hash = $1"))
                     .bind(token_hash)
                     .fetch_optional(&self.pool)
@@ -1183,7 +1226,7 @@ macro_rules! impl_index {
                 Ok(())
             }
 
-            async fn tokens(&self, user: Option<&str>) -> IndexResult<Vec<$crate::tokens::TokenRecord>> {
+            async fn tokens(&self, user: Option<&str>) -> IndexResult<Vec<$crate::domain::tokens::TokenRecord>> {
                 let rows = sqlx::query(concat!(
                     $crate::index::token_columns!(),
                     " WHERE u.name = COALESCE($1, u.name) ORDER BY k.id"
@@ -1203,7 +1246,7 @@ macro_rules! impl_index {
                 id: i64,
                 owner: Option<i64>,
                 at: chrono::DateTime<chrono::Utc>,
-            ) -> IndexResult<Option<$crate::tokens::TokenRecord>> {
+            ) -> IndexResult<Option<$crate::domain::tokens::TokenRecord>> {
                 let mut tx = self.pool.begin_with($begin).await.map_err(IndexError::from_sqlx)?;
                 let changed = sqlx::query(
                     "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) \
@@ -1366,3 +1409,24 @@ pub(crate) use select_ticket;
 pub(crate) use ticket_from_row;
 pub(crate) use token_columns;
 pub(crate) use token_from_row;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_owner_name_key_is_a_taken_name() {
+        // Postgres names the constraint; SQLite's message names the columns.
+        assert!(is_owner_name_conflict(Some("tickets_owner_name_key"), ""));
+        assert!(!is_owner_name_conflict(Some("tickets_pkey"), ""));
+        assert!(!is_owner_name_conflict(Some("tickets_seq_key"), ""));
+        assert!(is_owner_name_conflict(
+            None,
+            "UNIQUE constraint failed: tickets.owner_id, tickets.name"
+        ));
+        assert!(!is_owner_name_conflict(
+            None,
+            "UNIQUE constraint failed: tickets.id"
+        ));
+    }
+}

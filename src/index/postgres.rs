@@ -53,6 +53,6 @@ impl super::HasDb for PgIndex {
 super::impl_index!(
     PgIndex,
     "BEGIN",
-    crate::search::TextSearch::PgTrigram,
+    crate::index::sql::TextSearch::PgTrigram,
     " FOR UPDATE OF t"
 );

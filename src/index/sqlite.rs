@@ -50,6 +50,6 @@ impl super::HasDb for SqliteIndex {
 super::impl_index!(
     SqliteIndex,
     "BEGIN IMMEDIATE",
-    crate::search::TextSearch::SqliteFts,
+    crate::index::sql::TextSearch::SqliteFts,
     ""
 );

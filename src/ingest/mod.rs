@@ -1,9 +1,5 @@
-//! Getting a ticket in: safetensors inspection and metadata validation (both pure), and the
-//! pipeline that runs an upload through them into the blob store and the index.
+//! Getting a ticket in: the pipeline that runs an upload through the domain's inspector and
+//! metadata checks into the blob store and the index, and the bound on multipart framing.
 
-#[cfg(test)]
-mod differential;
 pub mod framing;
-pub mod inspector;
-pub mod metadata;
 pub mod pipeline;

@@ -8,14 +8,57 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::blobs::{BlobStore, WrittenBlob};
-use crate::error::{ApiError, ApiResult, Code};
+use crate::domain::inspector::{Inspection, Inspector, InvalidSafetensors};
+use crate::domain::metadata::{self, InvalidMetadata, TicketMetadata};
+use crate::index::IndexError;
 use crate::index::{Index, NewTicket, Published, User};
-use crate::ingest::framing::FramingTooLong;
-use crate::ingest::inspector::{Inspection, Inspector};
-use crate::ingest::metadata::{self, TicketMetadata};
 
 /// The largest `metadata` part accepted.
 pub const MAX_METADATA_PART_BYTES: u64 = 1 << 20;
+
+/// A failure of a storage layer, kept for the log.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why an upload was not published. `crate::error` maps each to its HTTP answer; this layer
+/// knows nothing of HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The multipart body itself: too large, malformed, cut, stalled (classified by the HTTP
+    /// layer, which knows the body's own errors).
+    #[error("multipart: {0}")]
+    Multipart(#[from] multer::Error),
+    #[error("part '{0}' appears twice")]
+    DuplicatePart(String),
+    #[error("a multipart part has no name")]
+    UnnamedPart,
+    #[error("missing part 'file' (the safetensors bytes)")]
+    MissingFile,
+    #[error("the file is larger than the {limit} byte limit")]
+    FileTooLarge { limit: u64 },
+    #[error(transparent)]
+    Safetensors(#[from] InvalidSafetensors),
+    #[error(transparent)]
+    Metadata(#[from] InvalidMetadata),
+    #[error("{0}")]
+    Description(#[from] crate::domain::markdown::TooDeep),
+    #[error("you already have a ticket named '{0}'")]
+    NameTaken(String),
+    #[error("parent ticket '{0}' does not exist")]
+    UnknownParent(String),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// The blob store failed (an outage, not the upload's fault).
+    #[error("blob store: {0}")]
+    Storage(Cause),
+    #[error("internal: {0}")]
+    Internal(Cause),
+}
+
+pub type IngestResult<T> = Result<T, IngestError>;
+
+fn storage(e: impl Into<Cause>) -> IngestError {
+    IngestError::Storage(e.into())
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct UploadLimits {
@@ -56,39 +99,24 @@ pub async fn ingest(
     owner: &User,
     mut multipart: multer::Multipart<'static>,
     limits: UploadLimits,
-) -> ApiResult<Published> {
+) -> IngestResult<Published> {
     let mut json: Option<Map<String, Value>> = None;
     let mut file: Option<ReceivedFile> = None;
-    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+    while let Some(field) = multipart.next_field().await? {
         match field.name() {
             Some("metadata") if json.is_none() => {
-                let bytes = field.bytes().await.map_err(multipart_error)?;
+                let bytes = field.bytes().await?;
                 json = Some(metadata::parse_json_part(&bytes)?);
             }
             Some("file") if file.is_none() => {
                 file = Some(receive_file(index, blobs, owner, field, json.as_ref(), limits).await?);
             }
-            Some(name) => {
-                return Err(ApiError::with_field(
-                    Code::BadRequest,
-                    name,
-                    format!("part '{name}' appears twice"),
-                ));
-            }
-            None => {
-                return Err(ApiError::new(
-                    Code::BadRequest,
-                    "a multipart part has no name",
-                ));
-            }
+            Some(name) => return Err(IngestError::DuplicatePart(name.to_owned())),
+            None => return Err(IngestError::UnnamedPart),
         }
     }
     let Some(file) = file else {
-        return Err(ApiError::with_field(
-            Code::BadRequest,
-            "file",
-            "missing part 'file' (the safetensors bytes)",
-        ));
+        return Err(IngestError::MissingFile);
     };
     let meta = metadata::resolve(json.as_ref(), &file.inspection.metadata)?;
     precheck(index, owner, &meta).await?;
@@ -140,16 +168,18 @@ async fn receive_file(
     mut field: multer::Field<'static>,
     json: Option<&Map<String, Value>>,
     limits: UploadLimits,
-) -> ApiResult<ReceivedFile> {
-    let _in_flight = crate::http::metrics::InFlight::upload();
-    let mut writer = blobs.begin().await.map_err(ApiError::unavailable)?;
+) -> IngestResult<ReceivedFile> {
+    let _in_flight = crate::metrics::InFlight::upload();
+    let mut writer = blobs.begin().await.map_err(storage)?;
     let mut inspector = Inspector::default();
     let mut hasher = ParallelSha256::start();
-    let streamed: ApiResult<()> = async {
+    let streamed: IngestResult<()> = async {
         let mut checked_early = false;
-        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        while let Some(chunk) = field.chunk().await? {
             if inspector.consumed() + chunk.len() as u64 > limits.max_file_bytes {
-                return Err(too_large(limits));
+                return Err(IngestError::FileTooLarge {
+                    limit: limits.max_file_bytes,
+                });
             }
             inspector.feed(&chunk)?;
             // With the header in and the metadata part already read, a bad name or parent
@@ -165,9 +195,9 @@ async fn receive_file(
                     .await?;
                 }
             }
-            metrics::counter!(crate::http::metrics::UPLOAD_BYTES).increment(chunk.len() as u64);
+            metrics::counter!(crate::metrics::UPLOAD_BYTES).increment(chunk.len() as u64);
             hasher.update(chunk.clone()).await?;
-            writer.write(chunk).await.map_err(ApiError::unavailable)?;
+            writer.write(chunk).await.map_err(storage)?;
         }
         Ok(())
     }
@@ -183,7 +213,7 @@ async fn receive_file(
             return Err(e.into());
         }
     };
-    let blob = writer.finish().await.map_err(ApiError::unavailable)?;
+    let blob = writer.finish().await.map_err(storage)?;
     Ok(ReceivedFile {
         inspection,
         sha256: hasher.finish().await?,
@@ -211,115 +241,44 @@ impl ParallelSha256 {
         Self { chunks, digest }
     }
 
-    async fn update(&mut self, chunk: Bytes) -> ApiResult<()> {
+    async fn update(&mut self, chunk: Bytes) -> IngestResult<()> {
         self.chunks
             .send(chunk)
             .await
-            .map_err(|_| ApiError::internal("the hashing thread stopped"))
+            .map_err(|_| IngestError::Internal("the hashing thread stopped".into()))
     }
 
-    async fn finish(self) -> ApiResult<String> {
+    async fn finish(self) -> IngestResult<String> {
         drop(self.chunks);
-        self.digest.await.map_err(ApiError::internal)
+        self.digest
+            .await
+            .map_err(|e| IngestError::Internal(e.into()))
     }
 }
 
 /// Renders a description once, when it is written, on a blocking thread (markdown and the
 /// sanitizer are CPU work the async workers should not do); too deep is a 422 naming it.
-pub async fn render_description(description: Option<String>) -> ApiResult<Option<String>> {
+pub async fn render_description(description: Option<String>) -> IngestResult<Option<String>> {
     let Some(text) = description else {
         return Ok(None);
     };
-    tokio::task::spawn_blocking(move || crate::markdown::render(&text))
+    let rendered = tokio::task::spawn_blocking(move || crate::domain::markdown::render(&text))
         .await
-        .map_err(ApiError::internal)?
-        .map(Some)
-        .map_err(|e| ApiError::with_field(Code::InvalidMetadata, "description", e.to_string()))
+        .map_err(|e| IngestError::Internal(e.into()))?;
+    Ok(Some(rendered?))
 }
 
 /// Clear errors for the two conflicts the index would otherwise report at commit.
-async fn precheck(index: &dyn Index, owner: &User, meta: &TicketMetadata) -> ApiResult<()> {
+async fn precheck(index: &dyn Index, owner: &User, meta: &TicketMetadata) -> IngestResult<()> {
     if index.name_taken(owner.id, &meta.name).await? {
-        return Err(ApiError::with_field(
-            Code::Conflict,
-            "name",
-            format!("you already have a ticket named '{}'", meta.name),
-        ));
+        return Err(IngestError::NameTaken(meta.name.clone()));
     }
     if let Some(parent) = &meta.parent_id
         && !index.ticket_exists(parent).await?
     {
-        return Err(ApiError::with_field(
-            Code::InvalidMetadata,
-            "parent_id",
-            format!("parent ticket '{parent}' does not exist"),
-        ));
+        return Err(IngestError::UnknownParent(parent.clone()));
     }
     Ok(())
-}
-
-fn too_large(limits: UploadLimits) -> ApiError {
-    ApiError::with_field(
-        Code::PayloadTooLarge,
-        "file",
-        format!(
-            "the file is larger than the {} byte limit",
-            limits.max_file_bytes
-        ),
-    )
-}
-
-fn multipart_error(e: multer::Error) -> ApiError {
-    use multer::Error as E;
-    match e {
-        E::StreamSizeExceeded { limit } => ApiError::new(
-            Code::PayloadTooLarge,
-            format!("the request body is larger than the {limit} byte limit"),
-        ),
-        E::FieldSizeExceeded { limit, field_name } => ApiError::with_field(
-            Code::PayloadTooLarge,
-            field_name.clone().unwrap_or_default(),
-            format!(
-                "part '{}' is larger than its {limit} byte limit",
-                field_name.unwrap_or_default()
-            ),
-        ),
-        E::UnknownField { field_name } => {
-            let name = field_name.unwrap_or_default();
-            ApiError::with_field(
-                Code::BadRequest,
-                name.clone(),
-                format!("unexpected part '{name}' (expected 'metadata' and 'file')"),
-            )
-        }
-        E::StreamReadFailed(cause) if cause.is::<FramingTooLong>() => {
-            ApiError::new(Code::BadRequest, cause.to_string())
-        }
-        E::StreamReadFailed(cause) if went_quiet(&*cause) => ApiError::new(
-            Code::RequestTimeout,
-            "the request body stopped arriving (idle timeout); the upload was dropped",
-        ),
-        E::StreamReadFailed(_) => ApiError::new(
-            Code::BadRequest,
-            "the request body ended before the upload was complete",
-        ),
-        other => ApiError::new(
-            Code::BadRequest,
-            format!("malformed multipart body: {other}"),
-        ),
-    }
-}
-
-/// Whether a body read failed because tower-http's idle timeout fired (the cause is wrapped).
-fn went_quiet(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(e) = cause {
-        if e.is::<tower_http::timeout::TimeoutError>() {
-            return true;
-        }
-        cause = e.source();
-    }
-    false
 }
 
 /// Hex sha256 of bytes already in memory (small files: seeding, tests).

@@ -13,9 +13,10 @@ use sqlx::Connection;
 use tempfile::TempDir;
 
 use ticketbooth::config::{Locations, StorageArgs};
+use ticketbooth::domain::tokens;
 use ticketbooth::http::limits::Protection;
 use ticketbooth::ingest::pipeline::UploadLimits;
-use ticketbooth::{AppState, server, tokens};
+use ticketbooth::{AppState, server};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use ticketbooth::config::Rate;
+use ticketbooth::domain::inspector::MAX_TENSORS;
 use ticketbooth::http::limits::Protection;
-use ticketbooth::ingest::inspector::MAX_TENSORS;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::Value;
 
+use ticketbooth::domain::metadata::{DEFAULT_METRIC, TicketMetadata};
 use ticketbooth::index::NewTicket;
-use ticketbooth::ingest::metadata::{DEFAULT_METRIC, TicketMetadata};
 
 use crate::common::{Backend, TestServer, conformance, metadata, on_both_backends, small_ticket};
 

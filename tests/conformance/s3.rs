@@ -308,4 +308,20 @@ async fn downloads_can_redirect_to_presigned_urls() {
         srv.get(&format!("/tickets/{id}")).await.json()["downloads"],
         1
     );
+    // A redirect for a range short of the end is not a download; the whole file is, once per
+    // client (here another user) and hour.
+    let bob = srv.token_for("bob").await;
+    let url = srv.api(&format!("/tickets/{id}/file"));
+    let first_byte = no_follow
+        .get(&url)
+        .bearer_auth(&bob)
+        .header("range", "bytes=0-0");
+    assert_eq!(first_byte.send().await.unwrap().status(), 302);
+    let count = || async { srv.get(&format!("/tickets/{id}")).await.json()["downloads"].clone() };
+    assert_eq!(count().await, 1);
+    for _ in 0..2 {
+        let whole = no_follow.get(&url).bearer_auth(&bob).send().await.unwrap();
+        assert_eq!(whole.status(), 302);
+    }
+    assert_eq!(count().await, 2);
 }

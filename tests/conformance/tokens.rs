@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
-use ticketbooth::tokens::{self, NewToken, Scope};
+use ticketbooth::domain::tokens::{self, NewToken, Scope};
 
 use crate::common::{Response, TestServer, conformance, metadata, small_ticket};
 

@@ -355,6 +355,11 @@ pub fn did_you_mean(key: &str, known: &[&str]) -> String {
 /// name that `key` begins (`min_acc`), or a long shared stem with few edits (`hyperparams` for
 /// `hyperparameters`). Ties go to an anagram (`taks` is `task` before `tags`), then by name.
 pub fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    // The distance costs len(key) x len(name): a typo is short, and a megabyte-long key (the
+    // metadata part may be 1 MiB) must not cost seconds of CPU to be refused.
+    if key.len() > 64 {
+        return None;
+    }
     let key = key.to_lowercase();
     known
         .iter()
@@ -487,6 +492,10 @@ mod tests {
         }
         assert_eq!(closest("colour", FIELDS), None);
         assert_eq!(closest("x", FIELDS), None);
+        // A huge key gets no suggestion, at once.
+        let started = std::time::Instant::now();
+        assert_eq!(closest(&"task".repeat(250_000), FIELDS), None);
+        assert!(started.elapsed() < std::time::Duration::from_millis(50));
         assert!(parse_json_part(b"[1]").is_err());
         assert!(parse_json_part(b"{oops").is_err());
     }

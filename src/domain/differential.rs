@@ -205,7 +205,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::ingest::inspector::{ACCEPTED, MAX_HEADER_BYTES, MAX_TENSORS};
+    use crate::domain::inspector::{ACCEPTED, MAX_HEADER_BYTES, MAX_TENSORS};
 
     /// Every dtype ticketbooth accepts, plus a few the format knows but ticketbooth does not.
     fn dtypes() -> Vec<Dtype> {

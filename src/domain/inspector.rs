@@ -32,7 +32,7 @@ fn invalid<T>(message: impl Into<String>) -> Result<T, InvalidSafetensors> {
 
 /// The rules by which the inspector rejects files that the reference `safetensors` crate
 /// (`SafeTensors::deserialize`) accepts. Every other rejection is one the reference crate
-/// shares; the differential tests (src/ingest/differential.rs) and the fuzz target hold the
+/// shares; the differential tests (src/domain/differential.rs) and the fuzz target hold the
 /// inspector to that, and docs/fuzzing.md lists these rules for users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExtraRule {

@@ -1,0 +1,19 @@
+//! The pure core: what a ticket is and every rule about it, with no I/O. Nothing here imports
+//! sqlx, axum, hyper, object_store or tokio; the storage ports (`index`, `blobs`), the ingest
+//! pipeline and the HTTP surface are built on it.
+//!
+//! - [`inspector`]: the streaming safetensors state machine (any chunking, one verdict; the
+//!   sparsity rule), with its differential test against the reference crate.
+//! - [`metadata`]: validating uploaded metadata and edits, hints for typos and percentages.
+//! - [`markdown`]: descriptions to sanitized HTML, with a nesting cap.
+//! - [`search`]: query parameters to a filter and a page, cursors bound to their query, the
+//!   page a search answers, and the Pareto frontier.
+//! - [`tokens`]: token generation and hashing, scopes, expiry and the escalation rules.
+
+#[cfg(test)]
+mod differential;
+pub mod inspector;
+pub mod markdown;
+pub mod metadata;
+pub mod search;
+pub mod tokens;

@@ -1,0 +1,404 @@
+//! The SQL both index backends share, built from the domain's validated filter and page: one
+//! `WHERE` for every list endpoint, keyset pages, facet and task counts, plot points and the
+//! frontier's candidates. Values are always bound (`$N`), never spliced.
+
+use crate::domain::search::{
+    FACET_TOP, InvalidParameter, Order, POINTS_CAP, Page, Pairs, SortKey, SortValue, TicketFilter,
+    parse_filter_only, parse_frontier, parse_search, parse_tasks,
+};
+
+/// The column a sort key orders by (none: insertion order, `seq`).
+fn sort_column(key: SortKey) -> Option<&'static str> {
+    match key {
+        SortKey::Created => None,
+        SortKey::Accuracy => Some("t.accuracy"),
+        SortKey::Sparsity => Some("t.sparsity"),
+        SortKey::Downloads => Some("t.downloads"),
+    }
+}
+
+/// A value bound into SQL.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Text(String),
+    Real(f64),
+    Int(i64),
+}
+
+/// How a backend matches `q`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextSearch {
+    /// `LIKE '%q%'` on `search_text`, served by a pg_trgm GIN index.
+    PgTrigram,
+    /// An FTS5 trigram phrase query for 3+ characters; shorter ones scan with LIKE.
+    SqliteFts,
+}
+
+/// SQL under construction with `$N` placeholders, which both Postgres and SQLite accept.
+#[derive(Debug, Default)]
+pub struct Sql {
+    pub text: String,
+    pub args: Vec<Arg>,
+}
+
+impl Sql {
+    pub fn bind(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+}
+
+fn like_pattern(q: &str) -> String {
+    let escaped = q
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// The `WHERE` conditions for a filter, over `tickets t`, joined with AND (never empty).
+pub fn where_clause(filter: &TicketFilter, text: TextSearch, sql: &mut Sql) -> String {
+    let mut conds: Vec<String> = Vec::new();
+    if !filter.include_yanked {
+        conds.push("t.yanked = FALSE".into());
+    }
+    for (column, value) in [
+        ("t.task", &filter.task),
+        ("t.dataset", &filter.dataset),
+        ("t.architecture", &filter.architecture),
+        ("t.pruning_method", &filter.pruning_method),
+        ("t.parent_id", &filter.parent_id),
+        ("t.metric", &filter.metric),
+    ] {
+        if let Some(v) = value {
+            conds.push(format!("{column} = {}", sql.bind(Arg::Text(v.clone()))));
+        }
+    }
+    if let Some(owner) = &filter.owner {
+        let p = sql.bind(Arg::Text(owner.clone()));
+        conds.push(format!(
+            "t.owner_id = (SELECT id FROM users WHERE name = {p})"
+        ));
+    }
+    match filter.tags.as_slice() {
+        [] => {}
+        [tag] => {
+            let p = sql.bind(Arg::Text(tag.clone()));
+            conds.push(format!(
+                "t.seq IN (SELECT ticket_seq FROM ticket_tags WHERE tag = {p})"
+            ));
+        }
+        // Several tags: one pass over their rows, keeping tickets that have all of them (tags
+        // are deduplicated, here and in ticket_tags), instead of a subquery per tag.
+        tags => {
+            let list = tags
+                .iter()
+                .map(|tag| sql.bind(Arg::Text(tag.clone())))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let n = sql.bind(Arg::Int(tags.len() as i64));
+            conds.push(format!(
+                "t.seq IN (SELECT ticket_seq FROM ticket_tags WHERE tag IN ({list}) \
+                 GROUP BY ticket_seq HAVING COUNT(*) = {n})"
+            ));
+        }
+    }
+    for (column, op, value) in [
+        ("t.sparsity", ">=", filter.min_sparsity),
+        ("t.sparsity", "<=", filter.max_sparsity),
+        ("t.accuracy", ">=", filter.min_accuracy),
+        ("t.accuracy", "<=", filter.max_accuracy),
+    ] {
+        if let Some(v) = value {
+            conds.push(format!("{column} {op} {}", sql.bind(Arg::Real(v))));
+        }
+    }
+    if let Some(q) = &filter.q {
+        conds.push(match text {
+            TextSearch::SqliteFts if q.chars().count() >= 3 => {
+                let phrase = format!("\"{}\"", q.replace('"', "\"\""));
+                let p = sql.bind(Arg::Text(phrase));
+                format!("t.seq IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH {p})")
+            }
+            _ => {
+                let p = sql.bind(Arg::Text(like_pattern(q)));
+                format!("t.search_text LIKE {p} ESCAPE '\\'")
+            }
+        });
+    }
+    if conds.is_empty() {
+        conds.push("TRUE".into());
+    }
+    conds.join(" AND ")
+}
+
+/// One page of a search: `SELECT {columns} FROM tickets t ... WHERE ... ORDER BY ... LIMIT`.
+/// Asks for one row more than the page, to know whether another page follows.
+pub fn search_sql(columns: &str, filter: &TicketFilter, page: &Page, text: TextSearch) -> Sql {
+    let mut sql = Sql::default();
+    let mut conds = where_clause(filter, text, &mut sql);
+    let (cmp, dir) = match page.order {
+        Order::Desc => ("<", "DESC"),
+        Order::Asc => (">", "ASC"),
+    };
+    if let Some(after) = page.after {
+        conds = match (sort_column(page.sort), after.value) {
+            (Some(col), Some(value)) => {
+                let v = sql.bind(match value {
+                    SortValue::Int(i) => Arg::Int(i),
+                    SortValue::Real(x) => Arg::Real(x),
+                });
+                let seq = sql.bind(Arg::Int(after.seq));
+                format!("{conds} AND ({col}, t.seq) {cmp} ({v}, {seq})")
+            }
+            _ => {
+                let seq = sql.bind(Arg::Int(after.seq));
+                format!("{conds} AND t.seq {cmp} {seq}")
+            }
+        };
+    }
+    let order = match sort_column(page.sort) {
+        Some(col) => format!("{col} {dir}, t.seq {dir}"),
+        None => format!("t.seq {dir}"),
+    };
+    let limit = sql.bind(Arg::Int(page.limit as i64 + 1));
+    // The page's seqs first, from the filter + sort index alone where it covers the filters;
+    // then only those rows are read whole.
+    sql.text = format!(
+        "SELECT {columns} WHERE t.seq IN (SELECT t.seq FROM tickets t WHERE {conds} \
+         ORDER BY {order} LIMIT {limit}) ORDER BY {order}"
+    );
+    sql
+}
+
+/// A facet: a column whose values are counted under the current filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Facet {
+    Task,
+    Dataset,
+    Architecture,
+    PruningMethod,
+    Tag,
+}
+
+impl Facet {
+    pub const ALL: [Facet; 5] = [
+        Facet::Task,
+        Facet::Dataset,
+        Facet::Architecture,
+        Facet::PruningMethod,
+        Facet::Tag,
+    ];
+
+    fn column(self) -> &'static str {
+        match self {
+            Facet::Task => "task",
+            Facet::Dataset => "dataset",
+            Facet::Architecture => "architecture",
+            Facet::PruningMethod => "pruning_method",
+            Facet::Tag => "tag",
+        }
+    }
+}
+
+/// Counts for one facet, top [`FACET_TOP`] by count. When only task / dataset / architecture /
+/// method filter, the counts kept on write answer (a few rows per ticket shape); otherwise the
+/// matching tickets are grouped, narrowed first by the indexes the filters use.
+pub fn facet_sql(facet: Facet, filter: &TicketFilter, text: TextSearch) -> Sql {
+    let mut sql = Sql::default();
+    let col = facet.column();
+    if filter.only_dimensions() {
+        let table = if facet == Facet::Tag {
+            "tag_counts"
+        } else {
+            "facet_counts"
+        };
+        let mut conds = Vec::new();
+        if !filter.include_yanked {
+            conds.push("yanked = FALSE".to_owned());
+        }
+        for (c, v) in [
+            ("task", &filter.task),
+            ("dataset", &filter.dataset),
+            ("architecture", &filter.architecture),
+            ("pruning_method", &filter.pruning_method),
+        ] {
+            if let Some(v) = v {
+                conds.push(format!("{c} = {}", sql.bind(Arg::Text(v.clone()))));
+            }
+        }
+        if conds.is_empty() {
+            conds.push("TRUE".into());
+        }
+        sql.text = format!(
+            "SELECT {col}, CAST(SUM(n) AS BIGINT) AS c FROM {table} WHERE {} GROUP BY {col} \
+             HAVING SUM(n) > 0 ORDER BY c DESC, {col} LIMIT {FACET_TOP}",
+            conds.join(" AND ")
+        );
+    } else {
+        let conds = where_clause(filter, text, &mut sql);
+        sql.text = if facet == Facet::Tag {
+            format!(
+                "SELECT g.tag, COUNT(*) AS c FROM ticket_tags g JOIN tickets t ON t.seq = g.ticket_seq \
+                 WHERE {conds} GROUP BY g.tag ORDER BY c DESC, g.tag LIMIT {FACET_TOP}"
+            )
+        } else {
+            format!(
+                "SELECT t.{col}, COUNT(*) AS c FROM tickets t WHERE {conds} GROUP BY t.{col} \
+                 ORDER BY c DESC, t.{col} LIMIT {FACET_TOP}"
+            )
+        };
+    }
+    sql
+}
+
+/// Every task with its ticket count (kept on write) and its best accuracy and highest sparsity
+/// (each one index lookup per task).
+pub fn tasks_sql(include_yanked: bool) -> String {
+    let (outer, inner) = if include_yanked {
+        ("TRUE", "")
+    } else {
+        ("s.yanked = FALSE", " AND t.yanked = FALSE")
+    };
+    format!(
+        "SELECT s.task, CAST(SUM(s.n) AS BIGINT) AS n, \
+         (SELECT MAX(t.accuracy) FROM tickets t WHERE t.task = s.task{inner}) AS best_accuracy, \
+         (SELECT MAX(t.sparsity) FROM tickets t WHERE t.task = s.task{inner}) AS max_sparsity \
+         FROM facet_counts s WHERE {outer} GROUP BY s.task HAVING SUM(s.n) > 0 ORDER BY s.task"
+    )
+}
+
+/// Compact rows for plots, by ascending sparsity.
+pub fn points_sql(filter: &TicketFilter, cap: usize, text: TextSearch) -> Sql {
+    let mut sql = Sql::default();
+    let conds = where_clause(filter, text, &mut sql);
+    let limit = sql.bind(Arg::Int(cap as i64));
+    sql.text = format!(
+        "SELECT t.id, t.name, t.sparsity, t.accuracy, t.parent_id FROM tickets t WHERE {conds} \
+         ORDER BY t.sparsity, t.seq LIMIT {limit}"
+    );
+    sql
+}
+
+/// Frontier candidates: id, sparsity and accuracy of every match.
+pub fn candidates_sql(filter: &TicketFilter, text: TextSearch) -> Sql {
+    let mut sql = Sql::default();
+    let conds = where_clause(filter, text, &mut sql);
+    sql.text = format!("SELECT t.id, t.sparsity, t.accuracy FROM tickets t WHERE {conds}");
+    sql
+}
+
+/// The statement with its values inlined as SQL literals, for EXPLAIN and raw-SQL baselines.
+pub fn inline_args(sql: &Sql) -> String {
+    let mut text = sql.text.clone();
+    // Highest first, so $1 does not eat the front of $10.
+    for (i, arg) in sql.args.iter().enumerate().rev() {
+        let literal = match arg {
+            Arg::Text(s) => format!("'{}'", s.replace('\'', "''")),
+            Arg::Real(x) => format!("{x:?}"),
+            Arg::Int(n) => n.to_string(),
+        };
+        text = text.replace(&format!("${}", i + 1), &literal);
+    }
+    text
+}
+
+/// The statements behind one API request, with values inlined.
+pub fn statements_for(
+    endpoint: &str,
+    pairs: &Pairs,
+    columns: &str,
+    text: TextSearch,
+) -> Result<Vec<String>, InvalidParameter> {
+    Ok(match endpoint {
+        "tickets" => {
+            let (filter, page) = parse_search(pairs)?;
+            vec![inline_args(&search_sql(columns, &filter, &page, text))]
+        }
+        "facets" => {
+            let filter = parse_filter_only(pairs)?;
+            Facet::ALL
+                .iter()
+                .map(|f| inline_args(&facet_sql(*f, &filter, text)))
+                .collect()
+        }
+        "tasks" => vec![tasks_sql(parse_tasks(pairs)?)],
+        "points" => {
+            let filter = parse_filter_only(pairs)?;
+            vec![inline_args(&points_sql(&filter, POINTS_CAP + 1, text))]
+        }
+        "frontier" => vec![inline_args(&candidates_sql(&parse_frontier(pairs)?, text))],
+        other => {
+            return Err(InvalidParameter {
+                field: "endpoint".into(),
+                message: format!("unknown endpoint '{other}'"),
+            });
+        }
+    })
+}
+
+/// The lowercased text `q` searches.
+pub fn search_text(
+    name: &str,
+    description: Option<&str>,
+    architecture: &str,
+    dataset: &str,
+    tags: &[String],
+) -> String {
+    [
+        name,
+        description.unwrap_or(""),
+        architecture,
+        dataset,
+        &tags.join(" "),
+    ]
+    .join("\n")
+    .to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::search::{After, parse_filter};
+
+    fn pairs(q: &str) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect()
+    }
+    #[test]
+    fn where_clause_binds_every_value() {
+        let f = parse_filter(&pairs("task=t&owner=o&tag=x&min_accuracy=0.5&q=50%25_off")).unwrap();
+        let mut sql = Sql::default();
+        let w = where_clause(&f, TextSearch::PgTrigram, &mut sql);
+        assert!(w.starts_with("t.yanked = FALSE AND t.task = $1"), "{w}");
+        assert!(w.contains("LIKE $5 ESCAPE"), "{w}");
+        assert_eq!(sql.args[4], Arg::Text("%50\\%\\_off%".into()));
+        let mut sql = Sql::default();
+        let w = where_clause(&f, TextSearch::SqliteFts, &mut sql);
+        assert!(w.contains("ticket_search MATCH $5"), "{w}");
+        assert_eq!(sql.args[4], Arg::Text("\"50%_off\"".into()));
+    }
+
+    #[test]
+    fn keyset_pages_compare_sort_value_then_seq() {
+        let (f, mut p) = parse_search(&pairs("sort=accuracy")).unwrap();
+        p.after = Some(After {
+            value: Some(SortValue::Real(0.9)),
+            seq: 7,
+        });
+        let sql = search_sql("x FROM tickets t", &f, &p, TextSearch::PgTrigram);
+        assert!(
+            sql.text.contains("(t.accuracy, t.seq) < ($1, $2)"),
+            "{}",
+            sql.text
+        );
+        assert!(
+            sql.text
+                .contains("ORDER BY t.accuracy DESC, t.seq DESC LIMIT $3)"),
+            "{}",
+            sql.text
+        );
+        assert_eq!(sql.args[2], Arg::Int(21));
+    }
+}
