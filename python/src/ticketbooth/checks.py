@@ -1,7 +1,8 @@
 """The server's refusals, checked locally before a byte is sent, with the server's messages.
 
-Mirrors ``src/ingest/inspector.rs`` (the safetensors header) and ``src/ingest/metadata.rs``
-(the metadata fields). The server stays the authority: these only save a doomed upload.
+Mirrors the server's ``src/domain/inspector.rs`` (the safetensors header) and
+``src/domain/metadata.rs`` (the metadata fields). The server stays the authority: these only
+save a doomed upload.
 """
 from __future__ import annotations
 
@@ -218,6 +219,8 @@ def _edit_distance(a: str, b: str) -> int:
 
 def did_you_mean(key: str, known: List[str]) -> str:
     """" (did you mean 'task'?)" when a known name is near ``key``, as the server suggests."""
+    if len(key) > 64:  # the server does not weigh long keys (their cost is len x len)
+        return ""
     key_l = key.lower()
     best = None
     for k in known:
