@@ -386,7 +386,8 @@ class Client:
                 resp = self._request("GET", url_path, ok=(200, 206), headers=headers, stream=True)
             except ServerError as e:
                 last_error = e
-                time.sleep(min(2.0, 0.2 * (attempt + 1)))
+                # A 503's Retry-After is honoured up to 10 s; a lost connection retries soon.
+                time.sleep(min(10.0, e.retry_after if e.retry_after is not None else 0.2 * (attempt + 1)))
                 continue
             mode = "ab" if resp.status_code == 206 else "wb"
             done = have if mode == "ab" else 0
