@@ -180,6 +180,11 @@ python_venv() {
     say "creating the Python test venv $PY_VENV (torch from PyPI: a few GB, once)"
     local start=$SECONDS
     rm -rf "$PY_VENV"
+    # Debian's python3 keeps venv (ensurepip) in a package of its own.
+    if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+      as_root apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-venv >/dev/null || true
+    fi
     python3 -m venv "$PY_VENV" &&
       "$PY_VENV/bin/pip" install -q --disable-pip-version-check -r python/requirements-test.txt || {
         say "could not create the Python test venv"; rm -rf "$PY_VENV"; PY_VENV=; return 1; }
