@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::types::Json;
 
 use super::{IndexResult, StoredBlob, Takedown};
 
@@ -130,7 +131,7 @@ macro_rules! impl_integrity {
                     .execute(&mut *tx)
                     .await
                     .map_err(IndexError::from_sqlx)?;
-                let dims = (old.task.as_str(), old.dataset.as_str(), old.architecture.as_str(), old.pruning_method.as_str());
+                let dims = old.dims();
                 Self::bump(&mut tx, dims, old.yanked, &old.tags, -1).await?;
                 // The blob row goes only when no other ticket has the same content.
                 let released: Option<(String,)> = sqlx::query_as(
@@ -176,36 +177,47 @@ macro_rules! impl_integrity {
             }
 
             async fn takedowns(&self) -> IndexResult<Vec<$crate::index::Takedown>> {
-                type Row = (
-                    i64, String, String, String, String, String, String,
-                    sqlx::types::Json<Vec<String>>, Option<String>, chrono::DateTime<chrono::Utc>,
-                );
-                let rows: Vec<Row> = sqlx::query_as(
+                let rows: Vec<$crate::index::integrity::TakedownRow> = sqlx::query_as(
                     "SELECT id, ticket_id, owner, name, sha256, reason, actor, detached_children, \
                      object_key, created_at FROM takedowns ORDER BY id",
                 )
                 .fetch_all(&self.pool)
                 .await
                 .map_err(IndexError::from_sqlx)?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(id, ticket_id, owner, name, sha256, reason, actor, children, object_key, created_at)| {
-                        $crate::index::Takedown {
-                            id,
-                            ticket_id,
-                            owner,
-                            name,
-                            sha256,
-                            reason,
-                            actor,
-                            detached_children: children.0,
-                            object_key,
-                            created_at,
-                        }
-                    })
-                    .collect())
+                Ok(rows.into_iter().map($crate::index::integrity::takedown).collect())
             }
         }
     };
 }
 pub(crate) use impl_integrity;
+
+/// A `takedowns` row, in the order [`Integrity::takedowns`] selects its columns.
+pub(crate) type TakedownRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Json<Vec<String>>,
+    Option<String>,
+    DateTime<Utc>,
+);
+
+/// The audit record a `takedowns` row holds.
+pub(crate) fn takedown(row: TakedownRow) -> Takedown {
+    let (id, ticket_id, owner, name, sha256, reason, actor, children, object_key, created_at) = row;
+    Takedown {
+        id,
+        ticket_id,
+        owner,
+        name,
+        sha256,
+        reason,
+        actor,
+        detached_children: children.0,
+        object_key,
+        created_at,
+    }
+}

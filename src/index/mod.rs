@@ -70,7 +70,7 @@ pub async fn open_serving(
     }
 }
 
-/// Names a backend's row and connection types, so the shared macro can use them.
+/// Names a backend's row and connection types, so the role macros can use them.
 pub trait HasDb {
     type Db: sqlx::Database;
     type Row: sqlx::Row;

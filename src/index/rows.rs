@@ -33,6 +33,16 @@ pub struct NewTicket {
 }
 
 impl Ticket {
+    /// The shape the facet counts are kept by: task, dataset, architecture, pruning method.
+    pub(crate) fn dims(&self) -> (&str, &str, &str, &str) {
+        (
+            &self.task,
+            &self.dataset,
+            &self.architecture,
+            &self.pruning_method,
+        )
+    }
+
     /// What a search page's last ticket gives its next cursor.
     pub fn sort_values(&self) -> crate::domain::search::SortValues {
         crate::domain::search::SortValues {

@@ -3,6 +3,10 @@
 //! Every write that changes a ticket's shape, tags or yanked flag goes through `bump`, which
 //! keeps the counts `facets` reads in step with the tickets.
 
+use std::collections::HashMap;
+
+use super::NewTicket;
+
 /// Defines, in a backend's module, `decode`/`decode_all` and the helpers above, for `$ty`
 /// with its row-lock clause `$lock`.
 macro_rules! impl_shared {
@@ -23,10 +27,6 @@ macro_rules! impl_shared {
                 tickets: &[NewTicket],
             ) -> IndexResult<()> {
                 type Db = <$ty as $crate::index::HasDb>::Db;
-                let mut counts: std::collections::HashMap<(&str, &str, &str, &str), i64> =
-                    Default::default();
-                let mut tag_counts: std::collections::HashMap<(&str, &str, &str, &str, &str), i64> =
-                    Default::default();
                 // 26 values a row: 500 rows stay under both backends' bind-parameter limits.
                 for chunk in tickets.chunks(500) {
                     let mut insert = sqlx::QueryBuilder::<Db>::new(
@@ -94,14 +94,7 @@ macro_rules! impl_shared {
                             .map_err(IndexError::from_sqlx)?;
                     }
                 }
-                for t in tickets {
-                    let m = &t.meta;
-                    let dims = (m.task.as_str(), m.dataset.as_str(), m.architecture.as_str(), m.pruning_method.as_str());
-                    *counts.entry(dims).or_default() += 1;
-                    for tag in &m.tags {
-                        *tag_counts.entry((dims.0, dims.1, dims.2, dims.3, tag.as_str())).or_default() += 1;
-                    }
-                }
+                let (counts, tag_counts) = $crate::index::shared::shape_counts(tickets);
                 for (dims, n) in counts {
                     Self::bump(&mut *conn, dims, false, &[], n).await?;
                 }
@@ -214,3 +207,35 @@ macro_rules! impl_shared {
     };
 }
 pub(crate) use impl_shared;
+
+/// A ticket's shape: task, dataset, architecture, pruning method.
+type Dims<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+/// How many of these new tickets have each shape, and each (shape, tag): what inserting them
+/// adds to the facet and tag counts.
+#[allow(clippy::type_complexity)]
+pub(crate) fn shape_counts(
+    tickets: &[NewTicket],
+) -> (
+    HashMap<Dims<'_>, i64>,
+    HashMap<(&str, &str, &str, &str, &str), i64>,
+) {
+    let mut counts: HashMap<Dims<'_>, i64> = HashMap::new();
+    let mut tag_counts: HashMap<(&str, &str, &str, &str, &str), i64> = HashMap::new();
+    for t in tickets {
+        let m = &t.meta;
+        let dims = (
+            m.task.as_str(),
+            m.dataset.as_str(),
+            m.architecture.as_str(),
+            m.pruning_method.as_str(),
+        );
+        *counts.entry(dims).or_default() += 1;
+        for tag in &m.tags {
+            *tag_counts
+                .entry((dims.0, dims.1, dims.2, dims.3, tag.as_str()))
+                .or_default() += 1;
+        }
+    }
+    (counts, tag_counts)
+}

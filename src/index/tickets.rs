@@ -137,7 +137,7 @@ macro_rules! impl_tickets {
                 .await
                 .map_err(IndexError::from_sqlx)?;
                 if tags != old.tags {
-                    let dims = (old.task.as_str(), old.dataset.as_str(), old.architecture.as_str(), old.pruning_method.as_str());
+                    let dims = old.dims();
                     sqlx::query("DELETE FROM ticket_tags WHERE ticket_seq = $1")
                         .bind(old.seq)
                         .execute(&mut *tx)
@@ -169,7 +169,7 @@ macro_rules! impl_tickets {
                         .execute(&mut *tx)
                         .await
                         .map_err(IndexError::from_sqlx)?;
-                    let dims = (old.task.as_str(), old.dataset.as_str(), old.architecture.as_str(), old.pruning_method.as_str());
+                    let dims = old.dims();
                     Self::bump(&mut tx, dims, old.yanked, &old.tags, -1).await?;
                     Self::bump(&mut tx, dims, yanked, &old.tags, 1).await?;
                 }
