@@ -10,7 +10,7 @@
 //! `rows.rs` holds what the index returns and how a row decodes, `shared.rs` the helpers the
 //! roles share inside a transaction, `sql.rs` the search SQL, `error.rs` how it fails. Postgres
 //! (`postgres.rs`) and the embedded SQLite (`sqlite.rs`) differ only in how they connect and in
-//! three knobs given to [`impl_index!`]; both pass the same conformance and contract suites.
+//! three knobs given to `impl_index!`; both pass the same conformance and contract suites.
 
 pub mod catalog;
 mod error;
@@ -80,6 +80,8 @@ pub trait HasDb {
 /// Implements every role for a backend, with the queries both share (SQLite accepts `$N`
 /// placeholders too). Its arguments: the backend's type, the statement that opens a write
 /// transaction, how it matches `q`, and how it locks a row it is about to change.
+/// The role macros' bodies use the names imported here (`Ticket`, `IndexError`, `sql`...)
+/// and the backend's `pool` field.
 macro_rules! impl_index {
     ($ty:ty, $begin:expr, $text:expr, $lock:expr) => {
         use $crate::domain::search::{Candidate, Page, TicketFilter};
