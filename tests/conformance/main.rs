@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod deploy;
 mod download;
+mod index_contract;
 mod interop;
 mod limits;
 mod observability;
