@@ -4,6 +4,7 @@
 mod common;
 
 mod audit;
+mod blob_contract;
 mod cli;
 mod crash;
 mod deploy;
