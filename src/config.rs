@@ -78,12 +78,12 @@ pub enum Command {
     Gc(GcArgs),
     /// Re-hash every blob against the index; report missing, corrupt and orphaned objects.
     /// Exits 1 if any blob is missing or does not match.
-    Verify(AuditArgs),
+    Verify(IntegrityArgs),
 }
 
-/// What the audit commands open.
+/// What the integrity commands (`gc`, `verify`) open.
 #[derive(Debug, Args, Clone)]
-pub struct AuditArgs {
+pub struct IntegrityArgs {
     #[command(flatten)]
     pub storage: StorageArgs,
     /// Blob store, as for `serve`. Default: `<data-dir>/blobs`.
@@ -98,7 +98,7 @@ pub struct AuditArgs {
 #[derive(Debug, Args, Clone)]
 pub struct GcArgs {
     #[command(flatten)]
-    pub audit: AuditArgs,
+    pub integrity: IntegrityArgs,
     /// List what would be removed, and remove nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -4,7 +4,6 @@
 //! pure logic (safetensors inspection, metadata validation, markdown, tokens); [`ingest`] is the
 //! upload pipeline; [`index`] and [`blobs`] are the two storage ports.
 
-pub mod audit;
 pub mod blobs;
 pub mod cli;
 pub mod config;
@@ -14,8 +13,7 @@ pub mod http;
 pub mod index;
 pub mod ingest;
 pub mod metrics;
-pub mod operator;
-pub mod seed;
+pub mod ops;
 pub mod server;
 
 pub use http::{AppState, app};

@@ -137,7 +137,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut state = open_state(&locations, limits, args.protection.clone()).await?;
     state.download_redirect = args.download_redirect;
-    crate::audit::spawn_startup_sweep(state.index.clone(), state.blobs.clone(), args.gc_grace);
+    crate::ops::integrity::spawn_startup_sweep(
+        state.index.clone(),
+        state.blobs.clone(),
+        args.gc_grace,
+    );
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(
         "ticketbooth listening on http://{} ({})",

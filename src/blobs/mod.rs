@@ -15,7 +15,8 @@
 //! that a crash can take back. What object_store does not cover is the blob root itself (and
 //! the data dir above it), which we create here: [`create_dir_durably`] fsyncs those entries.
 //! A crash between `finish` and the commit leaves a complete object that no row references,
-//! and a crash mid-body leaves a staging file: `crate::audit` sweeps both after a grace period.
+//! and a crash mid-body leaves a staging file: `crate::ops::integrity` sweeps both after a grace
+//! period.
 
 //!
 //! The port is here (the store, its writer, the keep-or-discard [`WrittenBlob`]); `local.rs`
@@ -45,7 +46,7 @@ use object_store::{
 
 /// Parts in flight per upload; with the part being filled this bounds an upload's buffers.
 const PARTS_IN_FLIGHT: usize = 2;
-/// Every upload's object lives under this prefix; the audit looks nowhere else.
+/// Every upload's object lives under this prefix; the integrity sweep looks nowhere else.
 pub const OBJECT_PREFIX: &str = "objects";
 
 #[derive(Clone)]
@@ -168,7 +169,7 @@ impl BlobStore {
         }
     }
 
-    /// Every object key, for audits and tests.
+    /// Every object key, for integrity checks and tests.
     pub async fn list(&self) -> BlobResult<Vec<String>> {
         let mut keys = Vec::new();
         let mut stream = self.store.list(None);

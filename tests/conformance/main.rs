@@ -3,12 +3,12 @@
 
 mod common;
 
-mod audit;
 mod blob_contract;
 mod cli;
 mod crash;
 mod deploy;
 mod download;
+mod integrity;
 mod interop;
 mod limits;
 mod observability;
