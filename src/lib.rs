@@ -2,7 +2,8 @@
 //!
 //! [`http::app`] is the whole service as a router; [`server`] starts it; [`domain`] holds the
 //! pure logic (safetensors inspection, metadata validation, markdown, tokens); [`ingest`] is the
-//! upload pipeline; [`index`] and [`blobs`] are the two storage ports.
+//! upload pipeline; [`index`] and [`blobs`] are the two storage ports; [`config`] parses the
+//! command line, [`ops`] runs the operator commands and [`cli`] the client commands.
 
 pub mod blobs;
 pub mod cli;

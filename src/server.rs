@@ -15,7 +15,8 @@ use tokio::sync::Notify;
 use tower::ServiceExt;
 
 use crate::blobs::BlobStore;
-use crate::config::{Locations, ServeArgs};
+use crate::config::serve::ServeArgs;
+use crate::config::storage::Locations;
 use crate::http::limits::{Guards, Protection};
 use crate::http::{AppState, app};
 use crate::index;

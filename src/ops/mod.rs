@@ -11,7 +11,7 @@ pub mod tokens;
 use chrono::{DateTime, Utc};
 
 use crate::blobs::BlobStore;
-use crate::config::{AdminCommand, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, TokenCommand};
+use crate::config::ops::{AdminCommand, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, TokenCommand};
 use crate::domain::tokens as token_rules;
 use crate::index::sql::{self, TextSearch};
 use crate::index::{self, DynIndex};
