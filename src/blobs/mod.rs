@@ -13,11 +13,10 @@
 //! (`create_parent_dirs`). `BlobWriter::finish` returns only after all of that, and the pipeline
 //! commits the index row only after `finish` returns, so a committed row never points at bytes
 //! that a crash can take back. What object_store does not cover is the blob root itself (and
-//! the data dir above it), which we create here: [`create_dir_durably`] fsyncs those entries.
+//! the data dir above it), which `local.rs` creates: `create_dir_durably` fsyncs those entries.
 //! A crash between `finish` and the commit leaves a complete object that no row references,
 //! and a crash mid-body leaves a staging file: `crate::ops::integrity` sweeps both after a grace
 //! period.
-
 //!
 //! The port is here (the store, its writer, the keep-or-discard [`WrittenBlob`]); `local.rs`
 //! holds the local filesystem's specifics (fsync, staging files, the walk that finds them) and
