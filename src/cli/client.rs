@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::settings;
-use crate::config::ClientArgs;
+use crate::cli::args::ClientArgs;
 
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use tempfile::TempDir;
 
-use ticketbooth::config::{Locations, StorageArgs};
+use ticketbooth::config::storage::{Locations, StorageArgs};
 use ticketbooth::domain::tokens;
 use ticketbooth::http::limits::Protection;
 use ticketbooth::ingest::pipeline::UploadLimits;

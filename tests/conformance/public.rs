@@ -746,7 +746,7 @@ async fn made_up_methods(backend: Backend) {
     let limited = TestServer::start_protected(
         backend,
         ticketbooth::http::limits::Protection {
-            read_rate: ticketbooth::config::Rate(Some((5, Duration::from_secs(3600)))),
+            read_rate: ticketbooth::config::serve::Rate(Some((5, Duration::from_secs(3600)))),
             ..ticketbooth::http::limits::Protection::without_rate_limits()
         },
     )
