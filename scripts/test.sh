@@ -7,8 +7,11 @@
 #     (examples/python/requirements.txt: safetensors, numpy, requests, scikit-learn), and
 #     Debian's chromium with the playwright library for the web page's browser test;
 #   - an S3-compatible server on loopback (moto, from PyPI), exported as TEST_S3_ENDPOINT;
+#   - a virtual environment for the Python package (python/), outside the clone and keyed by
+#     python/requirements-test.txt (torch from PyPI, once), for its pytest tests and the examples;
 #   - then every test: unit tests and the conformance suite on SQLite and on Postgres, and the
-#     outside-in smoke check and the browser story against live servers.
+#     outside-in smoke check, the Python package's tests, the examples and the browser story
+#     against live servers.
 # With CI=true nothing is skipped: a missing service is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -164,11 +167,64 @@ api_contract() {
   return $rc
 }
 
-# The Python find-publish-reuse workflow (examples/python), 2 rounds, end to end.
-python_workflow() {
+# The Python package's virtual environment: outside the clone, named by the sha256 of
+# python/requirements-test.txt (torch from PyPI, CPU wheels plus their nvidia-* packages, pytest,
+# scikit-learn), created once and reused; a stamp with that hash makes reruns skip the install.
+# The package itself (./python[torch]) is reinstalled on every run, from this clone. Sets PY_VENV.
+# Without CI=true a venv that cannot be made skips the Python checks; with it, that fails.
+python_venv() {
+  local hash
+  hash=$(sha256sum python/requirements-test.txt | cut -c1-12) || return 1
+  PY_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/ticketbooth/test-venv-$hash"
+  if [ "$(cat "$PY_VENV/.stamp" 2>/dev/null)" != "$hash" ]; then
+    say "creating the Python test venv $PY_VENV (torch from PyPI: a few GB, once)"
+    local start=$SECONDS
+    rm -rf "$PY_VENV"
+    # Debian's python3 keeps venv (ensurepip) in a package of its own.
+    if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+      as_root apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-venv >/dev/null || true
+    fi
+    python3 -m venv "$PY_VENV" &&
+      "$PY_VENV/bin/pip" install -q --disable-pip-version-check -r python/requirements-test.txt || {
+        say "could not create the Python test venv"; rm -rf "$PY_VENV"; PY_VENV=; return 1; }
+    echo "$hash" >"$PY_VENV/.stamp"
+    say "Python test venv ready in $((SECONDS - start)) s"
+  fi
+  # --no-build-isolation: setuptools is in the venv, so this needs no download.
+  "$PY_VENV/bin/pip" install -q --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps ./python &&
+    "$PY_VENV/bin/pip" install -q --disable-pip-version-check --no-build-isolation './python[torch]' || {
+      say "could not install ./python into $PY_VENV"; return 1; }
+  rm -rf python/build python/src/*.egg-info
+}
+
+# The Python package (python/tests) with pytest, in that venv, against a live server (and the
+# second, rate-limited ones the tests start themselves from target/debug/ticketbooth).
+python_package() {
+  if ! python_venv; then
+    if [ "${CI:-}" = true ]; then return 1; fi
+    say "skipping the Python package's tests (no venv)"; return 0
+  fi
   start_server
   local rc=0
-  python3 examples/python/check_workflow.py "$SERVE_URL" "$SERVE_TOKEN" || rc=$?
+  TICKETBOOTH_TEST_URL="$SERVE_URL" TICKETBOOTH_TEST_TOKEN="$SERVE_TOKEN" TICKETBOOTH_TEST_DATA_DIR="$SERVE_DIR" \
+    TICKETBOOTH_BIN="$PWD/target/debug/ticketbooth" TICKETBOOTH_DISABLE_PROGRESS_BARS=1 \
+    "$PY_VENV/bin/python" -m pytest python/tests -q -p no:cacheprovider || rc=$?
+  # pytest's 5 is "no tests ran": a failure here.
+  stop_server
+  return $rc
+}
+
+# The Python find-publish-reuse workflows (examples/python, on the package), 2 rounds each, end
+# to end: the numpy MLP and the torch CNN. In the package's venv (it has torch).
+python_workflow() {
+  if [ -z "${PY_VENV:-}" ]; then
+    if [ "${CI:-}" = true ]; then say "no Python venv for the examples"; return 1; fi
+    say "skipping the Python examples (no venv)"; return 0
+  fi
+  start_server
+  local rc=0
+  "$PY_VENV/bin/python" examples/python/check_workflow.py "$SERVE_URL" "$SERVE_TOKEN" || rc=$?
   stop_server
   return $rc
 }
@@ -194,6 +250,7 @@ say "TEST_DATABASE_URL=$TEST_DATABASE_URL TEST_S3_ENDPOINT=$TEST_S3_ENDPOINT"
 cargo build --quiet
 smoke
 api_contract
+python_package
 python_workflow
 web_unit
 browser_story

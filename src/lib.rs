@@ -2,9 +2,9 @@
 //!
 //! [`http::app`] is the whole service as a router; [`server`] starts it; [`domain`] holds the
 //! pure logic (safetensors inspection, metadata validation, markdown, tokens); [`ingest`] is the
-//! upload pipeline; [`index`] and [`blobs`] are the two storage ports.
+//! upload pipeline; [`index`] and [`blobs`] are the two storage ports; [`config`] parses the
+//! command line, [`ops`] runs the operator commands and [`cli`] the client commands.
 
-pub mod audit;
 pub mod blobs;
 pub mod cli;
 pub mod config;
@@ -14,8 +14,7 @@ pub mod http;
 pub mod index;
 pub mod ingest;
 pub mod metrics;
-pub mod operator;
-pub mod seed;
+pub mod ops;
 pub mod server;
 
 pub use http::{AppState, app};

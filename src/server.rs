@@ -15,7 +15,8 @@ use tokio::sync::Notify;
 use tower::ServiceExt;
 
 use crate::blobs::BlobStore;
-use crate::config::{Locations, ServeArgs};
+use crate::config::serve::ServeArgs;
+use crate::config::storage::Locations;
 use crate::http::limits::{Guards, Protection};
 use crate::http::{AppState, app};
 use crate::index;
@@ -137,7 +138,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut state = open_state(&locations, limits, args.protection.clone()).await?;
     state.download_redirect = args.download_redirect;
-    crate::audit::spawn_startup_sweep(state.index.clone(), state.blobs.clone(), args.gc_grace);
+    crate::ops::integrity::spawn_startup_sweep(
+        state.index.clone(),
+        state.blobs.clone(),
+        args.gc_grace,
+    );
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(
         "ticketbooth listening on http://{} ({})",

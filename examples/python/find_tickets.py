@@ -4,7 +4,8 @@
 Iterative magnitude pruning with rewinding: train the dense net, prune 20% of the remaining
 weights by magnitude, rewind the survivors to their initial values, retrain, repeat. Every
 round's ticket is uploaded (torch-prune layout, with __metadata__), each round's parent being the
-one before, so the registry draws the run as a curve. At the last round the same mask is also
+one before, so the registry draws the run as a curve. Uploads go through the ticketbooth
+package (`client.publish`), which checks each file and its metadata before sending it. At the last round the same mask is also
 trained from a fresh random init (the random-reinit control), recorded in its hyperparameters.
 
     python3 find_tickets.py --server http://127.0.0.1:8080 --token tb_... --rounds 8
@@ -16,28 +17,25 @@ import os
 import sys
 import tempfile
 
-import numpy as np
-import requests
 from safetensors.numpy import save_file
+
+import ticketbooth
 
 import lth
 
 
-def upload(server, token, path, meta):
-    with open(path, "rb") as f:
-        r = requests.post(f"{server}/api/v1/tickets", headers={"Authorization": f"Bearer {token}"},
-                          files={"metadata": (None, json.dumps(meta)), "file": (os.path.basename(path), f)},
-                          timeout=120)
-    if r.status_code != 201:
-        err = r.json().get("error", {}) if r.headers.get("content-type", "").startswith("application/json") else {}
-        sys.exit(f"upload of {meta['name']} failed: {err.get('message', r.text)} ({err.get('code', r.status_code)})")
-    return r.json()
+def upload(client, path, meta):
+    """Publishes one round with the package: local checks first, the file streamed."""
+    try:
+        return client.publish(path, **meta)
+    except ticketbooth.TicketboothError as e:
+        sys.exit(f"upload of {meta['name']} failed: {e}")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--server", default=os.environ.get("TICKETBOOTH_URL", "http://127.0.0.1:8080"))
-    ap.add_argument("--token", default=os.environ.get("TICKETBOOTH_TOKEN"))
+    ap.add_argument("--server", default=None, help="registry URL (default TICKETBOOTH_URL, or `ticketbooth login`)")
+    ap.add_argument("--token", default=None, help="upload token (default TICKETBOOTH_TOKEN, or `ticketbooth login`)")
     ap.add_argument("--rounds", type=int, default=8, help="pruning rounds after the dense run")
     ap.add_argument("--scope", choices=["global", "layerwise"], default="global")
     ap.add_argument("--fraction", type=float, default=0.2, help="share of the remaining weights pruned per round")
@@ -49,9 +47,10 @@ def main():
     ap.add_argument("--out", default=None, help="directory for the ticket files (default: a temp dir)")
     ap.add_argument("--report", default=None, help="write what was computed and uploaded, as JSON")
     args = ap.parse_args()
-    if not args.token:
-        sys.exit("no token: pass --token or set TICKETBOOTH_TOKEN (ticketbooth token create --name you)")
-    server = args.server.rstrip("/")
+    client = ticketbooth.Client(args.server, args.token)
+    if not client.token:
+        sys.exit("no token: pass --token, set TICKETBOOTH_TOKEN or run `ticketbooth login` (ticketbooth token create --name you)")
+    server = client.url
     if args.quick:
         args.epochs = 10
     name_prefix = args.name or ("digits-mlp-imp-quick" if args.quick else "digits-mlp-imp")
@@ -87,19 +86,18 @@ def main():
                                f"weights pruned per round ({args.scope}), survivors rewound to init; "
                                f"{args.epochs} epochs per training.",
                 "hyperparameters": hyper, "license": "CC0-1.0"}
-        if parent:
-            meta["parent_id"] = parent
+        parent_id = parent.id if parent else None
         path = os.path.join(out, f"{name}.safetensors")
         file_meta = {k: str(v) for k, v in meta.items() if k in ("name", "task", "dataset", "architecture", "pruning_method", "accuracy")}
         save_file(lth.to_tensors(init, masks), path, metadata=file_meta)
-        ticket = upload(server, args.token, path, meta)
-        parent = ticket["id"]
-        line = f"round {level}: sparsity {sp:.4f} (server measured {ticket['sparsity']:.4f}), accuracy {acc:.4f}"
+        ticket = upload(client, path, dict(meta, parent=parent))
+        parent = ticket
+        line = f"round {level}: sparsity {sp:.4f} (server measured {ticket.sparsity:.4f}), accuracy {acc:.4f}"
         if "random_reinit_accuracy" in hyper:
             line += f", random reinit {hyper['random_reinit_accuracy']:.4f}"
-        print(f"{line} -> {server}/tickets/{ticket['id']}", flush=True)
-        report.append({"level": level, "id": ticket["id"], "name": name, "sparsity": sp, "accuracy": acc,
-                       "parent_id": meta.get("parent_id"), "random_reinit_accuracy": hyper.get("random_reinit_accuracy")})
+        print(f"{line} -> {server}/tickets/{ticket.id}", flush=True)
+        report.append({"level": level, "id": ticket.id, "name": name, "sparsity": sp, "accuracy": acc,
+                       "parent_id": parent_id, "random_reinit_accuracy": hyper.get("random_reinit_accuracy")})
         if level < args.rounds:
             masks = lth.prune(trained, masks, args.fraction, args.scope)
     if args.report:

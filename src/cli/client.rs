@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::settings;
-use crate::config::ClientArgs;
+use crate::cli::args::ClientArgs;
 
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 
@@ -43,10 +43,11 @@ impl Client {
         let server = args
             .server
             .clone()
-            .or(saved.server)
+            .or(saved.server.clone())
             .unwrap_or_else(|| DEFAULT_SERVER.to_owned())
             .trim_end_matches('/')
             .to_owned();
+        let saved_token = settings::token_for(&saved, &server);
         let http = reqwest::Client::builder()
             .user_agent(concat!("ticketbooth-cli/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -54,7 +55,7 @@ impl Client {
         Ok(Self {
             http,
             server,
-            token: args.token.clone().or(saved.token),
+            token: args.token.clone().or(saved_token),
         })
     }
 

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{CliError, Client};
-use crate::config::DownloadArgs;
+use crate::cli::args::DownloadArgs;
 
 /// `NAME.safetensors` in the working directory, for a name that is a slug (as the server's own
 /// names are): no separator, no `..`, so the file cannot land anywhere else.

@@ -1,6 +1,7 @@
 //! The command-line client: the same binary, talking to a registry over its public REST API.
 //! Server errors print as one sentence and exit 1; usage errors exit 2 (clap); no panics.
 
+pub mod args;
 mod client;
 mod download;
 mod settings;
@@ -9,7 +10,7 @@ mod upload;
 
 pub use client::{CliError, Client};
 
-use crate::config::{ClientArgs, DownloadArgs, FrontierArgs, SearchArgs, UploadArgs};
+use args::{ClientArgs, DownloadArgs, FrontierArgs, SearchArgs, UploadArgs};
 
 pub async fn login(server: &str, token: &str) -> Result<(), CliError> {
     let path = settings::save(server, token)?;

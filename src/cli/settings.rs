@@ -23,6 +23,15 @@ pub fn path() -> Option<PathBuf> {
     Some(base.join("ticketbooth").join("config.json"))
 }
 
+/// The saved token, only for the server it was saved with: `--server https://elsewhere` must
+/// not carry a login's token to a registry the user never gave it to.
+pub fn token_for(saved: &Saved, server: &str) -> Option<String> {
+    let saved_server = saved.server.as_deref()?.trim_end_matches('/');
+    (saved_server == server.trim_end_matches('/'))
+        .then(|| saved.token.clone())
+        .flatten()
+}
+
 pub fn load() -> Saved {
     path()
         .and_then(|p| std::fs::read(p).ok())
@@ -60,4 +69,26 @@ pub fn save(server: &str, token: &str) -> Result<PathBuf, CliError> {
     file.write_all(&body)
         .map_err(|e| CliError::Local(format!("cannot write {}: {e}", path.display())))?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_token_goes_only_to_its_own_server() {
+        let saved = Saved {
+            server: Some("https://tickets.example.org".into()),
+            token: Some("tb_x".into()),
+        };
+        assert_eq!(
+            token_for(&saved, "https://tickets.example.org/").as_deref(),
+            Some("tb_x")
+        );
+        assert_eq!(token_for(&saved, "https://evil.example.net"), None);
+        assert_eq!(
+            token_for(&Saved::default(), "https://tickets.example.org"),
+            None
+        );
+    }
 }

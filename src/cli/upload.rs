@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use tokio_util::io::ReaderStream;
 
 use super::{CliError, Client};
-use crate::config::UploadArgs;
+use crate::cli::args::UploadArgs;
 use crate::domain::inspector::{Header, Inspector, MAX_HEADER_BYTES};
 use crate::domain::metadata;
 

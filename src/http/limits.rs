@@ -23,7 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::AppState;
 use super::Authenticated;
 use super::auth::{authenticate, bearer};
-pub use crate::config::Protection;
+pub use crate::config::serve::Protection;
 use crate::error::{ApiError, Code};
 
 /// The shared state behind the limits: one per server process.

@@ -6,8 +6,6 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
 
-use super::{BlobRef, IndexError, IndexResult, NewTicket, Published, Ticket, User};
-
 pub struct PgIndex {
     pool: PgPool,
 }

@@ -7,8 +7,6 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{BlobRef, IndexError, IndexResult, NewTicket, Published, Ticket, User};
-
 pub struct SqliteIndex {
     pool: SqlitePool,
 }

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use ticketbooth::config::Rate;
+use ticketbooth::config::serve::Rate;
 use ticketbooth::domain::inspector::MAX_TENSORS;
 use ticketbooth::http::limits::Protection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -3,11 +3,13 @@
 
 mod common;
 
-mod audit;
+mod blob_contract;
 mod cli;
 mod crash;
 mod deploy;
 mod download;
+mod index_contract;
+mod integrity;
 mod interop;
 mod limits;
 mod observability;

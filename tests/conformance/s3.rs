@@ -62,7 +62,7 @@ async fn objects(endpoint: &str, bucket: &str) -> usize {
         .count()
 }
 
-async fn pending_multipart_uploads(endpoint: &str, bucket: &str) -> usize {
+pub(crate) async fn pending_multipart_uploads(endpoint: &str, bucket: &str) -> usize {
     s3_get(endpoint, bucket, "uploads")
         .await
         .matches("<Upload>")

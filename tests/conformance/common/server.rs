@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sqlx::Connection;
 use tempfile::TempDir;
-use ticketbooth::config::{Locations, StorageArgs};
+use ticketbooth::config::storage::{Locations, StorageArgs};
 use ticketbooth::domain::tokens;
 use ticketbooth::http::limits::Protection;
 use ticketbooth::ingest::pipeline::UploadLimits;

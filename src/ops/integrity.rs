@@ -1,4 +1,4 @@
-//! The integrity audit: find objects no ticket references (crash leftovers) and remove them
+//! The integrity check: find objects no ticket references (crash leftovers) and remove them
 //! once they are old enough (`gc`, and a sweep at server start-up), and re-hash every blob
 //! against the index (`verify`).
 //!

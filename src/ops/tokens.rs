@@ -1,14 +1,15 @@
-//! Operator commands: they open the index (and the blob store) directly, on the server's host,
-//! instead of going through the API. Token management and takedowns.
+//! `token create`, `token list`, `token revoke`: tokens minted, listed and revoked on the
+//! index directly. A table shows records only, never a token or its hash.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::blobs::BlobStore;
 use crate::cli::tables::print_table;
 use crate::domain::tokens::{self, NewToken, Scope, TokenRecord};
 use crate::index::DynIndex;
+
+use super::when;
 
 /// What `token create`'s flags ask for, checked: a label of one short line, at least one
 /// scope, an expiry in the future.
@@ -47,10 +48,6 @@ pub fn token_spec(
         minted_by: None,
         max_live: None,
     })
-}
-
-fn when(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M").to_string())
 }
 
 /// Prints token records as a table: never a token or a hash (the records hold neither).
@@ -97,89 +94,6 @@ pub async fn revoke(index: &DynIndex, id: i64) -> anyhow::Result<()> {
         record.user,
         record.label.as_deref().unwrap_or("no label"),
         when(record.revoked_at)
-    );
-    Ok(())
-}
-
-/// `ticketbooth admin delete ID`: the index change commits first (the ticket is gone from every
-/// endpoint), then the released object is deleted. If that delete fails the object is an
-/// orphan, which is reported (and which `ticketbooth gc` finds), not retried here.
-pub async fn take_down(
-    index: &DynIndex,
-    blobs: &BlobStore,
-    id: &str,
-    reason: &str,
-    actor: &str,
-) -> anyhow::Result<()> {
-    let reason = reason.trim();
-    let actor = actor.trim();
-    anyhow::ensure!(!reason.is_empty(), "--reason cannot be empty");
-    anyhow::ensure!(
-        !actor.is_empty(),
-        "--actor cannot be empty (it defaults to $USER)"
-    );
-    let done = index
-        .take_down(id, reason, actor, Utc::now())
-        .await
-        .map_err(|e| match e {
-            crate::index::IndexError::NotFound => {
-                anyhow::anyhow!("there is no ticket with id '{id}'")
-            }
-            other => other.into(),
-        })?;
-    println!(
-        "took down {} ({}/{}, sha256 {}); audit row {}",
-        done.ticket_id, done.owner, done.name, done.sha256, done.id
-    );
-    if !done.detached_children.is_empty() {
-        println!(
-            "children now without a parent: {}",
-            done.detached_children.join(", ")
-        );
-    }
-    match &done.object_key {
-        None => println!("content kept: another ticket has the same content"),
-        Some(key) => match blobs.delete(key).await {
-            Ok(()) => println!("deleted object {key}"),
-            Err(e) => {
-                tracing::error!(error = %e, key = %key, ticket = %done.ticket_id, "takedown: could not delete the object");
-                anyhow::bail!(
-                    "the ticket is taken down, but deleting its object {key} failed ({e}); the object is now an orphan that `ticketbooth gc` will find"
-                );
-            }
-        },
-    }
-    Ok(())
-}
-
-/// `ticketbooth admin takedowns`.
-pub async fn print_takedowns(index: &DynIndex) -> anyhow::Result<()> {
-    let rows: Vec<Vec<String>> = index
-        .takedowns()
-        .await?
-        .into_iter()
-        .map(|t| {
-            vec![
-                t.id.to_string(),
-                when(Some(t.created_at)),
-                t.actor,
-                t.ticket_id,
-                format!("{}/{}", t.owner, t.name),
-                t.object_key.unwrap_or_else(|| "(shared)".into()),
-                if t.detached_children.is_empty() {
-                    "-".into()
-                } else {
-                    t.detached_children.join(",")
-                },
-                t.reason,
-            ]
-        })
-        .collect();
-    print_table(
-        &[
-            "ID", "WHEN", "ACTOR", "TICKET", "NAME", "OBJECT", "CHILDREN", "REASON",
-        ],
-        &rows,
     );
     Ok(())
 }

@@ -1,0 +1,315 @@
+//! What the index stores and returns: the row types, and the SQL fragments and decoders that
+//! turn a row into one of them (shared by both backends).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::domain::inspector::TensorReport;
+use crate::domain::metadata::TicketMetadata;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+}
+
+/// A validated upload, ready to be indexed.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    pub id: String,
+    pub owner_id: i64,
+    pub meta: TicketMetadata,
+    pub sha256: String,
+    pub size_bytes: u64,
+    /// Where this upload's bytes were written.
+    pub object_key: String,
+    pub params_total: u64,
+    pub params_kept: u64,
+    pub tensors: Vec<TensorReport>,
+    pub created_at: DateTime<Utc>,
+    /// The description rendered once, here, so that reads render nothing.
+    pub description_html: Option<String>,
+}
+
+impl Ticket {
+    /// The shape the facet counts are kept by: task, dataset, architecture, pruning method.
+    pub(crate) fn dims(&self) -> (&str, &str, &str, &str) {
+        (
+            &self.task,
+            &self.dataset,
+            &self.architecture,
+            &self.pruning_method,
+        )
+    }
+
+    /// What a search page's last ticket gives its next cursor.
+    pub fn sort_values(&self) -> crate::domain::search::SortValues {
+        crate::domain::search::SortValues {
+            accuracy: self.accuracy,
+            sparsity: self.sparsity,
+            downloads: self.downloads,
+            seq: self.seq,
+        }
+    }
+}
+
+impl NewTicket {
+    pub fn sparsity(&self) -> f64 {
+        1.0 - self.params_kept as f64 / self.params_total as f64
+    }
+}
+
+/// A ticket as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Ticket {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub task: String,
+    pub dataset: String,
+    pub architecture: String,
+    pub pruning_method: String,
+    pub accuracy: f64,
+    pub dense_accuracy: Option<f64>,
+    pub metric: String,
+    pub description: Option<String>,
+    /// `description` rendered from markdown and sanitized. Single-ticket views only: list
+    /// items leave it out (as they leave out `tensors`), so a search page renders no markdown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub description_html: Option<Option<String>>,
+    pub tags: Vec<String>,
+    pub parent_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub hyperparameters: Option<Map<String, Value>>,
+    pub paper_url: Option<String>,
+    pub code_url: Option<String>,
+    pub license: Option<String>,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub sparsity: f64,
+    pub params_total: u64,
+    pub params_kept: u64,
+    /// Per-tensor counts; left out of list items.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tensors: Option<Vec<TensorReport>>,
+    pub created_at: DateTime<Utc>,
+    pub downloads: u64,
+    pub yanked: bool,
+    /// Insertion order: the keyset tie-breaker. Internal.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub seq: i64,
+}
+
+/// One facet value and how many tickets have it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FacetCount {
+    pub value: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Facets {
+    pub task: Vec<FacetCount>,
+    pub dataset: Vec<FacetCount>,
+    pub architecture: Vec<FacetCount>,
+    pub pruning_method: Vec<FacetCount>,
+    pub tag: Vec<FacetCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TaskSummary {
+    pub task: String,
+    pub tickets: u64,
+    pub best_accuracy: Option<f64>,
+    pub max_sparsity: Option<f64>,
+}
+
+/// A compact row for plots: `[id, name, sparsity, accuracy, parent_id]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point(pub String, pub String, pub f64, pub f64, pub Option<String>);
+
+/// The result of indexing an upload.
+#[derive(Debug)]
+pub struct Published {
+    pub ticket: Ticket,
+    /// The object that holds the content: the upload's own, or an earlier identical one.
+    pub object_key: String,
+}
+
+/// What a download needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRef {
+    pub ticket_name: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub object_key: String,
+}
+
+/// A row of the sha256 -> object map, as the integrity audit reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub sha256: String,
+    pub object_key: String,
+    pub size_bytes: u64,
+}
+
+/// The audit row of a ticket an operator took down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Takedown {
+    pub id: i64,
+    pub ticket_id: String,
+    pub owner: String,
+    pub name: String,
+    pub sha256: String,
+    pub reason: String,
+    pub actor: String,
+    /// Tickets whose parent was the removed one; their `parent_id` is now null.
+    pub detached_children: Vec<String>,
+    /// The object no ticket references any more, to delete once the transaction committed;
+    /// None when another ticket has the same content.
+    pub object_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Ticket columns for lists (no per-tensor table), as a literal for `concat!`.
+macro_rules! list_columns {
+    () => {
+        "t.seq, t.id, t.name, u.name AS owner, t.task, t.dataset, t.architecture, \
+         t.pruning_method, t.accuracy, t.dense_accuracy, t.metric, t.description, t.tags, \
+         t.parent_id, t.hyperparameters, t.paper_url, t.code_url, t.license, t.sha256, \
+         t.size_bytes, t.sparsity, t.params_total, t.params_kept, t.created_at, \
+         t.downloads, t.yanked FROM tickets t JOIN users u ON u.id = t.owner_id"
+    };
+}
+
+/// The list columns and `FROM` clause, for tools that print the server's SQL.
+pub const LIST_COLUMNS: &str = list_columns!();
+
+/// The single-ticket query: list columns plus the per-tensor table.
+macro_rules! select_ticket {
+    () => {
+        concat!(
+            "SELECT t.tensors, t.description_html, ",
+            $crate::index::rows::list_columns!()
+        )
+    };
+}
+
+/// Decodes a ticket row; `tensors` only when the query selected it.
+macro_rules! ticket_from_row {
+    ($row:expr) => {{
+        use sqlx::types::Json;
+        use sqlx::{Column as _, Row as _};
+        let row = $row;
+        let n = |v: i64| v.max(0) as u64;
+        let hp: Option<Json<serde_json::Map<String, serde_json::Value>>> =
+            row.try_get("hyperparameters")?;
+        let single = row.columns().iter().any(|c| c.name() == "tensors");
+        let tensors = if single {
+            Some(
+                row.try_get::<Json<Vec<$crate::domain::inspector::TensorReport>>, _>("tensors")?
+                    .0,
+            )
+        } else {
+            None
+        };
+        let description_html: Option<Option<String>> = if single {
+            Some(row.try_get("description_html")?)
+        } else {
+            None
+        };
+        $crate::index::Ticket {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            owner: row.try_get("owner")?,
+            task: row.try_get("task")?,
+            dataset: row.try_get("dataset")?,
+            architecture: row.try_get("architecture")?,
+            pruning_method: row.try_get("pruning_method")?,
+            accuracy: row.try_get("accuracy")?,
+            dense_accuracy: row.try_get("dense_accuracy")?,
+            metric: row.try_get("metric")?,
+            description_html,
+            description: row.try_get("description")?,
+            tags: row.try_get::<Json<Vec<String>>, _>("tags")?.0,
+            parent_id: row.try_get("parent_id")?,
+            hyperparameters: hp.map(|j| j.0),
+            paper_url: row.try_get("paper_url")?,
+            code_url: row.try_get("code_url")?,
+            license: row.try_get("license")?,
+            sha256: row.try_get("sha256")?,
+            size_bytes: n(row.try_get("size_bytes")?),
+            sparsity: row.try_get("sparsity")?,
+            params_total: n(row.try_get("params_total")?),
+            params_kept: n(row.try_get("params_kept")?),
+            tensors,
+            created_at: row.try_get("created_at")?,
+            downloads: n(row.try_get("downloads")?),
+            yanked: row.try_get("yanked")?,
+            seq: row.try_get("seq")?,
+        }
+    }};
+}
+
+/// A token with its user: `token_from_row!` decodes it.
+macro_rules! token_columns {
+    () => {
+        "SELECT k.id, k.label, k.scopes, k.created_at, k.expires_at, k.last_used_at, k.revoked_at, \
+         k.parent_token_id, u.id AS user_id, u.name AS user_name FROM api_tokens k JOIN users u ON u.id = k.user_id"
+    };
+}
+
+/// Decodes a [`token_columns`] row into its user and record. A scope this build does not
+/// know (written by a newer one) is left out rather than failing the request.
+macro_rules! token_from_row {
+    ($row:expr) => {{
+        use sqlx::Row as _;
+        let row = $row;
+        (|| -> Result<_, sqlx::Error> {
+            let scopes: sqlx::types::Json<Vec<String>> = row.try_get("scopes")?;
+            let user = $crate::index::User {
+                id: row.try_get("user_id")?,
+                name: row.try_get("user_name")?,
+            };
+            let record = $crate::domain::tokens::TokenRecord {
+                id: row.try_get("id")?,
+                user: user.name.clone(),
+                label: row.try_get("label")?,
+                scopes: $crate::domain::tokens::normalize(
+                    scopes.0.iter().filter_map(|s| s.parse().ok()).collect(),
+                ),
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+                last_used_at: row.try_get("last_used_at")?,
+                revoked_at: row.try_get("revoked_at")?,
+                minted_by: row.try_get("parent_token_id")?,
+            };
+            Ok((user, record))
+        })()
+    }};
+}
+
+/// Binds [`sql::Arg`]s to a query, in order.
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match arg {
+                $crate::index::sql::Arg::Text(s) => query.bind(s),
+                $crate::index::sql::Arg::Real(x) => query.bind(x),
+                $crate::index::sql::Arg::Int(i) => query.bind(i),
+            };
+        }
+        query
+    }};
+}
+
+pub(crate) use bind_args;
+pub(crate) use list_columns;
+pub(crate) use select_ticket;
+pub(crate) use ticket_from_row;
+pub(crate) use token_columns;
+pub(crate) use token_from_row;
