@@ -481,8 +481,15 @@ async fn an_upload_whose_commit_outcome_is_unknown_keeps_its_object() {
         "no COMMIT was cut"
     );
     r.assert_error(503, "unavailable", None);
-    // The row committed (Postgres saw the COMMIT through), and its object is in place.
-    let ticket = srv.get("/owners/alice/tickets/cut-at-commit").await;
+    // The row committed (Postgres saw the COMMIT through), and its object is in place. The
+    // server heard nothing back, so it may answer before Postgres has finished the commit:
+    // give the commit a moment to become visible.
+    let started = Instant::now();
+    let mut ticket = srv.get("/owners/alice/tickets/cut-at-commit").await;
+    while ticket.status == 404 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        ticket = srv.get("/owners/alice/tickets/cut-at-commit").await;
+    }
     assert_eq!(
         ticket.status,
         200,
