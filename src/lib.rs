@@ -1,6 +1,6 @@
 //! ticketbooth: the open registry of lottery tickets (pruned subnetworks as safetensors).
 //!
-//! [`http::app`] is the whole service as a router; [`server`] starts it; [`domain`] holds the
+//! [`http::app`] is the whole service as a router; [`http::server`] starts it; [`domain`] holds the
 //! pure logic (safetensors inspection, metadata validation, markdown, tokens); [`ingest`] is the
 //! upload pipeline; [`index`] and [`blobs`] are the two storage ports; [`config`] parses the
 //! command line, [`ops`] runs the operator commands and [`cli`] the client commands.
@@ -15,6 +15,5 @@ pub mod index;
 pub mod ingest;
 pub mod metrics;
 pub mod ops;
-pub mod server;
 
 pub use http::{AppState, app};

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ticketbooth::config::{Cli, Command};
-use ticketbooth::{cli, ops, server};
+use ticketbooth::http::server;
+use ticketbooth::{cli, ops};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {

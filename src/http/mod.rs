@@ -9,6 +9,7 @@ pub mod openapi;
 mod pages;
 mod schemas;
 mod search;
+pub mod server;
 mod tickets;
 mod tokens;
 mod upload;

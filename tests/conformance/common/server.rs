@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sqlx::Connection;
 use tempfile::TempDir;
+use ticketbooth::AppState;
 use ticketbooth::config::storage::{Locations, StorageArgs};
 use ticketbooth::domain::tokens;
 use ticketbooth::http::limits::Protection;
+use ticketbooth::http::server;
 use ticketbooth::ingest::pipeline::UploadLimits;
-use ticketbooth::{AppState, server};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 

@@ -14,11 +14,11 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
+use super::limits::{Guards, Protection};
+use super::{AppState, app};
 use crate::blobs::BlobStore;
 use crate::config::serve::ServeArgs;
 use crate::config::storage::Locations;
-use crate::http::limits::{Guards, Protection};
-use crate::http::{AppState, app};
 use crate::index;
 use crate::ingest::pipeline::UploadLimits;
 
@@ -80,8 +80,8 @@ pub async fn serve_on(
     http.timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         // Above the application's limits (http::limits), so it answers first, in JSON.
-        .max_headers(crate::http::limits::HYPER_MAX_HEADERS)
-        .max_header_size(crate::http::limits::HYPER_MAX_HEAD_BYTES);
+        .max_headers(super::limits::HYPER_MAX_HEADERS)
+        .max_header_size(super::limits::HYPER_MAX_HEAD_BYTES);
     let connections = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
