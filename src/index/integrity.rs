@@ -1,4 +1,4 @@
-//! The sha256 -> object map as the integrity audit reads it (`verify`, `gc`, the start-up
+//! The sha256 -> object map as the integrity checks read it (`verify`, `gc`, the start-up
 //! sweep), and takedowns: an operator removing a ticket, with an audit row.
 
 use std::collections::HashSet;
@@ -9,7 +9,7 @@ use sqlx::types::Json;
 
 use super::{IndexResult, StoredBlob, Takedown};
 
-/// The blob map's audit, and takedowns.
+/// The blob map for the integrity checks, and takedowns.
 #[async_trait]
 pub trait Integrity: Send + Sync + 'static {
     /// Blob rows in sha256 order, after `after` (keyset paging), at most `limit`.

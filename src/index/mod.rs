@@ -4,7 +4,7 @@
 //! - [`TicketStore`] (`tickets.rs`): one ticket at a time, publish, read, edit, yank;
 //! - [`Catalog`] (`catalog.rs`): search pages, facets, tasks, points, frontier, lineage;
 //! - [`TokenStore`] (`tokens.rs`): users and their API tokens;
-//! - [`Integrity`] (`integrity.rs`): the blob map's audit, and takedowns;
+//! - [`Integrity`] (`integrity.rs`): the blob map for the integrity checks, and takedowns;
 //! - [`Upkeep`] (`upkeep.rs`): health, pool figures, start-up maintenance.
 //!
 //! `rows.rs` holds what the index returns and how a row decodes, `shared.rs` the helpers the
