@@ -8,6 +8,7 @@
 //! - [`markdown`]: descriptions to sanitized HTML, with a nesting cap.
 //! - [`search`]: query parameters to a filter and a page, cursors bound to their query, the
 //!   page a search answers, and the Pareto frontier.
+//! - [`ticket`]: a ticket as uploaded and as shown, and its owner.
 //! - [`tokens`]: token generation and hashing, scopes, expiry and the escalation rules.
 
 #[cfg(test)]
@@ -16,4 +17,5 @@ pub mod inspector;
 pub mod markdown;
 pub mod metadata;
 pub mod search;
+pub mod ticket;
 pub mod tokens;

@@ -1,0 +1,105 @@
+//! A ticket: what an upload becomes once validated and measured ([`NewTicket`]), and what the
+//! API shows of it ([`Ticket`]). Plain data; the index stores and returns it.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::inspector::TensorReport;
+use super::metadata::TicketMetadata;
+
+/// A user: the owner in `owner/name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+}
+
+/// A validated upload, ready to be indexed.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    pub id: String,
+    pub owner_id: i64,
+    pub meta: TicketMetadata,
+    pub sha256: String,
+    pub size_bytes: u64,
+    /// Where this upload's bytes were written.
+    pub object_key: String,
+    pub params_total: u64,
+    pub params_kept: u64,
+    pub tensors: Vec<TensorReport>,
+    pub created_at: DateTime<Utc>,
+    /// The description rendered once, here, so that reads render nothing.
+    pub description_html: Option<String>,
+}
+
+impl Ticket {
+    /// The shape the facet counts are kept by: task, dataset, architecture, pruning method.
+    pub(crate) fn dims(&self) -> (&str, &str, &str, &str) {
+        (
+            &self.task,
+            &self.dataset,
+            &self.architecture,
+            &self.pruning_method,
+        )
+    }
+
+    /// What a search page's last ticket gives its next cursor.
+    pub fn sort_values(&self) -> super::search::SortValues {
+        super::search::SortValues {
+            accuracy: self.accuracy,
+            sparsity: self.sparsity,
+            downloads: self.downloads,
+            seq: self.seq,
+        }
+    }
+}
+
+impl NewTicket {
+    pub fn sparsity(&self) -> f64 {
+        1.0 - self.params_kept as f64 / self.params_total as f64
+    }
+}
+
+/// A ticket as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Ticket {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub task: String,
+    pub dataset: String,
+    pub architecture: String,
+    pub pruning_method: String,
+    pub accuracy: f64,
+    pub dense_accuracy: Option<f64>,
+    pub metric: String,
+    pub description: Option<String>,
+    /// `description` rendered from markdown and sanitized. Single-ticket views only: list
+    /// items leave it out (as they leave out `tensors`), so a search page renders no markdown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub description_html: Option<Option<String>>,
+    pub tags: Vec<String>,
+    pub parent_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub hyperparameters: Option<Map<String, Value>>,
+    pub paper_url: Option<String>,
+    pub code_url: Option<String>,
+    pub license: Option<String>,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub sparsity: f64,
+    pub params_total: u64,
+    pub params_kept: u64,
+    /// Per-tensor counts; left out of list items.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tensors: Option<Vec<TensorReport>>,
+    pub created_at: DateTime<Utc>,
+    pub downloads: u64,
+    pub yanked: bool,
+    /// Insertion order: the keyset tie-breaker. Internal.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub seq: i64,
+}
