@@ -57,35 +57,30 @@ impl FromRequestParts<AppState> for Client {
         if let Some(caller) = parts.extensions.get::<Authenticated>() {
             return Ok(Client::User(caller.user.id));
         }
-        if let Some(token) = bearer(&parts.headers)
-            && let Ok(caller) = authenticate(state, token).await
-        {
+        if let Some(caller) = caller(state, &parts.headers).await {
             return Ok(Client::User(caller.user.id));
         }
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        Ok(Client::Address(client_ip(
-            peer,
+        Ok(Client::Address(address(
+            state,
             &parts.headers,
-            state.guards.protection.behind_proxy,
+            &parts.extensions,
         )))
     }
 }
 
 /// A download counts once per client and ticket per [`DownloadLedger::WINDOW`]: refreshing a
 /// page, or a script fetching in a loop, does not inflate the count. Per server process.
+#[derive(Default)]
 pub struct DownloadLedger {
-    seen: Mutex<HashMap<(Client, String), Instant>>,
+    seen: Mutex<Seen>,
 }
 
-impl Default for DownloadLedger {
-    fn default() -> Self {
-        DownloadLedger {
-            seen: Mutex::new(HashMap::new()),
-        }
-    }
+#[derive(Default)]
+struct Seen {
+    at: HashMap<(Client, String), Instant>,
+    /// When expired entries were last forgotten: at most once a minute, so a full ledger does
+    /// not cost a sweep of every entry on every download.
+    pruned: Option<Instant>,
 }
 
 impl DownloadLedger {
@@ -99,18 +94,25 @@ impl DownloadLedger {
     pub fn first_in_window(&self, client: Client, ticket: &str, now: Instant) -> bool {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         let key = (client, ticket.to_owned());
-        if let Some(at) = seen.get(&key)
+        if let Some(at) = seen.at.get(&key)
             && now.duration_since(*at) < Self::WINDOW
         {
             return false;
         }
-        if seen.len() >= Self::CAPACITY && !seen.contains_key(&key) {
-            seen.retain(|_, at| now.duration_since(*at) < Self::WINDOW);
-            if seen.len() >= Self::CAPACITY {
+        if seen.at.len() >= Self::CAPACITY && !seen.at.contains_key(&key) {
+            let due = seen
+                .pruned
+                .is_none_or(|p| now.duration_since(p) >= Duration::from_secs(60));
+            if due {
+                seen.at
+                    .retain(|_, at| now.duration_since(*at) < Self::WINDOW);
+                seen.pruned = Some(now);
+            }
+            if seen.at.len() >= Self::CAPACITY {
                 return false;
             }
         }
-        seen.insert(key, now);
+        seen.at.insert(key, now);
         true
     }
 }
@@ -250,6 +252,19 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, behind_proxy: bool) 
     peer.unwrap_or(unknown)
 }
 
+/// The request's live token, if it carries one; an invalid token is no caller (anonymous).
+async fn caller(state: &AppState, headers: &HeaderMap) -> Option<Authenticated> {
+    authenticate(state, bearer(headers)?).await.ok()
+}
+
+/// The address an anonymous request is counted against (see [`client_ip`]).
+fn address(state: &AppState, headers: &HeaderMap, extensions: &axum::http::Extensions) -> IpAddr {
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    client_ip(peer, headers, state.guards.protection.behind_proxy)
+}
+
 /// Probes and scrapes are never throttled.
 fn exempt(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
@@ -267,22 +282,12 @@ pub async fn limit_reads(
     let Some(limiter) = state.guards.reads.as_ref().filter(|_| !exempt(path)) else {
         return next.run(request).await;
     };
-    if let Some(token) = bearer(request.headers())
-        && let Ok(caller) = authenticate(&state, token).await
-    {
+    if let Some(caller) = caller(&state, request.headers()).await {
         // Handed on, so a handler that needs the caller does not look the token up again.
         request.extensions_mut().insert(caller);
         return next.run(request).await;
     }
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let ip = client_ip(
-        peer,
-        request.headers(),
-        state.guards.protection.behind_proxy,
-    );
+    let ip = address(&state, request.headers(), request.extensions());
     match limiter.check(&ip) {
         Ok(()) => next.run(request).await,
         Err(wait) => ApiError::busy(
@@ -478,6 +483,21 @@ mod tests {
             "{refused}"
         );
         const { assert!(MAX_HEADERS < HYPER_MAX_HEADERS && MAX_HEADER_BYTES < HYPER_MAX_HEAD_BYTES) };
+    }
+
+    #[test]
+    fn a_full_ledger_counts_nothing_new_until_entries_expire() {
+        let ledger = DownloadLedger::default();
+        let t0 = Instant::now();
+        for i in 0..DownloadLedger::CAPACITY {
+            assert!(ledger.first_in_window(Client::User(i as i64), "t", t0));
+        }
+        let newcomer = Client::User(-1);
+        assert!(!ledger.first_in_window(newcomer.clone(), "t", t0));
+        // Once the window has passed, the next download sweeps the expired entries out.
+        let later = t0 + DownloadLedger::WINDOW + Duration::from_secs(1);
+        assert!(ledger.first_in_window(newcomer, "t", later));
+        assert_eq!(ledger.seen.lock().unwrap().at.len(), 1);
     }
 
     #[test]

@@ -104,15 +104,7 @@ async fn json_logs_carry_the_request_id_and_never_the_token() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}");
-    for _ in 0..50 {
-        if client.get(format!("{url}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (client, url) = until_healthy(port).await;
     let r = client
         .get(format!("{url}/api/v1/tickets"))
         .header("x-request-id", "trace-me-42")
@@ -171,15 +163,7 @@ async fn text_logs_to_a_pipe_have_no_colour_and_say_where_the_registry_is() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}");
-    for _ in 0..50 {
-        if client.get(format!("{url}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (client, url) = until_healthy(port).await;
     // A request, so request lines (with their span) are in the output too.
     client
         .get(format!("{url}/api/v1/tickets?taks=x"))
@@ -207,4 +191,18 @@ async fn text_logs_to_a_pipe_have_no_colour_and_say_where_the_registry_is() {
     );
     assert!(logs.contains(&expected), "{expected}\nnot in:\n{logs}");
     assert!(!logs.contains("Locations {"), "no Debug structs: {logs}");
+}
+
+/// A client for a server just spawned on `port`, once its `/healthz` answers (5 s at most).
+async fn until_healthy(port: u16) -> (reqwest::Client, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..50 {
+        if client.get(format!("{url}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (client, url)
 }
