@@ -113,8 +113,10 @@ mod tests {
         let p = &args.protection;
         assert_eq!(p.upload_rate, Rate(Some((60, Duration::from_secs(3600)))));
         assert_eq!(p.read_rate, Rate(Some((50, Duration::from_secs(1)))));
+        assert_eq!(p.result_rate, Rate(Some((120, Duration::from_secs(3600)))));
         let lib = Protection {
             upload_rate: p.upload_rate,
+            result_rate: p.result_rate,
             read_rate: p.read_rate,
             ..Protection::without_rate_limits()
         };
