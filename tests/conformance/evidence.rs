@@ -7,7 +7,6 @@ use std::io::Read;
 
 use serde_json::{Value, json};
 use ticketbooth::domain::tokens::{self, NewToken, Scope};
-use ticketbooth::index::{Integrity as _, TokenStore as _};
 
 use crate::common::{Response, TestServer, conformance, metadata, small_ticket};
 
@@ -288,14 +287,14 @@ conformance! {
                 r.json()["items"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
             }
         };
-        assert_eq!(ids("verdict=wins").await, [winner.clone()]);
-        assert_eq!(ids("verdict=no_better_than_controls").await, [loser.clone()]);
-        assert_eq!(ids("verdict=unverified").await, [plain.clone()]);
-        assert_eq!(ids("min_reproductions=2").await, [winner.clone()]);
-        assert_eq!(ids("min_reproductions=1&sort=reproductions").await, [winner.clone(), loser.clone()]);
-        assert_eq!(ids("reproduced_by_others=true").await, [winner.clone()]);
+        assert_eq!(ids("verdict=wins").await, [winner.as_str()]);
+        assert_eq!(ids("verdict=no_better_than_controls").await, [loser.as_str()]);
+        assert_eq!(ids("verdict=unverified").await, [plain.as_str()]);
+        assert_eq!(ids("min_reproductions=2").await, [winner.as_str()]);
+        assert_eq!(ids("min_reproductions=1&sort=reproductions").await, [winner.as_str(), loser.as_str()]);
+        assert_eq!(ids("reproduced_by_others=true").await, [winner.as_str()]);
         assert_eq!(ids("verdict=wins&reproduced_by_others=true&min_reproductions=3").await, Vec::<String>::new());
-        assert_eq!(ids("sort=reproductions&order=asc").await, [plain.clone(), loser.clone(), winner.clone()]);
+        assert_eq!(ids("sort=reproductions&order=asc").await, [plain.as_str(), loser.as_str(), winner.as_str()]);
         // Pages of one, by reproductions, walk every ticket once.
         let mut seen = Vec::new();
         let mut cursor: Option<String> = None;
@@ -306,7 +305,7 @@ conformance! {
             match page["next_cursor"].as_str() { Some(c) => cursor = Some(c.to_owned()), None => break }
             assert!(seen.len() <= 3, "no end");
         }
-        assert_eq!(seen, [winner.clone(), loser.clone(), plain.clone()]);
+        assert_eq!(seen, [winner.as_str(), loser.as_str(), plain.as_str()]);
         // Facets: from the counts kept on write, and under other filters.
         let mut facet = verdict_facet(&srv).await;
         facet.sort();
@@ -343,9 +342,9 @@ conformance! {
                 r.json()["items"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
             }
         };
-        assert_eq!(front("").await, [high.clone()]);
-        assert_eq!(front("&accuracy=reported").await, [high.clone()]);
-        assert_eq!(front("&accuracy=reproduced").await, [modest.clone()]);
+        assert_eq!(front("").await, [high.as_str()]);
+        assert_eq!(front("&accuracy=reported").await, [high.as_str()]);
+        assert_eq!(front("&accuracy=reproduced").await, [modest.as_str()]);
         srv.get("/frontier?task=image-classification&accuracy=best").await.assert_error(400, "invalid_parameter", Some("accuracy"));
     }
 
@@ -377,7 +376,7 @@ conformance! {
         assert_eq!((got[0].0.as_str(), got[0].1.as_str(), got[0].2), ("cifar10", "cifar100", 1));
         assert_eq!((got[1].0.as_str(), got[1].1.as_str(), got[1].2), ("cifar10", "svhn", 3));
         assert!((got[1].3 - 0.8).abs() < 1e-12);
-        assert_eq!(got[1].4, [a.clone(), b.clone()]);
+        assert_eq!(got[1].4, [a.as_str(), b.as_str()]);
         assert_eq!((got[2].0.as_str(), got[2].1.as_str(), got[2].2, got[2].4.clone()), ("mnist", "svhn", 1, vec![c.clone()]));
         let top5 = srv.get("/transfer?task=image-classification&architecture=resnet20&metric=top5_accuracy").await.json();
         assert_eq!(top5["cells"].as_array().unwrap().len(), 1);
