@@ -11,7 +11,9 @@ pub mod storage;
 
 use clap::{Parser, Subcommand};
 
-use crate::cli::args::{ClientArgs, DownloadArgs, FrontierArgs, SearchArgs, UploadArgs};
+use crate::cli::args::{
+    ClientArgs, CompareArgs, DownloadArgs, FrontierArgs, SearchArgs, UploadArgs,
+};
 use ops::{AdminCommand, DumpArgs, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, TokenCommand};
 use serve::ServeArgs;
 
@@ -74,8 +76,12 @@ pub enum Command {
     },
     /// Print a task's sparsity/accuracy frontier.
     Frontier(FrontierArgs),
-    /// Download a ticket, resuming an interrupted download and verifying its sha256.
+    /// Download a ticket, resuming an interrupted download and verifying its sha256; or only
+    /// its masks, weights or some tensors, or its packed form.
     Download(DownloadArgs),
+    /// Compare two tickets' masks layer by layer: overlap (IoU) against chance, and how often
+    /// their kept weights agree in sign.
+    Compare(CompareArgs),
     /// Exit 0 if URL answers 2xx (a health check for images without curl).
     Probe {
         /// The URL to fetch, e.g. http://127.0.0.1:8080/readyz.
