@@ -16,12 +16,13 @@ from .client import Client, config_path
 from .errors import (Conflict, Forbidden, IntegrityError, Invalid, NotCached, NotFound, RateLimited,
                      ServerError, TicketboothError, Unauthorized)
 from .info import Lineage, TensorInfo, TicketInfo
+from .packed import unpack
 from .ticket import Ticket, export
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Client", "Ticket", "TicketInfo", "TensorInfo", "Lineage", "export", "config_path",
-    "default_cache_dir", "TicketboothError", "NotFound", "Unauthorized", "Forbidden", "Invalid",
+    "default_cache_dir", "unpack", "TicketboothError", "NotFound", "Unauthorized", "Forbidden", "Invalid",
     "Conflict", "RateLimited", "ServerError", "NotCached", "IntegrityError", "__version__",
 ]
