@@ -11,7 +11,9 @@ pub mod storage;
 
 use clap::{Parser, Subcommand};
 
-use crate::cli::args::{ClientArgs, DownloadArgs, FrontierArgs, SearchArgs, UploadArgs};
+use crate::cli::args::{
+    ClientArgs, DownloadArgs, FrontierArgs, ResultCommand, SearchArgs, UploadArgs,
+};
 use ops::{AdminCommand, DumpArgs, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, TokenCommand};
 use serve::ServeArgs;
 
@@ -76,6 +78,11 @@ pub enum Command {
     Frontier(FrontierArgs),
     /// Download a ticket, resuming an interrupted download and verifying its sha256.
     Download(DownloadArgs),
+    /// Report results against tickets (reproductions, controls, dense, transfers).
+    Result {
+        #[command(subcommand)]
+        command: ResultCommand,
+    },
     /// Exit 0 if URL answers 2xx (a health check for images without curl).
     Probe {
         /// The URL to fetch, e.g. http://127.0.0.1:8080/readyz.
