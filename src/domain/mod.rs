@@ -4,6 +4,7 @@
 //!
 //! - [`inspector`]: the streaming safetensors state machine (any chunking, one verdict; the
 //!   sparsity rule), with its differential test against the reference crate.
+//! - [`masks`]: which tensor masks which parameter, and the architecture fingerprint.
 //! - [`metadata`]: validating uploaded metadata and edits, hints for typos and percentages.
 //! - [`markdown`]: descriptions to sanitized HTML, with a nesting cap.
 //! - [`search`]: query parameters to a filter and a page, cursors bound to their query, the
@@ -16,6 +17,7 @@ mod differential;
 pub mod evidence;
 pub mod inspector;
 pub mod markdown;
+pub mod masks;
 pub mod metadata;
 pub mod search;
 pub mod ticket;
