@@ -267,11 +267,12 @@ export function transferGrid(cells) {
   return { sources, targets, rows, lo: means.length ? Math.min(...means) : null, hi: means.length ? Math.max(...means) : null };
 }
 
-/** How strongly to shade a cell: 0.15 for the lowest mean on the grid to 0.85 for the highest. */
+/** How strongly to shade a cell: 0.08 for the lowest mean on the grid to 0.5 for the highest
+ *  (the text on it stays readable in light and dark). */
 export function shade(mean, lo, hi) {
   if (typeof mean !== "number" || lo == null || hi == null) return 0;
-  if (hi - lo < 1e-12) return 0.5;
-  return 0.15 + 0.7 * ((mean - lo) / (hi - lo));
+  if (hi - lo < 1e-12) return 0.3;
+  return 0.08 + 0.42 * ((mean - lo) / (hi - lo));
 }
 
 /**

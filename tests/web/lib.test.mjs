@@ -193,9 +193,11 @@ test("transfer grid: sources by targets, empty cells null, the range of means", 
   assert.equal(g.lo, 0.6);
   assert.equal(g.hi, 0.93);
   assert.deepEqual(transferGrid([]), { sources: [], targets: [], rows: [], lo: null, hi: null });
-  assert.equal(shade(0.6, 0.6, 0.93), 0.15);
-  assert.ok(Math.abs(shade(0.93, 0.6, 0.93) - 0.85) < 1e-12);
-  assert.equal(shade(0.7, 0.7, 0.7), 0.5);
+  assert.equal(shade(0.6, 0.6, 0.93), 0.08);
+  assert.ok(Math.abs(shade(0.93, 0.6, 0.93) - 0.5) < 1e-12);
+  assert.ok(shade(0.8, 0.6, 0.93) > shade(0.7, 0.6, 0.93));
+  assert.equal(shade(0.7, 0.7, 0.7), 0.3);
+  assert.equal(shade(null, 0.6, 0.9), 0);
 });
 
 test("each plotted ticket's verdict: from the per-verdict lists, the tickets at hand first", () => {
