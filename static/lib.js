@@ -278,10 +278,11 @@ export function shade(mean, lo, hi) {
 /**
  * Each plotted ticket's verdict, from the ids of each verdict's tickets (the same plot query
  * asked once per verdict); the evidence of tickets at hand (the frontier's) wins over that.
- * Returns Map id -> verdict; an id in no list is "unknown".
+ * An id in no list gets `rest`: the verdict that was not asked for (the most common one), or
+ * "unknown". Returns Map id -> verdict.
  */
-export function verdictsById(ids, byVerdict, tickets = []) {
-  const out = new Map(ids.map((id) => [id, "unknown"]));
+export function verdictsById(ids, byVerdict, tickets = [], rest = "unknown") {
+  const out = new Map(ids.map((id) => [id, rest]));
   for (const [verdict, list] of Object.entries(byVerdict)) for (const id of list) if (out.has(id)) out.set(id, verdict);
   for (const t of tickets) if (out.has(t.id) && t.evidence?.verdict) out.set(t.id, t.evidence.verdict);
   return out;

@@ -203,4 +203,6 @@ test("transfer grid: sources by targets, empty cells null, the range of means", 
 test("each plotted ticket's verdict: from the per-verdict lists, the tickets at hand first", () => {
   const m = verdictsById(["a", "b", "c", "d"], { wins: ["a", "x"], below_dense: ["b"] }, [{ id: "b", evidence: { verdict: "wins" } }, { id: "z", evidence: { verdict: "wins" } }]);
   assert.deepEqual([...m], [["a", "wins"], ["b", "wins"], ["c", "unknown"], ["d", "unknown"]]);
+  const r = verdictsById(["a", "b", "c"], { wins: ["a"] }, [], "unverified");
+  assert.deepEqual([...r], [["a", "wins"], ["b", "unverified"], ["c", "unverified"]]);
 });
