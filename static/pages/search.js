@@ -58,7 +58,8 @@ export async function search(params, fixedTask = null) {
   const val = (k) => esc(params.get(k) ?? "");
   app.innerHTML = `
     <h1>${fixedTask ? `Task: ${esc(fixedTask)}` : "Search tickets"}</h1>
-    ${fixedTask ? `<p><a href="/frontier?task=${encodeURIComponent(fixedTask)}" data-link>See this task's sparsity/accuracy frontier →</a></p>` : ""}
+    ${fixedTask ? `<p><a href="/frontier?task=${encodeURIComponent(fixedTask)}" data-link>See this task's sparsity/accuracy frontier →</a>
+      · <a id="transfer-link" href="/transfer?task=${encodeURIComponent(fixedTask)}${params.get("architecture") ? `&amp;architecture=${encodeURIComponent(params.get("architecture"))}` : ""}" data-link>transfer results →</a></p>` : ""}
     <form class="searchbar" role="search" id="search-form" novalidate>
       <label for="q" class="skip">Search text</label>
       <input id="q" name="q" type="search" value="${val("q")}" placeholder="name, description, architecture, dataset, tags">
