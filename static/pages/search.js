@@ -51,9 +51,9 @@ export async function search(params, fixedTask = null) {
     const items = facets[key] || [];
     // The verdict facet in words, with its badge's colour (the rule on hover).
     const dot = (v) => `<span class="verdict v-${/^[a-z_]+$/.test(v) ? v : "other"}" aria-hidden="true"></span>`;
-    const shown = (v) => key === "verdict" ? `${dot(v)} ${esc(verdictLabel(v))}</a>` : `${esc(v)}</a>`;
-    return `<fieldset ${key === "verdict" ? 'id="verdict-facet"' : ""}><legend>${label}</legend><ul>${items.length ? items.map((f) => `<li><a data-link class="${active.includes(f.value) ? "on" : ""}" aria-pressed="${active.includes(f.value)}"
-      ${key === "verdict" ? `data-verdict="${esc(f.value)}"` : ""} href="${esc(toggled(key, f.value))}">${active.includes(f.value) ? "✓ " : ""}${shown(f.value)} <span class="muted">(${f.count})</span></li>`).join("") : '<li class="muted">none</li>'}</ul></fieldset>`;
+    const shown = (v) => (key === "verdict" ? verdictLabel(v) : v);
+    return `<fieldset ${key === "verdict" ? 'id="verdict-facet"' : ""}><legend>${label}</legend><ul>${items.length ? items.map((f) => `<li>${key === "verdict" ? `${dot(f.value)} ` : ""}<a data-link class="${active.includes(f.value) ? "on" : ""}" aria-pressed="${active.includes(f.value)}"
+      ${key === "verdict" ? `data-verdict="${esc(f.value)}"` : ""} href="${esc(toggled(key, f.value))}">${active.includes(f.value) ? "✓ " : ""}${esc(shown(f.value))}</a> <span class="muted">(${f.count})</span></li>`).join("") : '<li class="muted">none</li>'}</ul></fieldset>`;
   }).join("");
   const val = (k) => esc(params.get(k) ?? "");
   app.innerHTML = `

@@ -24,16 +24,16 @@ function evidencePanel(e, metric) {
       <td class="bar"><span class="ebar g-${g.key}" aria-hidden="true"><span class="fill" style="width:${scale.at(s.mean).toFixed(2)}%"></span>${s.n > 1
         ? `<span class="spread" style="left:${lo.toFixed(2)}%;width:${Math.max(hi - lo, 0.5).toFixed(2)}%"></span>` : ""}</span></td>
       <td class="num std">${s.std != null ? `± ${points(s.std)}` : '<span class="muted">–</span>'}</td>
-      <td class="num range">${s.n > 1 ? `${points(s.min)}–${points(s.max)}%` : '<span class="muted">–</span>'}</td>
+      <td class="num minmax">${s.n > 1 ? `${points(s.min)}–${points(s.max)}%` : '<span class="muted">–</span>'}</td>
       <td class="num n">${s.n}</td></tr>`;
   };
   const margin = e.margin != null ? ` The ticket's mean ${e.margin >= 0 ? "beats" : "trails"} the best control by <strong id="margin">${e.margin >= 0 ? "+" : "−"}${points(Math.abs(e.margin))}</strong> points.` : "";
   return `
     <div class="verdict-head">${verdictBadge(e.verdict, ' id="verdict"')}<p id="verdict-why">${esc(verdictExplain(e))}</p></div>
     <div class="table-wrap"><table class="data evidence" id="evidence-table">
-      <caption>Mean ${esc(metric)} of each group of runs. Bars run from ${pct(scale.lo, 0)} to ${pct(scale.hi, 0)}; the dark line spans min to max. ± is the sample standard deviation, in points.</caption>
-      <thead><tr><th scope="col">Runs</th><th scope="col" class="num">Mean</th><th scope="col"><span class="skip">Bar</span></th><th scope="col" class="num">± std</th><th scope="col" class="num">Min–max</th><th scope="col" class="num">n</th></tr></thead>
+      <thead><tr><th scope="col">Runs</th><th scope="col" class="num">Mean</th><th scope="col"><span class="skip">Bar</span></th><th scope="col" class="num">± std</th><th scope="col" class="num minmax">Min–max</th><th scope="col" class="num">n</th></tr></thead>
       <tbody>${groups.map(row).join("")}</tbody></table></div>
+    <p class="caption" id="evidence-caption">Mean ${esc(metric)} of each group of runs. Bars run from ${pct(scale.lo, 0)} to ${pct(scale.hi, 0)}; the thin line across a bar spans min to max. ± is the sample standard deviation, in points.</p>
     <p id="reproductions">${e.reproductions ?? 0} reproduction${e.reproductions === 1 ? "" : "s"}, ${e.reproductions_by_others ?? 0} by someone other than the owner.${margin}</p>
     <h3>How the verdict is decided</h3>
     <ol class="rules" id="rules">${VERDICTS.map((v) => `<li class="${v.value === e.verdict ? "applied" : ""}" data-verdict="${v.value}"><strong>${esc(verdictLabel(v.value))}</strong>: ${esc(v.rule)}${v.value === e.verdict ? ' <span class="muted">← this ticket</span>' : ""}</li>`).join("")}</ol>
@@ -61,8 +61,9 @@ function resultsTable(items, t) {
 /** The form to report a result: checked as the server would, then POSTed as JSON with the token
  *  kept in this browser (as on the upload page). */
 function reportForm(t) {
+  // The hint under the control, so that the controls of a row line up whatever the hints' lengths.
   const f = (name, label, control, hint = "") => `<label for="r-${name}"><span class="${["kind", "accuracy"].includes(name) ? "req" : ""}">${label}</span>
-      ${hint ? `<span class="hint">${hint}</span>` : ""}${control}<span class="error" id="err-r-${name}" role="alert"></span></label>`;
+      ${control}${hint ? `<span class="hint">${hint}</span>` : ""}<span class="error" id="err-r-${name}" role="alert"></span></label>`;
   return `<form class="upload report" id="result-form" novalidate aria-labelledby="report-title">
     <div class="grid3">
       ${f("kind", "Kind", `<select id="r-kind" name="kind">${RESULT_KINDS.map((k) => `<option value="${k.value}">${esc(k.label)}</option>`).join("")}</select>`, '<span id="r-kind-hint"></span>')}

@@ -105,7 +105,7 @@ async function detail(c, metric) {
   box.innerHTML = `<h2 id="cell-title">${esc(c.source)} → ${esc(c.target)}</h2>
     <p>${c.n} transfer result${c.n === 1 ? "" : "s"}, mean <strong>${pct(c.mean, 2)}</strong>, from ${c.tickets.length} ticket${c.tickets.length === 1 ? "" : "s"} found on ${esc(c.source)}.</p>
     <div class="table-wrap"><table class="data" id="cell-tickets">
-      <thead><tr><th scope="col">Ticket</th><th scope="col">Verdict</th><th scope="col">Size</th><th scope="col" class="num">On ${esc(c.source)}</th><th scope="col" class="num">On ${esc(c.target)} (transfer)</th></tr></thead>
+      <thead><tr><th scope="col">Ticket</th><th scope="col">Verdict</th><th scope="col">Size</th><th scope="col" class="num">On ${esc(c.source)} (its own)</th><th scope="col" class="num">On ${esc(c.target)} (transfer)</th></tr></thead>
       <tbody>${rows.map(row).join("")}</tbody></table></div>
     ${more.length ? `<p>And ${more.length} more: ${more.map((id) => `<a href="/tickets/${encodeURIComponent(id)}" data-link><code>${esc(id.slice(0, 8))}</code></a>`).join(", ")}</p>` : ""}`;
 }

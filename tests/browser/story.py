@@ -395,10 +395,10 @@ def main():
             expect(row("ticket").locator("td.mean")).to_have_text("92.00%")
             expect(row("ticket").locator("td.n")).to_have_text("2")
             expect(row("ticket").locator("td.std")).to_have_text("± 0.14")  # sample std of 0.921, 0.919
-            expect(row("ticket").locator("td.range")).to_have_text("91.90–92.10%")
+            expect(row("ticket").locator("td.minmax")).to_have_text("91.90–92.10%")
             expect(row("random_reinit").locator("td.mean")).to_have_text("88.70%")
             expect(row("random_reinit").locator("td.std")).to_have_text("± 0.28")
-            expect(row("random_reinit").locator("td.range")).to_have_text("88.50–88.90%")
+            expect(row("random_reinit").locator("td.minmax")).to_have_text("88.50–88.90%")
             expect(row("random_prune").locator("td.mean")).to_have_text("87.20%")
             expect(row("random_prune").locator("td.n")).to_have_text("1")
             expect(row("dense").locator("td.mean")).to_have_text("91.20%")
