@@ -151,7 +151,7 @@ function plot(rows, front, baseline, width, verdicts) {
   const baseLabel = baseline ? `<text class="baseline-label" id="baseline-label" x="${W - R - 4}" y="${y(baseline.value) - 6}" text-anchor="end">dense baseline ${pct(baseline.value, 2)}${baseline.agreed ? "" : " (median)"}</text>` : "";
   const said = (v) => (v === "unknown" ? "verdict unknown" : verdictLabel(v));
   const dots = rows.map((r) => { const v = verdicts.get(r[0]) ?? "unknown";
-    return `<circle r="${onFront.has(r[0]) ? 5.5 : 4.5}" cx="${x(r[2])}" cy="${y(r[3])}" class="${onFront.has(r[0]) ? "on-frontier " : ""}${vclass(v)}" data-verdict="${esc(v)}"
+    return `<circle r="${onFront.has(r[0]) ? 6 : 5}" cx="${x(r[2])}" cy="${y(r[3])}" class="${onFront.has(r[0]) ? "on-frontier " : ""}${vclass(v)}" data-verdict="${esc(v)}"
       data-id="${esc(r[0])}" data-tip="${esc(`${r[1]} · ${remaining(r[2])} · accuracy ${pct(r[3], 2)} · ${said(v)}`)}" tabindex="0" role="link" aria-label="${esc(`${r[1]}, ${remaining(r[2])}, accuracy ${pct(r[3], 2)}, ${said(v)}`)}"/>`; }).join("");
   return `<svg class="plot" id="plot" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="Accuracy against percent of weights remaining">
     ${xTicks}${yTicks.join("")}

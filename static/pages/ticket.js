@@ -188,7 +188,9 @@ model.load_state_dict(weights, strict=False)  # your ${esc(t.architecture)}; kee
 
 export async function ticket(id, owner, name) {
   const t = id ? await api(`/tickets/${encodeURIComponent(id)}`) : await api(`/owners/${owner}/tickets/${name}`);
-  const [lineage, results] = await Promise.all([api(`/tickets/${encodeURIComponent(t.id)}/lineage`), api(`/tickets/${encodeURIComponent(t.id)}/results`)]);
+  // Without its results the rest of the page still shows, with the reason in their place.
+  const [lineage, results] = await Promise.all([api(`/tickets/${encodeURIComponent(t.id)}/lineage`),
+    api(`/tickets/${encodeURIComponent(t.id)}/results`).catch((err) => ({ items: [], error: err.message }))]);
   title(`${t.owner}/${t.name}`);
   // Another owner's ticket is named with its owner: building on someone else's ticket is provenance, marked as such.
   const link = (x) => `<a href="/tickets/${encodeURIComponent(x.id)}" data-link>${x.owner !== t.owner ? `${esc(x.owner)}/` : ""}${esc(x.name)}</a>
@@ -216,7 +218,7 @@ export async function ticket(id, owner, name) {
     <section class="card" id="evidence" aria-labelledby="evidence-title">${evidencePanel(t.evidence, t.metric)}</section>
     <p><a id="transfer-link" href="/transfer?task=${encodeURIComponent(t.task)}&amp;architecture=${encodeURIComponent(t.architecture)}" data-link>Transfer results for this architecture (${esc(t.architecture)} on ${esc(t.task)}) →</a></p>
     <h3 id="results-title">Results</h3>
-    <div id="results-list" aria-labelledby="results-title" aria-live="polite">${resultsTable(results.items, t)}</div>
+    <div id="results-list" aria-labelledby="results-title" aria-live="polite">${results.error ? `<p class="error">Could not load the results: ${esc(results.error)}</p>` : resultsTable(results.items, t)}</div>
     <h3 id="report-title">Report a result</h3>
     ${reportForm(t)}
     <h2>Lineage</h2>
