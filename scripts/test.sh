@@ -143,7 +143,8 @@ docs_csp() {
 }
 
 # The web page's pure logic (static/lib.js: the layerwise profile's grouping, the range check,
-# the dense baseline, lineage by owner) with Node's own test runner; no packages, no build step.
+# the dense baseline, lineage by owner, the verdict in words, the result form's checks, the
+# transfer grid) with Node's own test runner; no packages, no build step.
 web_unit() {
   if ! command -v node >/dev/null 2>&1; then
     say "installing Debian's nodejs for the web page's unit tests"
