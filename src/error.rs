@@ -308,6 +308,14 @@ impl From<IndexError> for ApiError {
                     "this account already has {limit} live tokens, the most it may hold; revoke one first"
                 ),
             ),
+            IndexError::DuplicateResult => ApiError::new(
+                Code::Conflict,
+                "you already reported a result of this kind, dataset and seed for this ticket; delete it first to replace it",
+            ),
+            IndexError::TooManyResults(limit) => ApiError::new(
+                Code::Conflict,
+                format!("this ticket already holds {limit} results, the most it may"),
+            ),
             IndexError::Unavailable(e) => ApiError::unavailable(e),
             IndexError::Cancelled(e) => {
                 tracing::warn!(error = %e, "a statement ran past the statement timeout");

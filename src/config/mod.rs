@@ -12,7 +12,7 @@ pub mod storage;
 use clap::{Parser, Subcommand};
 
 use crate::cli::args::{ClientArgs, DownloadArgs, FrontierArgs, SearchArgs, UploadArgs};
-use ops::{AdminCommand, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, TokenCommand};
+use ops::{AdminCommand, DumpArgs, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, TokenCommand};
 use serve::ServeArgs;
 
 #[derive(Debug, Parser)]
@@ -43,6 +43,8 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Refresh the open-data dump (`GET /api/v1/dump`) now.
+    Dump(DumpArgs),
     /// Insert N synthetic tickets (owner `synthetic`) for benchmarks and demos.
     Seed(SeedArgs),
     /// Print the SQL the server runs for an API query, with values inlined (for EXPLAIN).

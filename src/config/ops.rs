@@ -67,7 +67,11 @@ pub enum TokenCommand {
         name: String,
         /// What the token may do, comma-separated: upload (publish, edit own tickets), yank
         /// (yank and unyank own tickets), tokens (list, create and revoke own tokens).
-        #[arg(long, value_delimiter = ',', default_value = "upload,yank,tokens")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "upload,yank,tokens,results"
+        )]
         scopes: Vec<Scope>,
         /// Lifetime, e.g. `90d`, `12h`, `1month` (default: no expiry).
         #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "expires_at")]
@@ -117,9 +121,33 @@ pub enum AdminCommand {
         #[arg(long, env = "TICKETBOOTH_BLOB_STORE")]
         blob_store: Option<String>,
     },
+    /// Remove one result (a reproduction, control...) for legal or abuse reasons, with an audit
+    /// row of kind `result`; the ticket's evidence is recomputed.
+    DeleteResult {
+        /// The result's id.
+        id: String,
+        /// Why (recorded in the audit row).
+        #[arg(long)]
+        reason: String,
+        /// Who is doing it (recorded in the audit row). Default: $USER.
+        #[arg(long, env = "USER")]
+        actor: Option<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// List the takedown audit rows, oldest first.
     Takedowns {
         #[command(flatten)]
         storage: StorageArgs,
     },
+}
+
+/// `ticketbooth dump`.
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// The blob store the server uses (default: `<data-dir>/blobs`).
+    #[arg(long, env = "TICKETBOOTH_BLOB_STORE")]
+    pub blob_store: Option<String>,
 }

@@ -37,6 +37,25 @@ pub struct ServeArgs {
     /// background once older than this (`30m`, `2h`): longer than your longest upload.
     #[arg(long, env = "TICKETBOOTH_GC_GRACE", default_value = "2h", value_parser = parse_duration)]
     pub gc_grace: std::time::Duration,
+    /// How often the open-data dump (`GET /api/v1/dump`) is refreshed (`1h`, `30m`), the first
+    /// time at start-up; `off` leaves it to `ticketbooth dump`.
+    #[arg(long, env = "TICKETBOOTH_DUMP_INTERVAL", default_value = "1h", value_parser = parse_interval)]
+    pub dump_interval: Interval,
+}
+
+/// A period, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval(pub Option<Duration>);
+
+fn parse_interval(s: &str) -> Result<Interval, String> {
+    if s.trim() == "off" {
+        return Ok(Interval(None));
+    }
+    let every = parse_duration(s)?;
+    if every.is_zero() {
+        return Err("must be longer than zero, or off".into());
+    }
+    Ok(Interval(Some(every)))
 }
 
 /// Limits that keep one client from exhausting the server: slow or endless bodies, too many
@@ -61,6 +80,10 @@ pub struct Protection {
     /// `off`. Past it: 429 with Retry-After.
     #[arg(long, env = "TICKETBOOTH_UPLOAD_RATE", default_value = "60/1h", value_parser = parse_rate)]
     pub upload_rate: Rate,
+    /// Results reported per user (`POST /api/v1/tickets/{id}/results`), as `COUNT/PERIOD`, or
+    /// `off`; apart from uploads. Past it: 429 with Retry-After.
+    #[arg(long, env = "TICKETBOOTH_RESULT_RATE", default_value = "120/1h", value_parser = parse_rate)]
+    pub result_rate: Rate,
     /// Anonymous requests (any method) per client address, as `COUNT/PERIOD`, or `off`. Requests
     /// with a valid token and the health and metrics endpoints are not counted.
     #[arg(long, env = "TICKETBOOTH_READ_RATE", default_value = "50/1s", value_parser = parse_rate)]
@@ -92,6 +115,7 @@ impl Protection {
             upload_deadline: Duration::from_secs(3600),
             max_concurrent_uploads: 16,
             upload_rate: Rate(None),
+            result_rate: Rate(None),
             read_rate: Rate(None),
             behind_proxy: false,
             max_uploads_per_user: 4,

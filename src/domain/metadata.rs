@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::evidence::{NewResult, TicketSetup, parse_results};
+
 pub const MAX_DESCRIPTION_BYTES: usize = 64 << 10;
 pub const MAX_HYPERPARAMETERS_BYTES: usize = 64 << 10;
 pub const MAX_TAGS: usize = 32;
@@ -30,6 +32,7 @@ pub const FIELDS: &[&str] = &[
     "paper_url",
     "code_url",
     "license",
+    "results",
 ];
 
 /// A metadata problem, naming the field at fault.
@@ -65,6 +68,9 @@ pub struct TicketMetadata {
     pub paper_url: Option<String>,
     pub code_url: Option<String>,
     pub license: Option<String>,
+    /// Results reported with the upload (controls, reproductions...), by the uploader.
+    #[serde(default)]
+    pub results: Vec<NewResult>,
 }
 
 /// Parses the JSON `metadata` part: an object whose keys are all known.
@@ -257,7 +263,7 @@ pub fn resolve(
     let src = Sources { json, file };
     let req_slug = |f: &str| src.required(f).and_then(|r| slug(f, string(f, r)?));
     let opt = |f: &str| src.get(f);
-    Ok(TicketMetadata {
+    let mut meta = TicketMetadata {
         name: req_slug("name")?,
         task: req_slug("task")?,
         dataset: req_slug("dataset")?,
@@ -289,7 +295,20 @@ pub fn resolve(
         license: opt("license")
             .map(|r| text("license", r, MAX_SHORT_TEXT))
             .transpose()?,
-    })
+        results: Vec::new(),
+    };
+    if let Some(raw) = opt("results") {
+        let value = match raw {
+            Raw::Json(v) => v.clone(),
+            Raw::File(s) => Value::String(s.to_owned()),
+        };
+        let setup = TicketSetup {
+            dataset: &meta.dataset,
+            metric: &meta.metric,
+        };
+        meta.results = parse_results(&value, setup)?;
+    }
+    Ok(meta)
 }
 
 /// Fields an owner may change after upload (PATCH). `Some(None)` clears a field.

@@ -13,6 +13,7 @@
 
 #[cfg(test)]
 mod differential;
+pub mod evidence;
 pub mod inspector;
 pub mod markdown;
 pub mod metadata;

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::evidence::Verdict;
 use super::metadata;
 
 pub const DEFAULT_LIMIT: usize = 20;
@@ -51,6 +52,14 @@ pub struct TicketFilter {
     /// Only for the frontier: compare tickets of one metric.
     pub metric: Option<String>,
     pub include_yanked: bool,
+    /// What the evidence says (docs/evidence.md).
+    pub verdict: Option<Verdict>,
+    pub min_reproductions: Option<u64>,
+    /// At least one reproduction by someone other than the owner.
+    pub reproduced_by_others: bool,
+    /// Only for the frontier: rank by the mean of the ticket's accuracy and its
+    /// reproductions (`accuracy=reproduced`) instead of the uploaded accuracy.
+    pub reproduced_accuracy: bool,
 }
 
 impl TicketFilter {
@@ -66,6 +75,9 @@ impl TicketFilter {
             && self.max_accuracy.is_none()
             && self.q.is_none()
             && self.metric.is_none()
+            && self.verdict.is_none()
+            && self.min_reproductions.is_none()
+            && !self.reproduced_by_others
     }
 }
 
@@ -76,6 +88,7 @@ pub enum SortKey {
     Accuracy,
     Sparsity,
     Downloads,
+    Reproductions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,7 +156,13 @@ const FILTER_PARAMS: &[&str] = &[
     "max_accuracy",
     "q",
     "include_yanked",
+    "verdict",
+    "min_reproductions",
+    "reproduced_by_others",
 ];
+
+/// Most reproductions a `min_reproductions` may ask for (a ticket holds at most 1,000 results).
+pub const MAX_MIN_REPRODUCTIONS: u64 = 1_000_000;
 
 /// Rejects parameters an endpoint does not know, so a typo is an error, not a silent no-op,
 /// and suggests the nearest known one as unknown metadata keys do (`taks` -> `task`).
@@ -252,6 +271,28 @@ pub fn parse_filter(pairs: &Pairs) -> Result<TicketFilter, InvalidParameter> {
         q,
         metric: None,
         include_yanked: bool_param(pairs, "include_yanked")?,
+        verdict: single(pairs, "verdict")?
+            .map(|v| {
+                Verdict::parse(v).ok_or_else(|| InvalidParameter {
+                    field: "verdict".into(),
+                    message: format!(
+                        "unknown verdict {v:?} ({})",
+                        Verdict::ALL.map(Verdict::as_str).join(", ")
+                    ),
+                })
+            })
+            .transpose()?,
+        min_reproductions: single(pairs, "min_reproductions")?
+            .map(|v| match v.trim().parse::<u64>() {
+                Ok(n) if n <= MAX_MIN_REPRODUCTIONS => Ok(n),
+                _ => bad(
+                    "min_reproductions",
+                    format!("must be a whole number from 0 to {MAX_MIN_REPRODUCTIONS}; got {v:?}"),
+                ),
+            })
+            .transpose()?,
+        reproduced_by_others: bool_param(pairs, "reproduced_by_others")?,
+        reproduced_accuracy: false,
     })
 }
 
@@ -267,10 +308,13 @@ pub fn parse_search(pairs: &Pairs) -> Result<(TicketFilter, Page), InvalidParame
         Some("accuracy") => SortKey::Accuracy,
         Some("sparsity") => SortKey::Sparsity,
         Some("downloads") => SortKey::Downloads,
+        Some("reproductions") => SortKey::Reproductions,
         Some(v) => {
             return bad(
                 "sort",
-                format!("unknown sort {v:?} (created, accuracy, sparsity or downloads)"),
+                format!(
+                    "unknown sort {v:?} (created, accuracy, sparsity, downloads or reproductions)"
+                ),
             );
         }
     };
@@ -306,7 +350,8 @@ pub fn parse_filter_only(pairs: &Pairs) -> Result<TicketFilter, InvalidParameter
     parse_filter(pairs)
 }
 
-/// `GET /api/v1/frontier`: task (required), dataset, architecture, metric.
+/// `GET /api/v1/frontier`: task (required), dataset, architecture, metric, and which accuracy
+/// ranks (`reported`, the default, or `reproduced`).
 pub fn parse_frontier(pairs: &Pairs) -> Result<TicketFilter, InvalidParameter> {
     check_known(
         pairs,
@@ -316,8 +361,19 @@ pub fn parse_frontier(pairs: &Pairs) -> Result<TicketFilter, InvalidParameter> {
             "architecture",
             "metric",
             "include_yanked",
+            "accuracy",
         ]],
     )?;
+    let reproduced_accuracy = match single(pairs, "accuracy")? {
+        None | Some("reported") => false,
+        Some("reproduced") => true,
+        Some(v) => {
+            return bad(
+                "accuracy",
+                format!("must be reported or reproduced; got {v:?}"),
+            );
+        }
+    };
     let mut filter = TicketFilter {
         task: slug_param(pairs, "task")?,
         dataset: slug_param(pairs, "dataset")?,
@@ -326,6 +382,7 @@ pub fn parse_frontier(pairs: &Pairs) -> Result<TicketFilter, InvalidParameter> {
             slug_param(pairs, "metric")?.unwrap_or_else(|| metadata::DEFAULT_METRIC.into()),
         ),
         include_yanked: bool_param(pairs, "include_yanked")?,
+        reproduced_accuracy,
         ..TicketFilter::default()
     };
     if filter.task.is_none() {
@@ -333,6 +390,22 @@ pub fn parse_frontier(pairs: &Pairs) -> Result<TicketFilter, InvalidParameter> {
     }
     filter.tags.clear();
     Ok(filter)
+}
+
+/// `GET /api/v1/transfer`: task and architecture (both required), metric: the three slugs.
+pub fn parse_transfer(pairs: &Pairs) -> Result<(String, String, String), InvalidParameter> {
+    check_known(pairs, &[&["task", "architecture", "metric"]])?;
+    let required = |name: &str| {
+        slug_param(pairs, name)?.ok_or_else(|| InvalidParameter {
+            field: name.into(),
+            message: "is required".into(),
+        })
+    };
+    Ok((
+        required("task")?,
+        required("architecture")?,
+        slug_param(pairs, "metric")?.unwrap_or_else(|| metadata::DEFAULT_METRIC.into()),
+    ))
 }
 
 /// `GET /api/v1/tasks`: only `include_yanked`.
@@ -385,7 +458,8 @@ fn decode_cursor(
         );
     }
     let value_ok = match (page.sort, body.after.value) {
-        (SortKey::Created, None) | (SortKey::Downloads, Some(SortValue::Int(_))) => true,
+        (SortKey::Created, None)
+        | (SortKey::Downloads | SortKey::Reproductions, Some(SortValue::Int(_))) => true,
         (SortKey::Accuracy | SortKey::Sparsity, Some(SortValue::Real(x))) => x.is_finite(),
         _ => false,
     };
@@ -401,6 +475,7 @@ pub struct SortValues {
     pub accuracy: f64,
     pub sparsity: f64,
     pub downloads: u64,
+    pub reproductions: u64,
     pub seq: i64,
 }
 
@@ -423,6 +498,7 @@ pub fn paginate<T>(
             SortKey::Accuracy => Some(SortValue::Real(v.accuracy)),
             SortKey::Sparsity => Some(SortValue::Real(v.sparsity)),
             SortKey::Downloads => Some(SortValue::Int(v.downloads as i64)),
+            SortKey::Reproductions => Some(SortValue::Int(v.reproductions as i64)),
         };
         encode_cursor(After { value, seq: v.seq }, filter, page)
     });

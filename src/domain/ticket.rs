@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::evidence::{Evidence, Observation, TicketSetup, evidence};
 use super::inspector::TensorReport;
 use super::metadata::TicketMetadata;
 
@@ -44,12 +45,21 @@ impl Ticket {
         )
     }
 
+    /// What a result reported against this ticket is checked against.
+    pub fn setup(&self) -> TicketSetup<'_> {
+        TicketSetup {
+            dataset: &self.dataset,
+            metric: &self.metric,
+        }
+    }
+
     /// What a search page's last ticket gives its next cursor.
     pub fn sort_values(&self) -> super::search::SortValues {
         super::search::SortValues {
             accuracy: self.accuracy,
             sparsity: self.sparsity,
             downloads: self.downloads,
+            reproductions: self.evidence.reproductions,
             seq: self.seq,
         }
     }
@@ -58,6 +68,22 @@ impl Ticket {
 impl NewTicket {
     pub fn sparsity(&self) -> f64 {
         1.0 - self.params_kept as f64 / self.params_total as f64
+    }
+
+    /// The evidence of the results that come with the upload (all the uploader's own).
+    pub fn evidence(&self) -> Evidence {
+        let m = &self.meta;
+        let observations: Vec<Observation> = m
+            .results
+            .iter()
+            .map(|r| Observation {
+                kind: r.kind,
+                accuracy: r.accuracy,
+                metric: &r.metric,
+                by_owner: true,
+            })
+            .collect();
+        evidence(m.accuracy, m.dense_accuracy, &m.metric, &observations)
     }
 }
 
@@ -98,6 +124,8 @@ pub struct Ticket {
     pub created_at: DateTime<Utc>,
     pub downloads: u64,
     pub yanked: bool,
+    /// What the reported results say: statistics per kind and the verdict (docs/evidence.md).
+    pub evidence: Evidence,
     /// Insertion order: the keyset tie-breaker. Internal.
     #[serde(skip)]
     #[schema(ignore)]

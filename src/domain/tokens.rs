@@ -56,16 +56,19 @@ pub enum Scope {
     Yank,
     /// List, create and revoke one's own tokens.
     Tokens,
+    /// Report results (reproductions, controls, transfers) and delete one's own.
+    Results,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Upload, Scope::Yank, Scope::Tokens];
+    pub const ALL: [Scope; 4] = [Scope::Upload, Scope::Yank, Scope::Tokens, Scope::Results];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Upload => "upload",
             Scope::Yank => "yank",
             Scope::Tokens => "tokens",
+            Scope::Results => "results",
         }
     }
 }

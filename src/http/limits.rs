@@ -34,6 +34,7 @@ pub struct Guards {
     /// Slots held per user, so one account cannot take them all.
     uploads_by_user: Arc<Mutex<HashMap<i64, u32>>>,
     uploads: Option<Limiter<i64>>,
+    results: Option<Limiter<i64>>,
     reads: Option<Limiter<IpAddr>>,
     /// Which client has been counted as downloading which ticket lately.
     pub downloads: DownloadLedger,
@@ -142,6 +143,7 @@ impl Guards {
             upload_slots: Arc::new(Semaphore::new(protection.max_concurrent_uploads as usize)),
             uploads_by_user: Arc::default(),
             uploads: protection.upload_rate.0.map(Limiter::new),
+            results: protection.result_rate.0.map(Limiter::new),
             reads: protection.read_rate.0.map(Limiter::new),
             downloads: DownloadLedger::default(),
             protection,
@@ -185,20 +187,29 @@ impl Guards {
     /// Counts one upload by `user` against the per-user rate. Keyed by user rather than by
     /// token, so minting more tokens does not buy more uploads.
     pub fn check_upload(&self, user: i64) -> Result<(), ApiError> {
-        let Some(limiter) = &self.uploads else {
-            return Ok(());
-        };
-        limiter.check(&user).map_err(|wait| {
-            ApiError::busy(
-                Code::RateLimited,
-                format!(
-                    "upload rate limit reached for this account; retry in {} s",
-                    wait.as_secs().max(1)
-                ),
-                wait,
-            )
-        })
+        per_user(&self.uploads, user, "upload")
     }
+
+    /// Counts one reported result by `user` against its own per-user rate.
+    pub fn check_result(&self, user: i64) -> Result<(), ApiError> {
+        per_user(&self.results, user, "result")
+    }
+}
+
+fn per_user(limiter: &Option<Limiter<i64>>, user: i64, what: &str) -> Result<(), ApiError> {
+    let Some(limiter) = limiter else {
+        return Ok(());
+    };
+    limiter.check(&user).map_err(|wait| {
+        ApiError::busy(
+            Code::RateLimited,
+            format!(
+                "{what} rate limit reached for this account; retry in {} s",
+                wait.as_secs().max(1)
+            ),
+            wait,
+        )
+    })
 }
 
 /// A keyed GCRA limiter that forgets idle keys now and then, so memory stays bounded.

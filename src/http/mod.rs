@@ -7,6 +7,7 @@ pub mod limits;
 pub mod metrics;
 pub mod openapi;
 mod pages;
+mod results;
 mod schemas;
 mod search;
 pub mod server;
@@ -100,6 +101,13 @@ fn api_routes(deadline: Duration) -> Router<AppState> {
             get(files::download).head(files::download),
         )
         .route("/tickets/{id}/lineage", get(tickets::lineage))
+        .route(
+            "/tickets/{id}/results",
+            get(results::list).post(results::add),
+        )
+        .route("/results/{rid}", delete(results::delete))
+        .route("/transfer", get(results::transfer))
+        .route("/dump", get(files::dump).head(files::dump))
         .route("/tickets/{id}/yank", post(tickets::yank))
         .route("/tickets/{id}/unyank", post(tickets::unyank))
         .route("/owners/{owner}/tickets/{name}", get(tickets::show_by_name))

@@ -4,7 +4,9 @@
 
 use utoipa::OpenApi;
 
-use super::schemas::{EditRequest, MetadataInput, Order, Slug, SortKey, UploadForm};
+use super::schemas::{
+    EditRequest, FrontierAccuracy, MetadataInput, Order, Slug, SortKey, UploadForm,
+};
 
 /// Check a ticket's file without downloading it.
 ///
@@ -51,16 +53,21 @@ fn download_head() {}
         super::search::tasks,
         super::search::points,
         super::search::frontier,
+        super::results::add,
+        super::results::list,
+        super::results::delete,
+        super::results::transfer,
+        super::files::dump,
         super::tokens::create,
         super::tokens::list,
         super::tokens::revoke,
         super::health::healthz,
         super::health::readyz,
     ),
-    components(schemas(UploadForm, MetadataInput, EditRequest, Slug, SortKey, Order, crate::error::ErrorBody,
+    components(schemas(UploadForm, MetadataInput, EditRequest, Slug, SortKey, Order, FrontierAccuracy, crate::error::ErrorBody,
         crate::domain::tokens::TokenRequest, crate::domain::tokens::TokenRecord, crate::domain::tokens::Scope)),
     modifiers(&BearerAuth),
-    tags((name = "tickets"), (name = "search"), (name = "tokens"), (name = "health"))
+    tags((name = "tickets"), (name = "search"), (name = "evidence"), (name = "tokens"), (name = "health"))
 )]
 pub struct ApiDoc;
 

@@ -55,6 +55,15 @@ pub struct FilterParams {
     q: Option<String>,
     /// Include yanked tickets (default false).
     include_yanked: Option<bool>,
+    /// Only tickets with this verdict (docs/evidence.md): `unverified`, `below_dense`,
+    /// `no_better_than_controls` or `wins`.
+    #[param(value_type = Option<crate::domain::evidence::Verdict>)]
+    verdict: Option<String>,
+    /// At least this many reproductions (any reporter).
+    #[param(minimum = 0, maximum = 1000000)]
+    min_reproductions: Option<u64>,
+    /// Only tickets reproduced by someone other than their owner.
+    reproduced_by_others: Option<bool>,
 }
 
 #[derive(ToSchema, Serialize)]
@@ -64,6 +73,62 @@ pub enum SortKey {
     Accuracy,
     Sparsity,
     Downloads,
+    Reproductions,
+}
+
+/// Which accuracy ranks the frontier.
+#[derive(ToSchema, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FrontierAccuracy {
+    /// The uploaded accuracy (the default).
+    Reported,
+    /// The mean of the ticket's own accuracy and its reproductions.
+    Reproduced,
+}
+
+/// The transfer matrix's query.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TransferParams {
+    /// The task, a slug (required).
+    #[param(value_type = Slug)]
+    task: String,
+    /// The architecture, a slug (required).
+    #[param(value_type = Slug)]
+    architecture: String,
+    /// Only results on this metric, a slug (default `top1_accuracy`).
+    #[param(value_type = Option<Slug>)]
+    metric: Option<String>,
+}
+
+/// A result as reported (`POST /api/v1/tickets/{id}/results`). Unknown keys are a 422.
+#[derive(ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultInput {
+    kind: crate::domain::evidence::ResultKind,
+    /// A fraction in [0, 1] on `metric`.
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    accuracy: f64,
+    /// A slug; defaults to the ticket's metric.
+    #[schema(value_type = Option<Slug>)]
+    metric: Option<String>,
+    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    seed: Option<i64>,
+    /// The ticket's dataset (may be omitted), or for a `transfer` (required) another one.
+    #[schema(value_type = Option<Slug>)]
+    dataset: Option<String>,
+    /// For `random_prune` only.
+    scope: Option<crate::domain::evidence::PruneScope>,
+    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    steps: Option<i64>,
+    #[schema(max_length = 64)]
+    framework: Option<String>,
+    #[schema(max_length = 64)]
+    hardware: Option<String>,
+    /// An http or https URL.
+    code_url: Option<String>,
+    #[schema(max_length = 2000)]
+    notes: Option<String>,
 }
 
 #[derive(ToSchema, Serialize)]
@@ -105,6 +170,9 @@ pub struct FrontierParams {
     metric: Option<String>,
     /// Include yanked tickets (default false).
     include_yanked: Option<bool>,
+    /// Which accuracy ranks tickets: `reported` (default) or `reproduced`.
+    #[param(value_type = Option<FrontierAccuracy>)]
+    accuracy: Option<String>,
 }
 
 #[derive(IntoParams)]
@@ -164,6 +232,8 @@ pub struct MetadataInput {
     code_url: Option<String>,
     /// The license the ticket is published under (free text, e.g. `MIT`).
     license: Option<String>,
+    /// Results reported with the upload (at most 64; in `__metadata__` a JSON string).
+    results: Option<Vec<ResultInput>>,
 }
 
 /// `PATCH` body: descriptive fields only; `null` clears one. Other keys are a 422.

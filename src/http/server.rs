@@ -143,6 +143,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         state.blobs.clone(),
         args.gc_grace,
     );
+    if let Some(every) = args.dump_interval.0 {
+        crate::ops::dump::spawn_schedule(state.index.clone(), state.blobs.clone(), every);
+    }
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(
         "ticketbooth listening on http://{} ({})",

@@ -78,6 +78,7 @@ macro_rules! impl_catalog {
                         sql::Facet::Architecture => out.architecture = counts,
                         sql::Facet::PruningMethod => out.pruning_method = counts,
                         sql::Facet::Tag => out.tag = counts,
+                        sql::Facet::Verdict => out.verdict = counts,
                     }
                 }
                 Ok(out)

@@ -16,6 +16,12 @@ pub enum IndexError {
     /// The statement ran past the serving pool's `statement_timeout` and was cancelled.
     #[error("statement cancelled: {0}")]
     Cancelled(#[source] sqlx::Error),
+    /// The user already reported a result of this kind, dataset and seed for this ticket.
+    #[error("this result was already reported")]
+    DuplicateResult,
+    /// The ticket holds the most results it may.
+    #[error("the ticket already has {0} results")]
+    TooManyResults(usize),
     #[error("index error: {0}")]
     Other(#[source] sqlx::Error),
 }
@@ -46,11 +52,21 @@ impl IndexError {
             | IndexError::UnknownParent
             | IndexError::NotFound
             | IndexError::TooManyTokens(_)
+            | IndexError::DuplicateResult
+            | IndexError::TooManyResults(_)
             | IndexError::Cancelled(_) => true,
             IndexError::Unavailable(e) => {
                 matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
             }
             IndexError::Other(e) => matches!(e, sqlx::Error::Database(_)),
+        }
+    }
+
+    /// On a result's insert, its unique key is a repeated result.
+    pub(super) fn from_result_insert(e: sqlx::Error) -> Self {
+        match e.as_database_error().map(|d| d.kind()) {
+            Some(sqlx::error::ErrorKind::UniqueViolation) => IndexError::DuplicateResult,
+            _ => IndexError::from_sqlx(e),
         }
     }
 

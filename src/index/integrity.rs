@@ -14,7 +14,7 @@ use super::{IndexResult, StoredBlob, Takedown};
 pub trait Integrity: Send + Sync + 'static {
     /// Blob rows in sha256 order, after `after` (keyset paging), at most `limit`.
     async fn blobs_page(&self, after: Option<&str>, limit: u32) -> IndexResult<Vec<StoredBlob>>;
-    /// Which of these object keys a blob row references.
+    /// Which of these object keys a blob row (or a dump snapshot) references.
     async fn referenced_objects(&self, keys: &[String]) -> IndexResult<HashSet<String>>;
     /// The tickets whose content is this blob, as `id (owner/name)`.
     async fn blob_tickets(&self, sha256: &str) -> IndexResult<Vec<String>>;
@@ -69,7 +69,9 @@ macro_rules! impl_integrity {
                 // 500 binds a statement: under both backends' limits.
                 for chunk in keys.chunks(500) {
                     let mut query = sqlx::QueryBuilder::<<$ty as $crate::index::HasDb>::Db>::new(
-                        "SELECT object_key FROM blobs WHERE object_key IN (",
+                        // Dump snapshots are objects too (`ops::dump`).
+                        "SELECT object_key FROM (SELECT object_key FROM blobs UNION ALL \
+                         SELECT object_key FROM dumps) k WHERE object_key IN (",
                     );
                     let mut list = query.separated(", ");
                     for key in chunk {
@@ -132,7 +134,7 @@ macro_rules! impl_integrity {
                     .await
                     .map_err(IndexError::from_sqlx)?;
                 let dims = old.dims();
-                Self::bump(&mut tx, dims, old.yanked, &old.tags, -1).await?;
+                Self::bump(&mut tx, dims, old.yanked, old.evidence.verdict.as_str(), &old.tags, -1).await?;
                 // The blob row goes only when no other ticket has the same content.
                 let released: Option<(String,)> = sqlx::query_as(
                     "DELETE FROM blobs WHERE sha256 = $1 \
@@ -173,13 +175,15 @@ macro_rules! impl_integrity {
                     detached_children: children,
                     object_key,
                     created_at: at,
+                    kind: "ticket".into(),
+                    result_id: None,
                 })
             }
 
             async fn takedowns(&self) -> IndexResult<Vec<$crate::index::Takedown>> {
                 let rows: Vec<$crate::index::integrity::TakedownRow> = sqlx::query_as(
                     "SELECT id, ticket_id, owner, name, sha256, reason, actor, detached_children, \
-                     object_key, created_at FROM takedowns ORDER BY id",
+                     object_key, created_at, kind, result_id FROM takedowns ORDER BY id",
                 )
                 .fetch_all(&self.pool)
                 .await
@@ -203,11 +207,26 @@ pub(crate) type TakedownRow = (
     Json<Vec<String>>,
     Option<String>,
     DateTime<Utc>,
+    String,
+    Option<String>,
 );
 
 /// The audit record a `takedowns` row holds.
 pub(crate) fn takedown(row: TakedownRow) -> Takedown {
-    let (id, ticket_id, owner, name, sha256, reason, actor, children, object_key, created_at) = row;
+    let (
+        id,
+        ticket_id,
+        owner,
+        name,
+        sha256,
+        reason,
+        actor,
+        children,
+        object_key,
+        created_at,
+        kind,
+        result_id,
+    ) = row;
     Takedown {
         id,
         ticket_id,
@@ -219,5 +238,7 @@ pub(crate) fn takedown(row: TakedownRow) -> Takedown {
         detached_children: children.0,
         object_key,
         created_at,
+        kind,
+        result_id,
     }
 }

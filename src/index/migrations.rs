@@ -24,6 +24,7 @@ const POSTGRES: &[Source] = &[
     migration!("postgres", "0003_search_indexes"),
     migration!("postgres", "0004_tokens_and_takedowns"),
     migration!("postgres", "0005_public_traffic"),
+    migration!("postgres", "0006_evidence"),
 ];
 const SQLITE: &[Source] = &[
     migration!("sqlite", "0001_init"),
@@ -31,6 +32,7 @@ const SQLITE: &[Source] = &[
     migration!("sqlite", "0003_search_indexes"),
     migration!("sqlite", "0004_tokens_and_takedowns"),
     migration!("sqlite", "0005_public_traffic"),
+    migration!("sqlite", "0006_evidence"),
 ];
 
 fn migrator(sources: &[Source]) -> Migrator {

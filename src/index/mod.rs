@@ -1,11 +1,13 @@
 //! The index: tickets, users, tokens and the sha256 -> object map. The [`Index`] port is the
-//! sum of five small roles, each in its own file with the SQL both backends share:
+//! sum of six small roles, each in its own file with the SQL both backends share:
 //!
 //! - [`TicketStore`] (`tickets.rs`): one ticket at a time, publish, read, edit, yank;
 //! - [`Catalog`] (`catalog.rs`): search pages, facets, tasks, points, frontier, lineage;
 //! - [`TokenStore`] (`tokens.rs`): users and their API tokens;
 //! - [`Integrity`] (`integrity.rs`): the blob map for the integrity checks, and takedowns;
-//! - [`Upkeep`] (`upkeep.rs`): health, pool figures, start-up maintenance.
+//! - [`Upkeep`] (`upkeep.rs`): health, pool figures, start-up maintenance;
+//! - [`ResultStore`] (`results.rs`): results reported against tickets, the evidence kept in
+//!   step with them, the transfer matrix, and the open-data dump's reads.
 //!
 //! `rows.rs` holds what the index returns and how a row decodes, `shared.rs` the helpers the
 //! roles share inside a transaction, `sql.rs` the search SQL, `error.rs` how it fails. Postgres
@@ -17,6 +19,7 @@ mod error;
 pub mod integrity;
 mod migrations;
 pub mod postgres;
+pub mod results;
 mod rows;
 mod shared;
 pub mod sql;
@@ -32,6 +35,7 @@ pub use crate::domain::metadata::TicketEdit;
 pub use catalog::Catalog;
 pub use error::{IndexError, IndexResult};
 pub use integrity::Integrity;
+pub use results::{DumpRecord, ResultStore};
 pub use rows::{
     BlobRef, FacetCount, Facets, LIST_COLUMNS, NewTicket, Point, Published, StoredBlob, Takedown,
     TaskSummary, Ticket, User,
@@ -41,9 +45,12 @@ pub use tokens::TokenStore;
 pub use upkeep::Upkeep;
 
 /// The index port: every role together, so one `Arc<dyn Index>` serves them all.
-pub trait Index: TicketStore + Catalog + TokenStore + Integrity + Upkeep {}
+pub trait Index: TicketStore + Catalog + TokenStore + Integrity + Upkeep + ResultStore {}
 
-impl<T: TicketStore + Catalog + TokenStore + Integrity + Upkeep + ?Sized> Index for T {}
+impl<T: TicketStore + Catalog + TokenStore + Integrity + Upkeep + ResultStore + ?Sized> Index
+    for T
+{
+}
 
 pub type DynIndex = Arc<dyn Index>;
 
@@ -97,6 +104,7 @@ macro_rules! impl_index {
         $crate::index::tokens::impl_tokens!($ty, $begin);
         $crate::index::integrity::impl_integrity!($ty, $begin);
         $crate::index::upkeep::impl_upkeep!($ty);
+        $crate::index::results::impl_results!($ty, $begin);
     };
 }
 pub(crate) use impl_index;

@@ -20,6 +20,8 @@ pub struct Facets {
     pub architecture: Vec<FacetCount>,
     pub pruning_method: Vec<FacetCount>,
     pub tag: Vec<FacetCount>,
+    /// What the evidence says (docs/evidence.md).
+    pub verdict: Vec<FacetCount>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -59,7 +61,7 @@ pub struct StoredBlob {
     pub size_bytes: u64,
 }
 
-/// The audit row of a ticket an operator took down.
+/// The audit row of a ticket (or one result of a ticket) an operator took down.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Takedown {
     pub id: i64,
@@ -75,6 +77,10 @@ pub struct Takedown {
     /// None when another ticket has the same content.
     pub object_key: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// `ticket`, or `result` for one result removed (then `owner` is who reported it).
+    pub kind: String,
+    /// The removed result's id, for kind `result`.
+    pub result_id: Option<String>,
 }
 
 /// Ticket columns for lists (no per-tensor table), as a literal for `concat!`.
@@ -84,7 +90,7 @@ macro_rules! list_columns {
          t.pruning_method, t.accuracy, t.dense_accuracy, t.metric, t.description, t.tags, \
          t.parent_id, t.hyperparameters, t.paper_url, t.code_url, t.license, t.sha256, \
          t.size_bytes, t.sparsity, t.params_total, t.params_kept, t.created_at, \
-         t.downloads, t.yanked FROM tickets t JOIN users u ON u.id = t.owner_id"
+         t.downloads, t.yanked, t.evidence FROM tickets t JOIN users u ON u.id = t.owner_id"
     };
 }
 
@@ -152,6 +158,18 @@ macro_rules! ticket_from_row {
             created_at: row.try_get("created_at")?,
             downloads: n(row.try_get("downloads")?),
             yanked: row.try_get("yanked")?,
+            evidence: match row
+                .try_get::<Option<Json<$crate::domain::evidence::Evidence>>, _>("evidence")?
+            {
+                Some(e) => e.0,
+                // Rows from before results existed have none: their own accuracy alone.
+                None => {
+                    let accuracy: f64 = row.try_get("accuracy")?;
+                    let dense: Option<f64> = row.try_get("dense_accuracy")?;
+                    let metric: String = row.try_get("metric")?;
+                    $crate::domain::evidence::evidence(accuracy, dense, &metric, &[])
+                }
+            },
             seq: row.try_get("seq")?,
         }
     }};

@@ -27,16 +27,18 @@ macro_rules! impl_shared {
                 tickets: &[NewTicket],
             ) -> IndexResult<()> {
                 type Db = <$ty as $crate::index::HasDb>::Db;
-                // 26 values a row: 500 rows stay under both backends' bind-parameter limits.
+                // 31 values a row: 500 rows stay under both backends' bind-parameter limits.
                 for chunk in tickets.chunks(500) {
                     let mut insert = sqlx::QueryBuilder::<Db>::new(
                         "INSERT INTO tickets (id, owner_id, name, task, dataset, architecture, pruning_method, \
                          accuracy, dense_accuracy, metric, description, tags, parent_id, hyperparameters, \
                          paper_url, code_url, license, sha256, size_bytes, sparsity, params_total, params_kept, \
-                         tensors, created_at, search_text, description_html) ",
+                         tensors, created_at, search_text, description_html, evidence, verdict, \
+                         reproductions, reproductions_by_others, reproduced_accuracy) ",
                     );
                     insert.push_values(chunk, |mut row, t| {
                         let m = &t.meta;
+                        let evidence = t.evidence();
                         row.push_bind(t.id.clone())
                             .push_bind(t.owner_id)
                             .push_bind(m.name.clone())
@@ -68,7 +70,12 @@ macro_rules! impl_shared {
                                 &m.dataset,
                                 &m.tags,
                             ))
-                            .push_bind(t.description_html.clone());
+                            .push_bind(t.description_html.clone())
+                            .push_bind(sqlx::types::Json(evidence.clone()))
+                            .push_bind(evidence.verdict.as_str())
+                            .push_bind(evidence.reproductions as i64)
+                            .push_bind(evidence.reproductions_by_others as i64)
+                            .push_bind(evidence.ticket.mean);
                     });
                     insert.push(" RETURNING id, seq");
                     let seqs: Vec<(String, i64)> = insert
@@ -81,6 +88,11 @@ macro_rules! impl_shared {
                         .iter()
                         .flat_map(|t| t.meta.tags.iter().map(|tag| (tag.as_str(), seq_of[&t.id])))
                         .collect();
+                    for t in chunk {
+                        for r in &t.meta.results {
+                            Self::insert_result(&mut *conn, seq_of[&t.id], t.owner_id, r, t.created_at).await?;
+                        }
+                    }
                     for tags in tags.chunks(1000) {
                         let mut insert =
                             sqlx::QueryBuilder::<Db>::new("INSERT INTO ticket_tags (tag, ticket_seq) ");
@@ -95,8 +107,8 @@ macro_rules! impl_shared {
                     }
                 }
                 let (counts, tag_counts) = $crate::index::shared::shape_counts(tickets);
-                for (dims, n) in counts {
-                    Self::bump(&mut *conn, dims, false, &[], n).await?;
+                for ((dims, verdict), n) in counts {
+                    Self::bump(&mut *conn, dims, false, verdict, &[], n).await?;
                 }
                 for ((task, dataset, arch, method, tag), n) in tag_counts {
                     Self::bump_tags(&mut *conn, (task, dataset, arch, method), false, &[tag.to_owned()], n).await?;
@@ -124,17 +136,110 @@ macro_rules! impl_shared {
                 Ok(())
             }
 
-            /// Adds `delta` to the facet count of a ticket shape, and to its tags' counts.
+            /// Stores one result of the ticket `ticket_seq`, reported by `user_id`. The unique key
+            /// (ticket, user, kind, dataset, seed) makes a repeat a `DuplicateResult`.
+            async fn insert_result(
+                conn: &mut <$ty as $crate::index::HasDb>::Connection,
+                ticket_seq: i64,
+                user_id: i64,
+                r: &$crate::domain::evidence::NewResult,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> IndexResult<String> {
+                let id = uuid::Uuid::now_v7().to_string();
+                sqlx::query(
+                    "INSERT INTO results (id, ticket_seq, user_id, kind, accuracy, metric, seed, dataset, scope, \
+                     steps, framework, hardware, code_url, notes, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                )
+                .bind(&id)
+                .bind(ticket_seq)
+                .bind(user_id)
+                .bind(r.kind.as_str())
+                .bind(r.accuracy)
+                .bind(&r.metric)
+                // -1: no seed, one value of the unique key like any other.
+                .bind(r.seed.unwrap_or(-1))
+                .bind(&r.dataset)
+                .bind(r.scope.map(|s| s.as_str()))
+                .bind(r.steps)
+                .bind(&r.framework)
+                .bind(&r.hardware)
+                .bind(&r.code_url)
+                .bind(&r.notes)
+                .bind(at)
+                .execute(&mut *conn)
+                .await
+                .map_err(IndexError::from_result_insert)?;
+                Ok(id)
+            }
+
+            /// Recomputes a ticket's evidence from its stored results and stores it (with the
+            /// columns search filters on), moving the verdict's facet count when it changed.
+            async fn refresh_evidence(
+                conn: &mut <$ty as $crate::index::HasDb>::Connection,
+                ticket_id: &str,
+            ) -> IndexResult<$crate::domain::evidence::Evidence> {
+                let old = Self::locked(&mut *conn, ticket_id).await?;
+                let rows: Vec<(String, f64, String, bool)> = sqlx::query_as(
+                    "SELECT r.kind, r.accuracy, r.metric, r.user_id = t.owner_id FROM results r \
+                     JOIN tickets t ON t.seq = r.ticket_seq WHERE r.ticket_seq = $1",
+                )
+                .bind(old.seq)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(IndexError::from_sqlx)?;
+                let observations: Vec<$crate::domain::evidence::Observation> = rows
+                    .iter()
+                    .filter_map(|(kind, accuracy, metric, by_owner)| {
+                        Some($crate::domain::evidence::Observation {
+                            kind: $crate::domain::evidence::ResultKind::parse(kind)?,
+                            accuracy: *accuracy,
+                            metric,
+                            by_owner: *by_owner,
+                        })
+                    })
+                    .collect();
+                let evidence = $crate::domain::evidence::evidence(
+                    old.accuracy,
+                    old.dense_accuracy,
+                    &old.metric,
+                    &observations,
+                );
+                sqlx::query(
+                    "UPDATE tickets SET evidence = $1, verdict = $2, reproductions = $3, \
+                     reproductions_by_others = $4, reproduced_accuracy = $5 WHERE seq = $6",
+                )
+                .bind(sqlx::types::Json(&evidence))
+                .bind(evidence.verdict.as_str())
+                .bind(evidence.reproductions as i64)
+                .bind(evidence.reproductions_by_others as i64)
+                .bind(evidence.ticket.mean)
+                .bind(old.seq)
+                .execute(&mut *conn)
+                .await
+                .map_err(IndexError::from_sqlx)?;
+                if old.evidence.verdict != evidence.verdict {
+                    let dims = old.dims();
+                    Self::bump(&mut *conn, dims, old.yanked, old.evidence.verdict.as_str(), &[], -1).await?;
+                    Self::bump(&mut *conn, dims, old.yanked, evidence.verdict.as_str(), &[], 1).await?;
+                }
+                Ok(evidence)
+            }
+
+            /// Adds `delta` to the facet count of a ticket shape (with its yanked flag and
+            /// verdict), and to its tags' counts.
             async fn bump(
                 conn: &mut <$ty as $crate::index::HasDb>::Connection,
                 dims: (&str, &str, &str, &str),
                 yanked: bool,
+                verdict: &str,
                 tags: &[String],
                 delta: i64,
             ) -> IndexResult<()> {
                 sqlx::query(
-                    "INSERT INTO facet_counts (task, dataset, architecture, pruning_method, yanked, n) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (task, dataset, architecture, pruning_method, yanked) \
+                    "INSERT INTO facet_counts (task, dataset, architecture, pruning_method, yanked, verdict, n) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (task, dataset, architecture, pruning_method, yanked, verdict) \
                      DO UPDATE SET n = facet_counts.n + excluded.n",
                 )
                 .bind(dims.0)
@@ -142,6 +247,7 @@ macro_rules! impl_shared {
                 .bind(dims.2)
                 .bind(dims.3)
                 .bind(yanked)
+                .bind(verdict)
                 .bind(delta)
                 .execute(&mut *conn)
                 .await
@@ -211,16 +317,16 @@ pub(crate) use impl_shared;
 /// A ticket's shape: task, dataset, architecture, pruning method.
 type Dims<'a> = (&'a str, &'a str, &'a str, &'a str);
 
-/// How many of these new tickets have each shape, and each (shape, tag): what inserting them
-/// adds to the facet and tag counts.
+/// How many of these new tickets have each (shape, verdict), and each (shape, tag): what
+/// inserting them adds to the facet and tag counts.
 #[allow(clippy::type_complexity)]
 pub(crate) fn shape_counts(
     tickets: &[NewTicket],
 ) -> (
-    HashMap<Dims<'_>, i64>,
+    HashMap<(Dims<'_>, &'static str), i64>,
     HashMap<(&str, &str, &str, &str, &str), i64>,
 ) {
-    let mut counts: HashMap<Dims<'_>, i64> = HashMap::new();
+    let mut counts: HashMap<(Dims<'_>, &'static str), i64> = HashMap::new();
     let mut tag_counts: HashMap<(&str, &str, &str, &str, &str), i64> = HashMap::new();
     for t in tickets {
         let m = &t.meta;
@@ -230,7 +336,9 @@ pub(crate) fn shape_counts(
             m.architecture.as_str(),
             m.pruning_method.as_str(),
         );
-        *counts.entry(dims).or_default() += 1;
+        *counts
+            .entry((dims, t.evidence().verdict.as_str()))
+            .or_default() += 1;
         for tag in &m.tags {
             *tag_counts
                 .entry((dims.0, dims.1, dims.2, dims.3, tag.as_str()))

@@ -14,6 +14,7 @@ fn sort_column(key: SortKey) -> Option<&'static str> {
         SortKey::Accuracy => Some("t.accuracy"),
         SortKey::Sparsity => Some("t.sparsity"),
         SortKey::Downloads => Some("t.downloads"),
+        SortKey::Reproductions => Some("t.reproductions"),
     }
 }
 
@@ -113,6 +114,17 @@ pub fn where_clause(filter: &TicketFilter, text: TextSearch, sql: &mut Sql) -> S
             conds.push(format!("{column} {op} {}", sql.bind(Arg::Real(v))));
         }
     }
+    if let Some(verdict) = filter.verdict {
+        let p = sql.bind(Arg::Text(verdict.as_str().to_owned()));
+        conds.push(format!("t.verdict = {p}"));
+    }
+    if let Some(n) = filter.min_reproductions {
+        let p = sql.bind(Arg::Int(n as i64));
+        conds.push(format!("t.reproductions >= {p}"));
+    }
+    if filter.reproduced_by_others {
+        conds.push("t.reproductions_by_others > 0".into());
+    }
     if let Some(q) = &filter.q {
         conds.push(match text {
             TextSearch::SqliteFts if q.chars().count() >= 3 => {
@@ -179,15 +191,17 @@ pub enum Facet {
     Architecture,
     PruningMethod,
     Tag,
+    Verdict,
 }
 
 impl Facet {
-    pub const ALL: [Facet; 5] = [
+    pub const ALL: [Facet; 6] = [
         Facet::Task,
         Facet::Dataset,
         Facet::Architecture,
         Facet::PruningMethod,
         Facet::Tag,
+        Facet::Verdict,
     ];
 
     fn column(self) -> &'static str {
@@ -197,6 +211,7 @@ impl Facet {
             Facet::Architecture => "architecture",
             Facet::PruningMethod => "pruning_method",
             Facet::Tag => "tag",
+            Facet::Verdict => "verdict",
         }
     }
 }
@@ -284,7 +299,12 @@ pub fn points_sql(filter: &TicketFilter, cap: usize, text: TextSearch) -> Sql {
 pub fn candidates_sql(filter: &TicketFilter, text: TextSearch) -> Sql {
     let mut sql = Sql::default();
     let conds = where_clause(filter, text, &mut sql);
-    sql.text = format!("SELECT t.id, t.sparsity, t.accuracy FROM tickets t WHERE {conds}");
+    let accuracy = if filter.reproduced_accuracy {
+        "t.reproduced_accuracy"
+    } else {
+        "t.accuracy"
+    };
+    sql.text = format!("SELECT t.id, t.sparsity, {accuracy} FROM tickets t WHERE {conds}");
     sql
 }
 

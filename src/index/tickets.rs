@@ -170,8 +170,9 @@ macro_rules! impl_tickets {
                         .await
                         .map_err(IndexError::from_sqlx)?;
                     let dims = old.dims();
-                    Self::bump(&mut tx, dims, old.yanked, &old.tags, -1).await?;
-                    Self::bump(&mut tx, dims, yanked, &old.tags, 1).await?;
+                    let verdict = old.evidence.verdict.as_str();
+                    Self::bump(&mut tx, dims, old.yanked, verdict, &old.tags, -1).await?;
+                    Self::bump(&mut tx, dims, yanked, verdict, &old.tags, 1).await?;
                 }
                 let ticket = Self::reread(&mut tx, id).await?;
                 tx.commit().await.map_err(IndexError::from_sqlx)?;

@@ -1,8 +1,10 @@
 //! The operator commands: they open the index (and the blob store) directly, on the server's
 //! host, instead of going through the API. One entry point per command, here; the logic in
 //! `tokens` (token create/list/revoke), `takedown` (admin delete, the takedown records),
-//! `integrity` (verify, gc and the start-up sweep) and `seed` (synthetic tickets).
+//! `integrity` (verify, gc and the start-up sweep), `dump` (the open-data snapshot) and `seed`
+//! (synthetic tickets).
 
+pub mod dump;
 pub mod integrity;
 pub mod seed;
 pub mod takedown;
@@ -11,7 +13,9 @@ pub mod tokens;
 use chrono::{DateTime, Utc};
 
 use crate::blobs::BlobStore;
-use crate::config::ops::{AdminCommand, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, TokenCommand};
+use crate::config::ops::{
+    AdminCommand, DumpArgs, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, TokenCommand,
+};
 use crate::domain::tokens as token_rules;
 use crate::index::sql::{self, TextSearch};
 use crate::index::{self, DynIndex};
@@ -70,11 +74,36 @@ pub async fn admin(command: AdminCommand) -> anyhow::Result<()> {
             let blobs = BlobStore::from_url(&locations.blob_store_url)?;
             takedown::take_down(&index, &blobs, &id, &reason, &actor).await
         }
+        AdminCommand::DeleteResult {
+            id,
+            reason,
+            actor,
+            storage,
+        } => {
+            let actor = actor.ok_or_else(|| {
+                anyhow::anyhow!("say who is removing the result: --actor NAME (or $USER)")
+            })?;
+            let index = index::open(&storage.locate(None)?.database_url).await?;
+            takedown::take_down_result(&index, &id, &reason, &actor).await
+        }
         AdminCommand::Takedowns { storage } => {
             let index = index::open(&storage.locate(None)?.database_url).await?;
             takedown::print_takedowns(&index).await
         }
     }
+}
+
+/// `ticketbooth dump`: a fresh open-data snapshot, now.
+pub async fn dump(args: DumpArgs) -> anyhow::Result<()> {
+    let locations = args.storage.locate(args.blob_store.as_deref())?;
+    let index = index::open(&locations.database_url).await?;
+    let blobs = BlobStore::from_url(&locations.blob_store_url)?;
+    let d = dump::refresh(&index, &blobs).await?;
+    println!(
+        "dump: {} tickets, {} results, {} bytes gzipped, sha256 {}",
+        d.tickets, d.results, d.size_bytes, d.sha256
+    );
+    Ok(())
 }
 
 /// `ticketbooth seed`.

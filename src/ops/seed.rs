@@ -204,6 +204,7 @@ pub async fn seed(
                     paper_url: None,
                     code_url: None,
                     license: Some("CC-BY-4.0".into()),
+                    results: Vec::new(),
                 },
                 sha256: sha256.clone(),
                 size_bytes: bytes.len() as u64,

@@ -60,6 +60,36 @@ pub async fn take_down(
     Ok(())
 }
 
+/// `ticketbooth admin delete-result RID`: one result removed, the ticket's evidence recomputed,
+/// an audit row of kind `result` written, all in one transaction.
+pub async fn take_down_result(
+    index: &DynIndex,
+    id: &str,
+    reason: &str,
+    actor: &str,
+) -> anyhow::Result<()> {
+    let (reason, actor) = (reason.trim(), actor.trim());
+    anyhow::ensure!(!reason.is_empty(), "--reason cannot be empty");
+    anyhow::ensure!(
+        !actor.is_empty(),
+        "--actor cannot be empty (it defaults to $USER)"
+    );
+    let done = index
+        .take_down_result(id, reason, actor, Utc::now())
+        .await
+        .map_err(|e| match e {
+            crate::index::IndexError::NotFound => {
+                anyhow::anyhow!("there is no result with id '{id}'")
+            }
+            other => other.into(),
+        })?;
+    println!(
+        "removed result {id} by {} from ticket {} ({}); audit row {}",
+        done.owner, done.ticket_id, done.name, done.id
+    );
+    Ok(())
+}
+
 /// `ticketbooth admin takedowns`.
 pub async fn print_takedowns(index: &DynIndex) -> anyhow::Result<()> {
     let rows: Vec<Vec<String>> = index
@@ -69,6 +99,10 @@ pub async fn print_takedowns(index: &DynIndex) -> anyhow::Result<()> {
         .map(|t| {
             vec![
                 t.id.to_string(),
+                match &t.result_id {
+                    Some(rid) => format!("result {rid}"),
+                    None => t.kind.clone(),
+                },
                 when(Some(t.created_at)),
                 t.actor,
                 t.ticket_id,
@@ -85,7 +119,7 @@ pub async fn print_takedowns(index: &DynIndex) -> anyhow::Result<()> {
         .collect();
     print_table(
         &[
-            "ID", "WHEN", "ACTOR", "TICKET", "NAME", "OBJECT", "CHILDREN", "REASON",
+            "ID", "KIND", "WHEN", "ACTOR", "TICKET", "NAME", "OBJECT", "CHILDREN", "REASON",
         ],
         &rows,
     );

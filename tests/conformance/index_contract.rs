@@ -46,6 +46,7 @@ fn row(owner: &User, name: &str, sha: char, object_key: &str, tags: &[&str]) -> 
             paper_url: None,
             code_url: None,
             license: None,
+            results: Vec::new(),
         },
         sha256: sha.to_string().repeat(64),
         size_bytes: 10,

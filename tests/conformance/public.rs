@@ -35,6 +35,7 @@ fn row(srv_owner: i64, task: &str, n: usize, accuracy: f64, kept: u64, total: u6
             paper_url: None,
             code_url: None,
             license: None,
+            results: Vec::new(),
         },
         sha256: "0".repeat(64),
         size_bytes: 1,

@@ -152,6 +152,7 @@ fn a_page_past_its_limit_says_where_the_next_begins() {
         accuracy: x.0,
         sparsity: 0.0,
         downloads: 0,
+        reproductions: 0,
         seq: x.1,
     };
     let (items, cursor) = paginate(vec![(0.9, 5), (0.8, 4), (0.7, 3)], &f, &p, key);

@@ -1,11 +1,13 @@
 //! `GET`/`HEAD /api/v1/tickets/{id}/file`: exactly the uploaded bytes, streamed, with
-//! `Range`, `If-Range`, `ETag` and `If-None-Match`.
+//! `Range`, `If-Range`, `ETag` and `If-None-Match`; and the open-data dump's snapshot
+//! (`/api/v1/dump`), served the same way.
 
 mod plan;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
 
@@ -74,6 +76,66 @@ pub async fn download(
         .await
         .map_err(ApiError::unavailable)?;
     let body = Body::from_stream(counted(stream, transfer.length(), completes));
+    Ok((transfer.status, transfer.headers, body).into_response())
+}
+
+/// Download the open-data dump: the whole public index as gzipped JSON lines.
+///
+/// One record per line, `{"type": "meta"}` first, then every ticket (`"ticket"`: the API's
+/// ticket JSON with its evidence, without the per-tensor table; lineage is `parent_id`), then
+/// every result (`"result"`). No tokens and nothing private. A snapshot kept in the blob store
+/// and refreshed on a schedule (`--dump-interval`) or by `ticketbooth dump`, served with `ETag`
+/// (its sha256) and `Range`; `X-Dump-Created-At` says when it was made.
+#[utoipa::path(get, path = "/api/v1/dump", tag = "evidence",
+    params(("Range" = Option<String>, Header, description = "One byte range"),
+        ("If-None-Match" = Option<String>, Header, description = "ETags the client already has: 304 when one matches")),
+    responses(
+        (status = 200, description = "The snapshot", content_type = "application/gzip", body = Vec<u8>,
+            headers(("ETag" = String, description = "The quoted sha256 of the gzipped bytes"),
+                ("X-Dump-Created-At" = String, description = "When the snapshot was started (RFC 3339)"))),
+        (status = 206, description = "A byte range", content_type = "application/gzip", body = Vec<u8>),
+        (status = 304, description = "Not modified"),
+        (status = 404, description = "No snapshot yet", body = crate::error::ErrorBody),
+        (status = 416, description = "Range not satisfiable", body = crate::error::ErrorBody),
+    ))]
+pub async fn dump(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let dump = state.index.latest_dump().await?.ok_or_else(|| {
+        ApiError::not_found(
+            "no dump has been made yet; it is refreshed on a schedule, or by `ticketbooth dump`",
+        )
+    })?;
+    let (etag, size) = (format!("\"{}\"", dump.sha256), dump.size_bytes);
+    let mut plan = plan(size, &etag, "ticketbooth-dump", &headers).map_err(ApiError::internal)?;
+    if let DownloadPlan::Send(transfer) = &mut plan {
+        let out = &mut transfer.headers;
+        out.insert(CONTENT_TYPE, HeaderValue::from_static("application/gzip"));
+        out.insert(
+            CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=\"ticketbooth-dump.jsonl.gz\""),
+        );
+        // A newer snapshot replaces it within the refresh interval.
+        out.insert(
+            CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        );
+        if let Ok(when) = HeaderValue::from_str(&dump.created_at.to_rfc3339()) {
+            out.insert("x-dump-created-at", when);
+        }
+    }
+    let transfer = match plan {
+        DownloadPlan::Send(transfer) if method != Method::HEAD => transfer,
+        plan => return Ok(without_body(plan, size)),
+    };
+    let stream = state
+        .blobs
+        .get(&dump.object_key, Some(transfer.start..transfer.end + 1))
+        .await
+        .map_err(ApiError::unavailable)?;
+    let body = Body::from_stream(counted(stream, transfer.length(), None));
     Ok((transfer.status, transfer.headers, body).into_response())
 }
 
