@@ -293,3 +293,24 @@ def test_find_by_verdict(client, unique):
     assert [t.id for t in client.search(tag=unique, min_reproductions=1)] == [wins.id]
     assert list(client.search(tag=unique, reproduced_by_others=True)) == []
     assert math.isfinite(next(client.search(tag=unique, sort="reproductions")).evidence.ticket.mean)
+
+
+def test_transfer_matrix(client, unique):
+    task = unique + "-task"
+    a = publish(client, unique, task=task, dataset="digits-a")
+    b = publish(client, unique + "-b", task=task, dataset="digits-a")
+    c = publish(client, unique + "-c", task=task, dataset="digits-b")
+    client.add_result(a.id, kind="transfer", dataset="digits-b", accuracy=0.6, seed=1)
+    client.add_result(a.id, kind="transfer", dataset="digits-b", accuracy=0.7, seed=2)
+    client.add_result(b.id, kind="transfer", dataset="digits-b", accuracy=0.8)
+    client.add_result(b.id, kind="transfer", dataset="digits-c", accuracy=0.5)
+    client.add_result(c.id, kind="transfer", dataset="digits-a", accuracy=0.4)
+    client.add_result(c.id, kind="transfer", dataset="digits-c", accuracy=0.3, metric="top5_accuracy")  # other metric
+    cells = client.transfer(task, META["architecture"])
+    assert all(isinstance(x, ticketbooth.TransferCell) for x in cells)
+    got = [(x.source, x.target, x.n, x.mean, sorted(x.tickets)) for x in cells]
+    assert [g[:3] for g in got] == [("digits-a", "digits-b", 3), ("digits-a", "digits-c", 1), ("digits-b", "digits-a", 1)]
+    assert got[0][3] == pytest.approx(statistics.fmean([0.6, 0.7, 0.8]), abs=1e-12)
+    assert got[0][4] == sorted([a.id, b.id]) and got[2][4] == [c.id]
+    top5 = client.transfer(task, META["architecture"], metric="top5_accuracy")
+    assert [(x.source, x.target, x.n, x.mean) for x in top5] == [("digits-b", "digits-c", 1, 0.3)]

@@ -17,7 +17,7 @@ import requests
 from . import checks
 from .cache import Cache
 from .errors import IntegrityError, Invalid, NotCached, ServerError, TicketboothError, Unauthorized, from_response
-from .info import Evidence, Lineage, Result, TicketInfo
+from .info import Evidence, Lineage, Result, TicketInfo, TransferCell
 
 __all__ = ["Client", "config_path", "DEFAULT_URL"]
 
@@ -272,6 +272,14 @@ class Client:
         params = {k: v for k, v in dict(task=task, dataset=dataset, architecture=architecture,
                                         metric=metric, accuracy=accuracy).items() if v is not None}
         return [TicketInfo.from_json(t) for t in self._request("GET", "/api/v1/frontier", params=params).json()["items"]]
+
+    def transfer(self, task: str, architecture: str, metric: Optional[str] = None) -> List[TransferCell]:
+        """The transfer matrix of a task and architecture: for every (dataset tickets were found
+        on, dataset a ``transfer`` result trained them on), a :class:`TransferCell`, ordered by
+        source then target. ``metric`` defaults to the server's default metric (``top1_accuracy``)."""
+        params = {k: v for k, v in dict(task=task, architecture=architecture, metric=metric).items() if v is not None}
+        cells = self._request("GET", "/api/v1/transfer", params=params).json().get("cells", [])
+        return [TransferCell.from_json(c) for c in cells]
 
     def lineage(self, ref: Ref) -> Lineage:
         """The ticket's ancestors (nearest first) and children, each with ``same_owner``."""

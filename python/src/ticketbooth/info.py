@@ -1,5 +1,5 @@
 """Typed views of the server's JSON: :class:`TicketInfo`, :class:`TensorInfo`, :class:`Lineage`,
-:class:`Result`, :class:`Evidence` and its :class:`Stats`.
+:class:`Result`, :class:`Evidence` and its :class:`Stats`, :class:`TransferCell`.
 
 Fields the server adds later land in ``extra`` instead of raising, so an older client keeps
 working against a newer server.
@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Dict, List, Mapping, Optional
 
-__all__ = ["TicketInfo", "TensorInfo", "Lineage", "Result", "Evidence", "Stats", "KINDS", "VERDICTS"]
+__all__ = ["TicketInfo", "TensorInfo", "Lineage", "Result", "Evidence", "Stats", "TransferCell", "KINDS",
+           "VERDICTS"]
 
 # The kinds of result a ticket can carry (docs/evidence.md), and the verdicts computed from them.
 KINDS = ("reproduction", "random_reinit", "random_prune", "dense", "transfer")
@@ -306,3 +307,25 @@ class Result:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("extra", "evidence")}
         out.update(self.extra)
         return out
+
+
+@dataclass
+class TransferCell:
+    """One cell of a transfer matrix: tickets found on ``source``, trained on ``target`` by
+    ``transfer`` results: how many results (``n``), their ``mean`` accuracy, and the ids of the
+    tickets behind them (at most 100)."""
+
+    source: str
+    target: str
+    n: int
+    mean: float
+    tickets: List[str] = field(default_factory=list)
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "TransferCell":
+        """Builds one from the server's JSON object."""
+        known, extra = _split(cls, data)
+        for k in ("source", "target", "n", "mean"):
+            known.setdefault(k, None)
+        return cls(**known, extra=extra)
