@@ -4,13 +4,14 @@
 pub mod args;
 mod client;
 mod download;
+mod results;
 mod settings;
 pub(crate) mod tables;
 mod upload;
 
 pub use client::{CliError, Client};
 
-use args::{ClientArgs, DownloadArgs, FrontierArgs, SearchArgs, UploadArgs};
+use args::{ClientArgs, DownloadArgs, FrontierArgs, ResultCommand, SearchArgs, UploadArgs};
 
 pub async fn login(server: &str, token: &str) -> Result<(), CliError> {
     let path = settings::save(server, token)?;
@@ -30,6 +31,12 @@ pub async fn upload(args: &UploadArgs) -> Result<(), CliError> {
 
 pub async fn download(args: &DownloadArgs) -> Result<(), CliError> {
     download::run(args).await
+}
+
+pub async fn result(command: &ResultCommand) -> Result<(), CliError> {
+    match command {
+        ResultCommand::Add(args) => results::add(args).await,
+    }
 }
 
 pub async fn search(args: &SearchArgs) -> Result<(), CliError> {

@@ -11,7 +11,9 @@ pub mod storage;
 
 use clap::{Parser, Subcommand};
 
-use crate::cli::args::{ClientArgs, DownloadArgs, FrontierArgs, SearchArgs, UploadArgs};
+use crate::cli::args::{
+    ClientArgs, DownloadArgs, FrontierArgs, ResultCommand, SearchArgs, UploadArgs,
+};
 use ops::{AdminCommand, DumpArgs, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, TokenCommand};
 use serve::ServeArgs;
 
@@ -76,6 +78,11 @@ pub enum Command {
     Frontier(FrontierArgs),
     /// Download a ticket, resuming an interrupted download and verifying its sha256.
     Download(DownloadArgs),
+    /// Report results against tickets (reproductions, controls, dense, transfers).
+    Result {
+        #[command(subcommand)]
+        command: ResultCommand,
+    },
     /// Exit 0 if URL answers 2xx (a health check for images without curl).
     Probe {
         /// The URL to fetch, e.g. http://127.0.0.1:8080/readyz.
@@ -113,8 +120,10 @@ mod tests {
         let p = &args.protection;
         assert_eq!(p.upload_rate, Rate(Some((60, Duration::from_secs(3600)))));
         assert_eq!(p.read_rate, Rate(Some((50, Duration::from_secs(1)))));
+        assert_eq!(p.result_rate, Rate(Some((120, Duration::from_secs(3600)))));
         let lib = Protection {
             upload_rate: p.upload_rate,
+            result_rate: p.result_rate,
             read_rate: p.read_rate,
             ..Protection::without_rate_limits()
         };

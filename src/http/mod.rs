@@ -103,11 +103,14 @@ fn api_routes(deadline: Duration) -> Router<AppState> {
         .route("/tickets/{id}/lineage", get(tickets::lineage))
         .route(
             "/tickets/{id}/results",
-            get(results::list).post(results::add),
+            get(results::list_results).post(results::add_result),
         )
-        .route("/results/{rid}", delete(results::delete))
-        .route("/transfer", get(results::transfer))
-        .route("/dump", get(files::dump).head(files::dump))
+        .route("/results/{rid}", delete(results::delete_result))
+        .route("/transfer", get(results::transfer_matrix))
+        .route(
+            "/dump",
+            get(files::download_dump).head(files::download_dump),
+        )
         .route("/tickets/{id}/yank", post(tickets::yank))
         .route("/tickets/{id}/unyank", post(tickets::unyank))
         .route("/owners/{owner}/tickets/{name}", get(tickets::show_by_name))

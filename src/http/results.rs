@@ -73,7 +73,7 @@ pub struct TransferMatrix {
         (status = 422, description = "An invalid field, named", body = crate::error::ErrorBody),
         (status = 429, description = "Result rate limit", body = crate::error::ErrorBody),
     ))]
-pub async fn add(
+pub async fn add_result(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(id): Path<String>,
@@ -109,7 +109,7 @@ pub async fn add(
         (status = 200, description = "The results, oldest first", body = ResultList),
         (status = 404, description = "No such ticket", body = crate::error::ErrorBody),
     ))]
-pub async fn list(
+pub async fn list_results(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ResultList>> {
@@ -134,7 +134,7 @@ pub async fn list(
         (status = 403, description = "Not the reporter, or the token lacks the results scope", body = crate::error::ErrorBody),
         (status = 404, description = "No such result", body = crate::error::ErrorBody),
     ))]
-pub async fn delete(
+pub async fn delete_result(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(rid): Path<String>,
@@ -170,7 +170,7 @@ pub async fn delete(
         (status = 200, description = "Cells ordered by source, then target", body = TransferMatrix),
         (status = 400, description = "A bad or missing parameter", body = crate::error::ErrorBody),
     ))]
-pub async fn transfer(
+pub async fn transfer_matrix(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<TransferMatrix>> {

@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod deploy;
 mod download;
+mod evidence;
 mod index_contract;
 mod integrity;
 mod interop;

@@ -37,10 +37,10 @@ fn scopes_parse_and_print() {
         normalize(vec![Scope::Yank, Scope::Upload, Scope::Yank]),
         vec![Scope::Upload, Scope::Yank]
     );
-    assert_eq!(join(&Scope::ALL), "upload,yank,tokens");
+    assert_eq!(join(&Scope::ALL), "upload,yank,tokens,results");
     assert_eq!(
         serde_json::to_string(&Scope::ALL).unwrap(),
-        r#"["upload","yank","tokens"]"#
+        r#"["upload","yank","tokens","results"]"#
     );
 }
 

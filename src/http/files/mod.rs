@@ -98,7 +98,7 @@ pub async fn download(
         (status = 404, description = "No snapshot yet", body = crate::error::ErrorBody),
         (status = 416, description = "Range not satisfiable", body = crate::error::ErrorBody),
     ))]
-pub async fn dump(
+pub async fn download_dump(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
