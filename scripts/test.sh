@@ -107,7 +107,7 @@ start_server() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   # These checks test behaviour, not throttling (tests/conformance/limits.rs does that): no rate limits.
   target/debug/ticketbooth serve --data-dir "$SERVE_DIR" --listen "127.0.0.1:$port" \
-    --read-rate off --upload-rate off 2>"$SERVE_DIR/serve.log" &
+    --read-rate off --upload-rate off --result-rate off 2>"$SERVE_DIR/serve.log" &
   SERVE_PID=$!
   SERVE_URL="http://127.0.0.1:$port"
   for _ in $(seq 1 50); do curl -fsS "$SERVE_URL/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
@@ -143,7 +143,8 @@ docs_csp() {
 }
 
 # The web page's pure logic (static/lib.js: the layerwise profile's grouping, the range check,
-# the dense baseline, lineage by owner) with Node's own test runner; no packages, no build step.
+# the dense baseline, lineage by owner, the verdict in words, the result form's checks, the
+# transfer grid) with Node's own test runner; no packages, no build step.
 web_unit() {
   if ! command -v node >/dev/null 2>&1; then
     say "installing Debian's nodejs for the web page's unit tests"

@@ -1,7 +1,7 @@
 // What every page shares: the API, the page's root element, HTML escaping and the page's
 // units, navigation within the page, and a ticket as a list row.
 
-import { pct, remaining } from "./lib.js";
+import { pct, remaining, verdictLabel, verdictRule } from "./lib.js";
 
 export const API = "/api/v1";
 export const app = document.getElementById("app");
@@ -27,6 +27,29 @@ export async function api(path) {
   return body;
 }
 
+/** Sends JSON with the token; answers the JSON reply, or throws with the JSON error body
+ *  (err.body.error: {code, message, field}) and the status. */
+export async function apiSend(method, path, body, token) {
+  const r = await fetch(API + path, {
+    method,
+    headers: { Accept: "application/json", "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const reply = await r.json().catch(() => ({}));
+  if (!r.ok) throw Object.assign(new Error(reply?.error?.message || `HTTP ${r.status} ${r.statusText}`), { status: r.status, body: reply });
+  return reply;
+}
+
+/** The token the upload page keeps in this browser (localStorage), shared by every form. */
+export const TOKEN_KEY = "ticketbooth.token";
+
+/** The verdict as a badge: its label, the rule that gives it on hover. */
+export function verdictBadge(verdict, extra = "") {
+  if (!verdict) return "";
+  const cls = /^[a-z_]+$/.test(verdict) ? verdict : "other";
+  return `<span class="verdict v-${cls}" data-verdict="${esc(verdict)}" title="${esc(verdictRule(verdict) ?? verdict)}"${extra}>${esc(verdictLabel(verdict))}</span>`;
+}
+
 export function title(t) { document.title = t ? `${t} · ticketbooth` : "ticketbooth: the open registry of lottery tickets"; }
 
 /** The page's router (app.js sets it): shows the page for the current URL. */
@@ -45,12 +68,13 @@ export function showError(err) {
 export function ticketRow(t) {
   return `<li>
     <div class="title"><a href="/tickets/${encodeURIComponent(t.id)}" data-link>${esc(t.owner)}/${esc(t.name)}</a>
+      ${verdictBadge(t.evidence?.verdict)}
       ${t.yanked ? '<span class="chip">yanked</span>' : ""}</div>
     <div class="muted">${esc(t.task)} · ${esc(t.dataset)} · ${esc(t.architecture)} · ${esc(t.pruning_method)}</div>
     <div><span class="meter" aria-hidden="true"><span style="width:${Math.max(1, (1 - t.sparsity) * 100)}%"></span></span>
       <span data-role="remaining">${rem(t.sparsity)}</span> ·
       ${esc(t.metric)} <strong>${frac(t.accuracy)}</strong>${t.dense_accuracy != null ? ` (dense ${frac(t.dense_accuracy)})` : ""} ·
-      ${t.downloads} downloads</div>
+      ${t.downloads} downloads${t.evidence?.reproductions ? ` · ${t.evidence.reproductions} reproduction${t.evidence.reproductions === 1 ? "" : "s"}${t.evidence.reproductions_by_others ? ` (${t.evidence.reproductions_by_others} by others)` : ""}` : ""}</div>
     <div class="chips">${t.tags.map((g) => `<span class="chip">${esc(g)}</span>`).join("")}</div>
   </li>`;
 }

@@ -7,12 +7,18 @@ from the rewind point, prune 20% of the remaining conv and linear weights global
 (torch.nn.utils.prune), and rewind the survivors. Every level is published with the package
 (`client.publish`, the torch-prune layout of ticketbooth.export), its parent the level before.
 
+Every level then runs the two controls for real, with the same recipe and batch order, and
+reports them with `client.add_result`: the same masks from a fresh random init
+(`random_reinit`), and a random mask at the same global sparsity from the rewind point
+(`random_prune`, scope `global`, as the example prunes). The registry computes the verdict.
+
     python3 find_tickets_torch.py --quick                # 3 rounds, 5 epochs: seconds
     python3 find_tickets_torch.py --rounds 8
 """
 import argparse
 import json
 import sys
+import time
 
 import ticketbooth
 import lth_torch as L
@@ -30,6 +36,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="3 rounds of 5 epochs; names start digits-cnn-imp-quick")
     ap.add_argument("--name", default=None, help="ticket name prefix (default digits-cnn-imp[-quick])")
     ap.add_argument("--report", default=None, help="write what was computed and published, as JSON")
+    ap.add_argument("--controls", type=int, default=1, help="seeds of each control per level (0: none)")
     args = ap.parse_args()
     if args.quick:
         args.epochs = 5
@@ -51,6 +58,7 @@ def main():
     parent = None
     dense_acc = None
     report = []
+    control_seconds = 0.0
     for level in range(args.rounds + 1):
         # The ticket: this level's masks, with the rewind-point weights.
         tensors = ticketbooth.export(model, weights=rewind)
@@ -68,18 +76,63 @@ def main():
                         f"{args.epochs} epochs per training, torch.nn.utils.prune.",
             hyperparameters=dict(recipe, seed=args.seed, level=level, prune_fraction=args.fraction, scope="global",
                                  rewind_iteration=args.rewind_iteration, framework="torch"))
-        print(f"level {level}: sparsity {sp:.4f} (server measured {info.sparsity:.4f}), accuracy {acc:.4f} "
-              f"-> {client.url}/tickets/{info.id}", flush=True)
+        started = time.perf_counter()
+        results = controls(model, rewind, tensors, (x, y, xt, yt), args, recipe)
+        control_seconds += time.perf_counter() - started
+        evidence = info.evidence
+        for r in results:
+            evidence = client.add_result(info, **r).evidence
+        line = f"level {level}: sparsity {sp:.4f} (server measured {info.sparsity:.4f}), accuracy {acc:.4f}"
+        for kind in ("random_reinit", "random_prune"):
+            accs = [r["accuracy"] for r in results if r["kind"] == kind]
+            if accs:
+                line += f", {kind.replace('_', ' ')} {sum(accs) / len(accs):.4f}"
+        if evidence is not None:
+            line += f"; verdict {evidence.verdict}"
+        print(f"{line} -> {client.url}/tickets/{info.id}", flush=True)
         report.append({"level": level, "id": info.id, "sparsity": sp, "accuracy": acc,
-                       "parent_id": parent.id if parent else None})
+                       "parent_id": parent.id if parent else None, "controls": results,
+                       "verdict": evidence.verdict if evidence else None})
         parent = info
         if level < args.rounds:
             # Prune the trained candidate, then carry its masks to the next level.
             L.prune_global(candidate, args.fraction)
             model = candidate
+    print(f"controls: {control_seconds:.1f} s of training for {2 * args.controls * (args.rounds + 1)} runs", flush=True)
     if args.report:
         with open(args.report, "w") as f:
-            json.dump(report, f, indent=1)
+            json.dump({"levels": report, "control_seconds": control_seconds}, f, indent=1)
+
+
+def controls(model, rewind, tensors, data, args, recipe):
+    """The two controls at this level, trained for real with the ticket's recipe and batch order:
+    the model's masks from a fresh init, and a random mask at the same global sparsity from the
+    rewind point. As keyword arguments of client.add_result."""
+    import torch
+
+    x, y, xt, yt = data
+    masks = ticketbooth.Ticket(tensors).masks
+    out = []
+    common = dict(dataset="sklearn-digits", steps=L.steps(len(x), recipe), framework="pytorch")
+    # Controls must not move the global RNG the IMP loop sees (new_model seeds it).
+    with torch.random.fork_rng(devices=[]):
+        for i in range(args.controls):
+            seed = args.seed + 1000 + i
+            fresh = L.new_model(seed).state_dict()
+            net = ticketbooth.Ticket(ticketbooth.export(model, weights=fresh)).apply(L.DigitsCNN())
+            L.train(net, x, y, seed=args.seed, recipe=recipe)
+            out.append(dict(common, kind="random_reinit", seed=seed, accuracy=L.accuracy(net, xt, yt),
+                            notes=f"find_tickets_torch.py: the ticket's masks, weights from a fresh init (seed {seed})"))
+            random = L.random_masks(masks, seed)
+            shuffled = {k: v for k, v in tensors.items() if not k.endswith("_mask")}
+            shuffled.update({f"{p}_mask": m for p, m in random.items()})
+            net = ticketbooth.Ticket(shuffled).apply(L.DigitsCNN())
+            assert abs(L.sparsity(net) - L.sparsity(ticketbooth.Ticket(tensors).apply(L.DigitsCNN()))) < 1e-12
+            L.train(net, x, y, seed=args.seed, recipe=recipe)
+            out.append(dict(common, kind="random_prune", seed=seed, scope="global", accuracy=L.accuracy(net, xt, yt),
+                            notes=f"find_tickets_torch.py: a global random mask at the ticket's sparsity "
+                                  f"(seed {seed}), the rewind-point weights"))
+    return out
 
 
 def ticketbooth_identity(module, name):

@@ -111,6 +111,31 @@ def prune(trained, masks, fraction=0.2, scope="global"):
     return masks
 
 
+def random_masks(masks, seed, scope="global"):
+    """A random mask at the same sparsity as `masks` (the random-pruning control): with
+    `layerwise`, each layer keeps as many weights as its mask does, chosen uniformly; with
+    `global`, as many weights in all as the masks keep, chosen uniformly over every layer."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    if scope == "layerwise":
+        for key, m in masks.items():
+            flat = np.zeros(m.size, np.float32)
+            flat[rng.choice(m.size, int(m.sum()), replace=False)] = 1
+            out[key] = flat.reshape(m.shape)
+        return out
+    sizes = [m.size for m in masks.values()]
+    flat = np.zeros(sum(sizes), np.float32)
+    flat[rng.choice(len(flat), int(sum(m.sum() for m in masks.values())), replace=False)] = 1
+    for (key, m), piece in zip(masks.items(), np.split(flat, np.cumsum(sizes)[:-1])):
+        out[key] = piece.reshape(m.shape)
+    return out
+
+
+def steps(n, recipe=RECIPE):
+    """Optimizer steps of one training on n examples."""
+    return recipe["epochs"] * -(-n // recipe["batch_size"])
+
+
 def sparsity(masks):
     total = sum(m.size for m in masks.values())
     kept = sum(int(m.sum()) for m in masks.values())

@@ -83,6 +83,22 @@ def prune_global(model, fraction):
     prune.global_unstructured(prunable(model), pruning_method=prune.L1Unstructured, amount=fraction)
 
 
+def random_masks(masks, seed):
+    """A random mask at the same global sparsity as `masks` ({param: mask}): as many weights in
+    all as they keep, chosen uniformly over every prunable layer (the control for global pruning)."""
+    g = torch.Generator().manual_seed(seed)
+    sizes = [m.numel() for m in masks.values()]
+    kept = sum(int(m.sum()) for m in masks.values())
+    flat = torch.zeros(sum(sizes))
+    flat[torch.randperm(len(flat), generator=g)[:kept]] = 1
+    return {p: piece.view_as(m).to(m.dtype) for (p, m), piece in zip(masks.items(), flat.split(sizes))}
+
+
+def steps(n, recipe=RECIPE):
+    """Optimizer steps of one training on n examples."""
+    return recipe["epochs"] * -(-n // recipe["batch_size"])
+
+
 def sparsity(model):
     """1 - kept / total over the masks, counted by torch."""
     masks = [m.weight_mask for m, _ in prunable(model)]

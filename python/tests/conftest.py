@@ -87,7 +87,7 @@ def server():
     if url and token:
         yield url.rstrip("/"), token, os.environ.get("TICKETBOOTH_TEST_DATA_DIR")
         return
-    s = Server("--read-rate", "off", "--upload-rate", "off")
+    s = Server("--read-rate", "off", "--upload-rate", "off", "--result-rate", "off")
     try:
         yield s.url, s.token(), s.dir
     finally:

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
 /// Where the client commands talk to. Flags and environment win over `ticketbooth login`.
 #[derive(Args, Clone, Default)]
@@ -210,6 +210,52 @@ pub struct CompareArgs {
     /// The second ticket: id or owner/name.
     pub b: String,
     /// Print the server's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `ticketbooth result ...`.
+#[derive(Debug, Subcommand, Clone)]
+pub enum ResultCommand {
+    /// Report a result against a ticket: a reproduction, a control (random_reinit,
+    /// random_prune), the dense baseline, or a transfer to another dataset.
+    Add(ResultAddArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ResultAddArgs {
+    /// Ticket id or owner/name.
+    pub ticket: String,
+    /// reproduction, random_reinit, random_prune, dense or transfer.
+    #[arg(long)]
+    pub kind: String,
+    /// The accuracy reached, a fraction in [0, 1].
+    #[arg(long, value_parser = parse_fraction)]
+    pub accuracy: f64,
+    #[arg(long)]
+    pub seed: Option<i64>,
+    /// The dataset trained on (required for a transfer; default: the ticket's).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// The metric (default: the ticket's).
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// For random_prune: layerwise or global.
+    #[arg(long)]
+    pub scope: Option<String>,
+    #[arg(long)]
+    pub steps: Option<i64>,
+    #[arg(long)]
+    pub framework: Option<String>,
+    #[arg(long)]
+    pub hardware: Option<String>,
+    #[arg(long)]
+    pub code_url: Option<String>,
+    #[arg(long)]
+    pub notes: Option<String>,
+    /// Print the JSON answer instead.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]

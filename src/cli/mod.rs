@@ -4,13 +4,16 @@
 pub mod args;
 mod client;
 mod download;
+mod results;
 mod settings;
 pub(crate) mod tables;
 mod upload;
 
 pub use client::{CliError, Client};
 
-use args::{ClientArgs, CompareArgs, DownloadArgs, FrontierArgs, SearchArgs, UploadArgs};
+use args::{
+    ClientArgs, CompareArgs, DownloadArgs, FrontierArgs, ResultCommand, SearchArgs, UploadArgs,
+};
 
 pub async fn login(server: &str, token: &str) -> Result<(), CliError> {
     let path = settings::save(server, token)?;
@@ -45,6 +48,12 @@ pub async fn compare(args: &CompareArgs) -> Result<(), CliError> {
         tables::print_comparison(&answer);
     }
     Ok(())
+}
+
+pub async fn result(command: &ResultCommand) -> Result<(), CliError> {
+    match command {
+        ResultCommand::Add(args) => results::add(args).await,
+    }
 }
 
 pub async fn search(args: &SearchArgs) -> Result<(), CliError> {

@@ -66,6 +66,56 @@ pub fn accuracy(v: &Value) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// What a verdict means, in words (the rule is docs/evidence.md's).
+fn verdict_rule(verdict: &str) -> &'static str {
+    match verdict {
+        "wins" => {
+            "beats every recorded control by more than 1 point, and is not more than 0.5 points below dense"
+        }
+        "no_better_than_controls" => {
+            "a control (random re-init or random pruning) is within 1 point of it, or above"
+        }
+        "below_dense" => "more than 0.5 points below the dense network's accuracy",
+        _ => "no control (random re-init or random pruning) reported yet",
+    }
+}
+
+/// The evidence on a ticket: the verdict with its rule, and the statistics per kind.
+pub fn print_evidence(e: &Value) {
+    let verdict = e["verdict"].as_str().unwrap_or("unverified");
+    let margin = e["margin"]
+        .as_f64()
+        .map(|m| format!(" (margin {:+.2} points over the best control)", m * 100.0))
+        .unwrap_or_default();
+    println!("Evidence: {verdict}{margin}");
+    println!("  {}", verdict_rule(verdict));
+    let rows: Vec<Vec<String>> = ["ticket", "random_reinit", "random_prune", "dense"]
+        .into_iter()
+        .filter(|k| e[*k].is_object())
+        .map(|k| {
+            let s = &e[k];
+            let std = s["std"]
+                .as_f64()
+                .map(|x| format!("{:.2}", x * 100.0))
+                .unwrap_or_else(|| "-".into());
+            vec![
+                k.to_owned(),
+                text(&s["n"]),
+                accuracy(&s["mean"]),
+                std,
+                accuracy(&s["min"]),
+                accuracy(&s["max"]),
+            ]
+        })
+        .collect();
+    print_table(&["", "N", "MEAN", "STD (PTS)", "MIN", "MAX"], &rows);
+    println!(
+        "Reproductions: {} ({} by others)",
+        text(&e["reproductions"]),
+        text(&e["reproductions_by_others"])
+    );
+}
+
 /// A table of tickets; when there are none, says so with the filters that were used.
 pub fn print_tickets(items: &Value, json: bool, filters: &[(&str, String)]) {
     let items = items.as_array().cloned().unwrap_or_default();
@@ -249,6 +299,8 @@ pub fn print_ticket(t: &Value) {
     for (f, v) in &fields {
         println!("{f:<width$}  {v}");
     }
+    println!();
+    print_evidence(&t["evidence"]);
     println!();
     let tensors: Vec<TensorReport> =
         serde_json::from_value(t["tensors"].clone()).unwrap_or_default();

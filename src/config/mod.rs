@@ -12,7 +12,7 @@ pub mod storage;
 use clap::{Parser, Subcommand};
 
 use crate::cli::args::{
-    ClientArgs, CompareArgs, DownloadArgs, FrontierArgs, SearchArgs, UploadArgs,
+    ClientArgs, CompareArgs, DownloadArgs, FrontierArgs, ResultCommand, SearchArgs, UploadArgs,
 };
 use ops::{AdminCommand, DumpArgs, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, TokenCommand};
 use serve::ServeArgs;
@@ -82,6 +82,11 @@ pub enum Command {
     /// Compare two tickets' masks layer by layer: overlap (IoU) against chance, and how often
     /// their kept weights agree in sign.
     Compare(CompareArgs),
+    /// Report results against tickets (reproductions, controls, dense, transfers).
+    Result {
+        #[command(subcommand)]
+        command: ResultCommand,
+    },
     /// Exit 0 if URL answers 2xx (a health check for images without curl).
     Probe {
         /// The URL to fetch, e.g. http://127.0.0.1:8080/readyz.

@@ -44,6 +44,9 @@ pub struct SeedArgs {
     /// Seed of the generator, so runs are repeatable.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Results (controls, reproductions, dense runs) reported with each ticket, by its owner.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=64))]
+    pub results_per_ticket: u64,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -45,6 +45,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../static/pages/frontier.js"),
     ),
     (
+        "pages/transfer.js",
+        JS,
+        include_str!("../../static/pages/transfer.js"),
+    ),
+    (
         "pages/upload.js",
         JS,
         include_str!("../../static/pages/upload.js"),
@@ -89,7 +94,7 @@ fn serve(name: &str) -> Response {
 pub async fn fallback(uri: Uri) -> Response {
     let path = uri.path();
     let is_page = path == "/"
-        || ["/search", "/upload", "/frontier"].contains(&path)
+        || ["/search", "/upload", "/frontier", "/transfer"].contains(&path)
         || ["/tickets/", "/tasks/", "/owners/"]
             .iter()
             .any(|prefix| path.starts_with(prefix));

@@ -88,10 +88,38 @@ macro_rules! impl_shared {
                         .iter()
                         .flat_map(|t| t.meta.tags.iter().map(|tag| (tag.as_str(), seq_of[&t.id])))
                         .collect();
-                    for t in chunk {
-                        for r in &t.meta.results {
-                            Self::insert_result(&mut *conn, seq_of[&t.id], t.owner_id, r, t.created_at).await?;
-                        }
+                    let results: Vec<(i64, i64, &$crate::domain::evidence::NewResult, chrono::DateTime<chrono::Utc>)> = chunk
+                        .iter()
+                        .flat_map(|t| t.meta.results.iter().map(|r| (seq_of[&t.id], t.owner_id, r, t.created_at)))
+                        .collect();
+                    // 15 values a row: 1000 rows a statement.
+                    for results in results.chunks(1000) {
+                        let mut insert = sqlx::QueryBuilder::<Db>::new(
+                            "INSERT INTO results (id, ticket_seq, user_id, kind, accuracy, metric, seed, dataset, \
+                             scope, steps, framework, hardware, code_url, notes, created_at) ",
+                        );
+                        insert.push_values(results, |mut row, (seq, user, r, at)| {
+                            row.push_bind(uuid::Uuid::now_v7().to_string())
+                                .push_bind(*seq)
+                                .push_bind(*user)
+                                .push_bind(r.kind.as_str())
+                                .push_bind(r.accuracy)
+                                .push_bind(r.metric.clone())
+                                .push_bind(r.seed.unwrap_or(-1))
+                                .push_bind(r.dataset.clone())
+                                .push_bind(r.scope.map(|s| s.as_str()))
+                                .push_bind(r.steps)
+                                .push_bind(r.framework.clone())
+                                .push_bind(r.hardware.clone())
+                                .push_bind(r.code_url.clone())
+                                .push_bind(r.notes.clone())
+                                .push_bind(*at);
+                        });
+                        insert
+                            .build()
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(IndexError::from_result_insert)?;
                     }
                     for tags in tags.chunks(1000) {
                         let mut insert =

@@ -111,7 +111,14 @@ pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
     let locations = args.storage.locate(args.blob_store.as_deref())?;
     let index = index::open(&locations.database_url).await?;
     let blobs = BlobStore::from_url(&locations.blob_store_url)?;
-    seed::seed(&index, &blobs, args.count, args.seed).await
+    seed::seed(
+        &index,
+        &blobs,
+        args.count,
+        args.seed,
+        args.results_per_ticket as usize,
+    )
+    .await
 }
 
 /// `ticketbooth gc`: warns when the grace period is shorter than is safe with replicas.

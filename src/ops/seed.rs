@@ -3,6 +3,8 @@
 //! and all share one small real blob, so downloads work.
 
 use chrono::Utc;
+
+use crate::domain::evidence::{NewResult, PruneScope, ResultKind};
 use serde_json::json;
 
 use crate::blobs::BlobStore;
@@ -122,6 +124,51 @@ impl Rng {
     }
 }
 
+/// Results for a synthetic ticket of this accuracy: controls a little or a lot below it (so
+/// verdicts vary), reproductions around it, dense runs at the dense accuracy; result i has
+/// seed i, so none repeats another.
+fn synthetic_results(
+    rng: &mut Rng,
+    accuracy: f64,
+    dense: f64,
+    dataset: &str,
+    n: usize,
+) -> Vec<NewResult> {
+    const KINDS: [ResultKind; 5] = [
+        ResultKind::RandomReinit,
+        ResultKind::RandomPrune,
+        ResultKind::Reproduction,
+        ResultKind::Reproduction,
+        ResultKind::Dense,
+    ];
+    // How far below the ticket this ticket's controls land: within a point for about a third.
+    let gap = 0.03 * rng.unit();
+    (0..n)
+        .map(|i| {
+            let kind = KINDS[i % KINDS.len()];
+            let noise = 0.004 * (rng.unit() - 0.5);
+            let value = match kind {
+                ResultKind::Dense => dense + noise,
+                ResultKind::Reproduction => accuracy + noise,
+                _ => accuracy - gap + noise,
+            };
+            NewResult {
+                kind,
+                accuracy: value.clamp(0.0, 1.0),
+                metric: crate::domain::metadata::DEFAULT_METRIC.to_owned(),
+                seed: Some(i as i64),
+                dataset: dataset.to_owned(),
+                scope: (kind == ResultKind::RandomPrune).then_some(PruneScope::Layerwise),
+                steps: None,
+                framework: None,
+                hardware: None,
+                code_url: None,
+                notes: None,
+            }
+        })
+        .collect()
+}
+
 /// A small valid ticket file: the blob every synthetic ticket points at.
 fn shared_file() -> Vec<u8> {
     let header = r#"{"fc.weight":{"dtype":"F32","shape":[8,8],"data_offsets":[0,256]}}"#;
@@ -141,6 +188,7 @@ pub async fn seed(
     blobs: &BlobStore,
     count: u64,
     seed: u64,
+    results_per_ticket: usize,
 ) -> anyhow::Result<()> {
     let owner = index
         .create_token(OWNER, &tokens::hash(&tokens::generate()?))
@@ -204,7 +252,13 @@ pub async fn seed(
                     paper_url: None,
                     code_url: None,
                     license: Some("CC-BY-4.0".into()),
-                    results: Vec::new(),
+                    results: synthetic_results(
+                        &mut rng,
+                        accuracy,
+                        dense,
+                        dataset,
+                        results_per_ticket,
+                    ),
                 },
                 sha256: sha256.clone(),
                 size_bytes: bytes.len() as u64,

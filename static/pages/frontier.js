@@ -1,8 +1,29 @@
 // The frontier (/frontier?task=&dataset=&architecture=): accuracy against weights remaining,
-// the Pareto frontier, IMP chains, the dense baseline.
+// the Pareto frontier, IMP chains, the dense baseline, each ticket coloured by its verdict.
 
-import { denseBaseline, pct, remaining } from "../lib.js";
+import { denseBaseline, pct, remaining, VERDICTS, verdictLabel, verdictRule, verdictsById } from "../lib.js";
 import { api, app, esc, navigate, title } from "../ui.js";
+
+/**
+ * The verdict of every plotted ticket. /api/v1/points rows are compact ([id, name, sparsity,
+ * accuracy, parent_id]) and carry no evidence, but take the search's filters: the same query is
+ * asked once per verdict present (the facet says which), except the most common one, which the
+ * rest get. Where that fails (an older server), only the tickets at hand (the frontier's and a
+ * page of the search, which carry `evidence`) are coloured, the others "unknown".
+ */
+async function plotVerdicts(filters, rows, tickets) {
+  const ids = rows.map((r) => r[0]);
+  try {
+    const present = ((await api(`/facets?${filters}`)).verdict || []).filter((f) => f.count > 0);
+    if (!present.length) return { verdicts: verdictsById(ids, {}, tickets), complete: false };
+    const [most, ...others] = present; // most frequent first
+    const lists = await Promise.all(others.map((f) => api(`/points?${filters}&verdict=${encodeURIComponent(f.value)}`)));
+    const byVerdict = Object.fromEntries(others.map((f, i) => [f.value, lists[i].items.map((r) => r[0])]));
+    return { verdicts: verdictsById(ids, byVerdict, tickets, most.value), complete: true };
+  } catch {
+    return { verdicts: verdictsById(ids, {}, tickets), complete: false };
+  }
+}
 
 export async function frontier(params) {
   title("Frontier");
@@ -28,6 +49,7 @@ export async function frontier(params) {
   const [points, front, sample] = await Promise.all([api(`/points?${filters}`), api(`/frontier?${filters}`), api(`/tickets?${filters}&limit=100`)]);
   const seen = new Map([...front.items, ...sample.items].map((t) => [t.id, t]));
   const baseline = denseBaseline([...seen.values()]);
+  const { verdicts, complete } = await plotVerdicts(filters, points.items, [...seen.values()]);
   const select = (name, label, options, current) => `<label>${label} <select name="${name}" id="f-${name}"><option value="">all</option>${options.map((o) => `<option ${o === current ? "selected" : ""}>${esc(o)}</option>`).join("")}</select></label>`;
   app.innerHTML = `
     <h1>Sparsity/accuracy frontier</h1>
@@ -38,12 +60,13 @@ export async function frontier(params) {
     </form>
     <p class="muted" id="caption">${points.items.length} tickets${points.truncated ? " (first 100,000)" : ""}; ${front.items.length} on the frontier.
       A ticket is left off the frontier when another is at least as sparse and at least as accurate, and better in one of the two.
-      Hover a point for the ticket; click it (or focus it and press Enter) to open it.</p>
-    <div class="frontier-view">${legend(points.items, baseline)}<div id="plot-box"></div></div>`;
+      Hover a point for the ticket; click it (or focus it and press Enter) to open it.
+      Colours are verdicts: does the ticket beat random re-init and random pruning, and match dense?${complete ? "" : " (This server gave verdicts only for the tickets on the frontier and the 100 newest; the others are “unknown”.)"}</p>
+    <div class="frontier-view">${legend(points.items, baseline)}${verdictLegend(verdicts)}<div id="plot-box"></div></div>`;
   drawPlot = () => {
     const box = document.getElementById("plot-box");
     if (!box) return;
-    box.innerHTML = plot(points.items, front.items, baseline, box.clientWidth);
+    box.innerHTML = plot(points.items, front.items, baseline, box.clientWidth, verdicts);
     wirePlot();
   };
   drawPlot();
@@ -69,8 +92,8 @@ window.addEventListener("resize", () => {
 function legend(rows, baseline) {
   const key = (inner) => `<svg class="key" width="30" height="14" viewBox="0 0 30 14" aria-hidden="true">${inner}</svg>`;
   const items = [
-    [key('<line class="frontier" x1="2" y1="7" x2="28" y2="7"/>'), "Pareto frontier: the best known ticket at each size (red dots are on it)"],
-    [key('<circle cx="15" cy="7" r="4"/>'), "another ticket"],
+    [key('<line class="frontier" x1="2" y1="7" x2="28" y2="7"/>'), "Pareto frontier: the best known ticket at each size (ringed in red)"],
+    [key('<circle class="on-frontier ring" cx="15" cy="7" r="4.5"/>'), "a ticket on the frontier; the fill is its verdict"],
     [key('<line class="chain" x1="2" y1="11" x2="28" y2="3"/>'), "grey lines: IMP chains, each ticket joined to its parent (lineage)"],
   ];
   if (baseline) {
@@ -81,9 +104,22 @@ function legend(rows, baseline) {
   return `<ul class="legend" id="legend" aria-label="Legend">${items.map(([k, text]) => `<li>${k} ${esc(text)}</li>`).join("")}</ul>`;
 }
 
+/** The verdicts' colours, with how many plotted tickets have each; the rule on hover. */
+function verdictLegend(verdicts) {
+  const counts = new Map();
+  for (const v of verdicts.values()) counts.set(v, (counts.get(v) || 0) + 1);
+  const order = [...VERDICTS.map((v) => v.value).reverse(), ...[...counts.keys()].filter((v) => !VERDICTS.some((x) => x.value === v))];
+  const items = order.filter((v) => counts.has(v)).map((v) => `<li data-verdict="${esc(v)}" title="${esc(verdictRule(v) ?? "no verdict from the server")}">
+    <svg class="key" width="14" height="14" viewBox="0 0 14 14" aria-hidden="true"><circle class="${vclass(v)}" cx="7" cy="7" r="5"/></svg>
+    ${esc(v === "unknown" ? "verdict unknown" : verdictLabel(v))} <span class="count">(${counts.get(v)})</span></li>`);
+  return `<ul class="legend" id="verdict-legend" aria-label="Verdicts">${items.join("")}</ul>`;
+}
+
+const vclass = (v) => `v-${/^[a-z_]+$/.test(v) ? v : "unknown"}`;
+
 /** Accuracy against percent of weights remaining, log x axis, as in the LTH papers. Drawn at
  *  `width` pixels (the text at its real size), between 320 and 900. */
-function plot(rows, front, baseline, width) {
+function plot(rows, front, baseline, width, verdicts) {
   if (!rows.length) return '<p class="notice">No tickets match.</p>';
   const W = Math.round(Math.min(900, Math.max(320, width || 760))), H = Math.round(Math.max(300, Math.min(440, W * 0.62)));
   const L = 48, R = 20, T = 14, B = 44;
@@ -113,8 +149,10 @@ function plot(rows, front, baseline, width) {
   const base = baseline ? `<line class="baseline" id="baseline" x1="${L}" x2="${W - R}" y1="${y(baseline.value)}" y2="${y(baseline.value)}"/>` : "";
   // Drawn last, on a halo of the background, so lines and dots never make it unreadable.
   const baseLabel = baseline ? `<text class="baseline-label" id="baseline-label" x="${W - R - 4}" y="${y(baseline.value) - 6}" text-anchor="end">dense baseline ${pct(baseline.value, 2)}${baseline.agreed ? "" : " (median)"}</text>` : "";
-  const dots = rows.map((r) => `<circle r="${onFront.has(r[0]) ? 5 : 4}" cx="${x(r[2])}" cy="${y(r[3])}" class="${onFront.has(r[0]) ? "on-frontier" : ""}"
-      data-id="${esc(r[0])}" data-tip="${esc(`${r[1]} · ${remaining(r[2])} · accuracy ${pct(r[3], 2)}`)}" tabindex="0" role="link" aria-label="${esc(`${r[1]}, ${remaining(r[2])}, accuracy ${pct(r[3], 2)}`)}"/>`).join("");
+  const said = (v) => (v === "unknown" ? "verdict unknown" : verdictLabel(v));
+  const dots = rows.map((r) => { const v = verdicts.get(r[0]) ?? "unknown";
+    return `<circle r="${onFront.has(r[0]) ? 6 : 5}" cx="${x(r[2])}" cy="${y(r[3])}" class="${onFront.has(r[0]) ? "on-frontier " : ""}${vclass(v)}" data-verdict="${esc(v)}"
+      data-id="${esc(r[0])}" data-tip="${esc(`${r[1]} · ${remaining(r[2])} · accuracy ${pct(r[3], 2)} · ${said(v)}`)}" tabindex="0" role="link" aria-label="${esc(`${r[1]}, ${remaining(r[2])}, accuracy ${pct(r[3], 2)}, ${said(v)}`)}"/>`; }).join("");
   return `<svg class="plot" id="plot" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="Accuracy against percent of weights remaining">
     ${xTicks}${yTicks.join("")}
     <text class="axis-title" x="${(W + L) / 2}" y="${H - 8}" text-anchor="middle">% of weights remaining (log scale)</text>

@@ -1,4 +1,4 @@
-// Home (/): every task as a card, recent tickets, search.
+// Home (/): every task as a card (with its frontier and transfer grid), recent tickets, search.
 
 import { keptPct, remaining } from "../lib.js";
 import { api, app, esc, frac, navigate, ticketRow, title } from "../ui.js";
@@ -20,7 +20,8 @@ export async function home() {
       <div class="stat"><span>tickets</span><span>${t.tickets}</span></div>
       <div class="stat"><span>best accuracy</span><span>${t.best_accuracy != null ? frac(t.best_accuracy) : "–"}</span></div>
       <div class="stat"><span>sparsest</span><span title="${t.max_sparsity != null ? esc(`${remaining(t.max_sparsity)} (sparsity ${t.max_sparsity})`) : ""}">${t.max_sparsity != null ? `${keptPct(1 - t.max_sparsity)} remaining` : "–"}</span></div>
-      <div class="stat"><a href="/frontier?task=${encodeURIComponent(t.task)}" data-link>frontier →</a></div>
+      <div class="stat"><a href="/frontier?task=${encodeURIComponent(t.task)}" data-link>frontier →</a>
+        <a href="/transfer?task=${encodeURIComponent(t.task)}" data-link>transfer →</a></div>
     </li>`).join("")}</ul>` : `<p class="notice">No tickets yet. <a href="/upload" data-link>Upload the first one</a>.</p>`}
     <h2>Recent tickets</h2>
     <ul class="results">${recent.items.map(ticketRow).join("")}</ul>`;

@@ -1,12 +1,13 @@
 // Search (/search?..., /tasks/{task}): facets with counts, ranges checked before any request,
 // sort, "load more"; the URL holds the state.
 
-import { checkFraction, keptPct } from "../lib.js";
+import { checkFraction, keptPct, verdictLabel } from "../lib.js";
 import { api, app, esc, navigate, ticketRow, title } from "../ui.js";
 
 const FILTERS = ["task", "dataset", "architecture", "pruning_method", "owner", "tag", "parent_id",
-  "min_sparsity", "max_sparsity", "min_accuracy", "max_accuracy", "q", "include_yanked"];
-const FACETS = [["task", "Task"], ["dataset", "Dataset"], ["architecture", "Architecture"], ["pruning_method", "Method"], ["tag", "Tags"]];
+  "min_sparsity", "max_sparsity", "min_accuracy", "max_accuracy", "q", "include_yanked",
+  "verdict", "min_reproductions", "reproduced_by_others"];
+const FACETS = [["verdict", "Verdict"], ["task", "Task"], ["dataset", "Dataset"], ["architecture", "Architecture"], ["pruning_method", "Method"], ["tag", "Tags"]];
 
 function filterParams(params) {
   const out = new URLSearchParams();
@@ -48,19 +49,23 @@ export async function search(params, fixedTask = null) {
     if (key === "task" && fixedTask) return "";
     const active = params.getAll(key);
     const items = facets[key] || [];
-    return `<fieldset><legend>${label}</legend><ul>${items.length ? items.map((f) => `<li><a data-link class="${active.includes(f.value) ? "on" : ""}" aria-pressed="${active.includes(f.value)}"
-      href="${esc(toggled(key, f.value))}">${active.includes(f.value) ? "✓ " : ""}${esc(f.value)}</a> <span class="muted">(${f.count})</span></li>`).join("") : '<li class="muted">none</li>'}</ul></fieldset>`;
+    // The verdict facet in words, with its badge's colour (the rule on hover).
+    const dot = (v) => `<span class="verdict v-${/^[a-z_]+$/.test(v) ? v : "other"}" aria-hidden="true"></span>`;
+    const shown = (v) => (key === "verdict" ? verdictLabel(v) : v);
+    return `<fieldset ${key === "verdict" ? 'id="verdict-facet"' : ""}><legend>${label}</legend><ul>${items.length ? items.map((f) => `<li>${key === "verdict" ? `${dot(f.value)} ` : ""}<a data-link class="${active.includes(f.value) ? "on" : ""}" aria-pressed="${active.includes(f.value)}"
+      ${key === "verdict" ? `data-verdict="${esc(f.value)}"` : ""} href="${esc(toggled(key, f.value))}">${active.includes(f.value) ? "✓ " : ""}${esc(shown(f.value))}</a> <span class="muted">(${f.count})</span></li>`).join("") : '<li class="muted">none</li>'}</ul></fieldset>`;
   }).join("");
   const val = (k) => esc(params.get(k) ?? "");
   app.innerHTML = `
     <h1>${fixedTask ? `Task: ${esc(fixedTask)}` : "Search tickets"}</h1>
-    ${fixedTask ? `<p><a href="/frontier?task=${encodeURIComponent(fixedTask)}" data-link>See this task's sparsity/accuracy frontier →</a></p>` : ""}
+    ${fixedTask ? `<p><a href="/frontier?task=${encodeURIComponent(fixedTask)}" data-link>See this task's sparsity/accuracy frontier →</a>
+      · <a id="transfer-link" href="/transfer?task=${encodeURIComponent(fixedTask)}${params.get("architecture") ? `&amp;architecture=${encodeURIComponent(params.get("architecture"))}` : ""}" data-link>transfer results →</a></p>` : ""}
     <form class="searchbar" role="search" id="search-form" novalidate>
       <label for="q" class="skip">Search text</label>
       <input id="q" name="q" type="search" value="${val("q")}" placeholder="name, description, architecture, dataset, tags">
       <label for="sort" class="skip">Sort</label>
       <select id="sort" name="sort">
-        ${[["created", "Newest"], ["accuracy", "Accuracy"], ["sparsity", "Sparsity"], ["downloads", "Downloads"]].map(([v, l]) => `<option value="${v}" ${params.get("sort") === v ? "selected" : ""}>${l}</option>`).join("")}
+        ${[["created", "Newest"], ["accuracy", "Accuracy"], ["sparsity", "Sparsity"], ["downloads", "Downloads"], ["reproductions", "Reproductions"]].map(([v, l]) => `<option value="${v}" ${params.get("sort") === v ? "selected" : ""}>${l}</option>`).join("")}
       </select>
       <label for="order" class="skip">Order</label>
       <select id="order" name="order"><option value="desc">↓ desc</option><option value="asc" ${params.get("order") === "asc" ? "selected" : ""}>↑ asc</option></select>
@@ -72,6 +77,12 @@ export async function search(params, fixedTask = null) {
         ${rangeFieldset("sparsity", "Sparsity (fraction removed)", val,
           `<p class="hint" id="sparsity-hint" aria-live="polite">${esc(sparsityHint(params.get("min_sparsity"), params.get("max_sparsity")))}</p>`)}
         ${rangeFieldset("accuracy", "Accuracy (fraction)", val)}
+        <fieldset id="reproduced"><legend>Reproductions</legend>
+          <label>at least <input form="search-form" name="min_reproductions" id="min_reproductions" type="number" step="1" min="0" value="${val("min_reproductions")}" aria-describedby="err-min_reproductions"></label>
+          <span class="error" id="err-min_reproductions" role="alert"></span>
+          <label class="check"><input form="search-form" name="reproduced_by_others" id="reproduced_by_others" type="checkbox" value="true" ${params.get("reproduced_by_others") === "true" ? "checked" : ""}> reproduced by someone other than the owner</label>
+          <span class="error" id="err-reproduced_by_others" role="alert"></span>
+        </fieldset>
         ${facetHtml}
         ${[...filters].length ? `<p><a href="${esc(fixedTask ? `/tasks/${encodeURIComponent(fixedTask)}` : "/search")}" data-link>Clear filters</a></p>` : ""}
       </aside>
@@ -97,9 +108,14 @@ export async function search(params, fixedTask = null) {
       const msg = form[k].validity.badInput ? "must be a number" : checkFraction(data.get(k));
       if (msg) { if (!bad) form[k].focus(); showSearchError(k, msg); bad = true; }
     }
+    const minRep = (data.get("min_reproductions") ?? "").toString().trim();
+    if (form.min_reproductions.validity.badInput || (minRep && !/^\d+$/.test(minRep))) {
+      if (!bad) form.min_reproductions.focus();
+      showSearchError("min_reproductions", "must be a whole number"); bad = true;
+    }
     if (bad) return;
     const p = new URLSearchParams(params);
-    for (const k of ["q", "sort", "order", ...RANGES]) {
+    for (const k of ["q", "sort", "order", ...RANGES, "min_reproductions", "reproduced_by_others"]) {
       const v = (data.get(k) ?? "").toString().trim();
       if (v) p.set(k, v); else p.delete(k);
     }

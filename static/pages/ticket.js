@@ -1,8 +1,144 @@
-// A ticket (/tickets/{id}, /owners/{owner}/tickets/{name}): every field, lineage, the layerwise
-// profile, download and snippets.
+// A ticket (/tickets/{id}, /owners/{owner}/tickets/{name}): every field, the evidence (does it
+// win?) with its results and a form to report one, lineage, the layerwise profile, download and
+// snippets.
 
-import { keptPct, profileRows, remaining, splitChildren } from "../lib.js";
-import { API, api, app, bytes, esc, frac, rem, title } from "../ui.js";
+import {
+  barScale, EVIDENCE_GROUPS, keptPct, pct, points, profileRows, remaining, RESULT_KINDS, resultBody, splitChildren,
+  VERDICTS, verdictExplain, verdictLabel,
+} from "../lib.js";
+import { API, api, apiSend, app, bytes, esc, frac, rem, title, TOKEN_KEY, verdictBadge } from "../ui.js";
+
+/** The evidence panel (docs/evidence.md): the verdict and why, each group of runs as a bar (mean)
+ *  with its spread (min to max), the numbers beside it, and the four rules, the one applied marked. */
+function evidencePanel(e, metric) {
+  if (!e) return '<p class="notice" id="verdict-why">The server sent no evidence for this ticket.</p>';
+  const groups = EVIDENCE_GROUPS.map((g) => ({ ...g, s: e[g.key] }));
+  const scale = barScale(groups.map((g) => g.s));
+  const row = (g) => {
+    const s = g.s;
+    const head = `<th scope="row">${esc(g.label)}<div class="hint">${esc(g.hint)}</div></th>`;
+    if (!s || !s.n) return `<tr data-group="${g.key}">${head}<td class="num mean muted">–</td><td class="bar"></td><td colspan="3" class="muted">no results yet</td></tr>`;
+    const lo = scale.at(s.min ?? s.mean), hi = scale.at(s.max ?? s.mean);
+    return `<tr data-group="${g.key}">${head}
+      <td class="num mean" title="${esc(String(s.mean))}">${pct(s.mean, 2)}</td>
+      <td class="bar"><span class="ebar g-${g.key}" aria-hidden="true"><span class="fill" style="width:${scale.at(s.mean).toFixed(2)}%"></span>${s.n > 1
+        ? `<span class="spread" style="left:${lo.toFixed(2)}%;width:${Math.max(hi - lo, 0.5).toFixed(2)}%"></span>` : ""}</span></td>
+      <td class="num std">${s.std != null ? `± ${points(s.std)}` : '<span class="muted">–</span>'}</td>
+      <td class="num minmax">${s.n > 1 ? `${points(s.min)}–${points(s.max)}%` : '<span class="muted">–</span>'}</td>
+      <td class="num n">${s.n}</td></tr>`;
+  };
+  const margin = e.margin != null ? ` The ticket's mean ${e.margin >= 0 ? "beats" : "trails"} the best control by <strong id="margin">${e.margin >= 0 ? "+" : "−"}${points(Math.abs(e.margin))}</strong> points.` : "";
+  return `
+    <div class="verdict-head">${verdictBadge(e.verdict, ' id="verdict"')}<p id="verdict-why">${esc(verdictExplain(e))}</p></div>
+    <div class="table-wrap"><table class="data evidence" id="evidence-table">
+      <thead><tr><th scope="col">Runs</th><th scope="col" class="num">Mean</th><th scope="col"><span class="skip">Bar</span></th><th scope="col" class="num">± std</th><th scope="col" class="num minmax">Min–max</th><th scope="col" class="num">n</th></tr></thead>
+      <tbody>${groups.map(row).join("")}</tbody></table></div>
+    <p class="caption" id="evidence-caption">Mean ${esc(metric)} of each group of runs. Bars run from ${pct(scale.lo, 0)} to ${pct(scale.hi, 0)}; the thin line across a bar spans min to max. ± is the sample standard deviation, in points.</p>
+    <p id="reproductions">${e.reproductions ?? 0} reproduction${e.reproductions === 1 ? "" : "s"}, ${e.reproductions_by_others ?? 0} by someone other than the owner.${margin}</p>
+    <h3>How the verdict is decided</h3>
+    <ol class="rules" id="rules">${VERDICTS.map((v) => `<li class="${v.value === e.verdict ? "applied" : ""}" data-verdict="${v.value}"><strong>${esc(verdictLabel(v.value))}</strong>: ${esc(v.rule)}${v.value === e.verdict ? ' <span class="muted">← this ticket</span>' : ""}</li>`).join("")}</ol>
+    <p class="muted">The rules apply in this order; the first that holds is the verdict. Numbers compare means in the ticket's metric; the server computes them from the results below, never from the uploader's say-so.</p>`;
+}
+
+const kindLabel = (r) => `${RESULT_KINDS.find((k) => k.value === r.kind)?.label ?? r.kind}${r.scope ? ` (${r.scope})` : ""}`;
+
+/** The results reported against the ticket, oldest first, with who reported them. */
+function resultsTable(items, t) {
+  if (!items.length) return '<p class="muted" id="no-results">No results reported yet.</p>';
+  const dash = '<span class="muted">–</span>';
+  return `<div class="table-wrap"><table class="data runs" id="results-table">
+    <thead><tr><th scope="col">Reported by</th><th scope="col">Kind</th><th scope="col" class="num">Accuracy</th><th scope="col" class="num">Seed</th><th scope="col">Dataset</th><th scope="col">Notes</th><th scope="col">When</th></tr></thead>
+    <tbody>${items.map((r) => `<tr data-id="${esc(r.id)}">
+      <td class="who">${esc(r.owner)}${r.owner === t.owner ? ' <span class="chip">owner</span>' : ""}</td>
+      <td class="kind">${esc(kindLabel(r))}</td>
+      <td class="num acc" title="${esc(String(r.accuracy))}">${pct(r.accuracy, 2)}${r.metric && r.metric !== t.metric ? ` <span class="muted">${esc(r.metric)}</span>` : ""}</td>
+      <td class="num seed">${r.seed ?? dash}</td>
+      <td class="dataset">${esc(r.dataset ?? t.dataset)}</td>
+      <td class="notes">${r.notes ? esc(r.notes) : ""}${r.code_url ? ` <a href="${esc(r.code_url)}" rel="noopener nofollow">code</a>` : ""}${[r.steps != null ? `${r.steps} steps` : "", r.framework, r.hardware].filter(Boolean).map((x) => ` <span class="muted">${esc(x)}</span>`).join("")}${!r.notes && !r.code_url && r.steps == null && !r.framework && !r.hardware ? dash : ""}</td>
+      <td class="when">${esc(new Date(r.created_at).toISOString().slice(0, 10))}</td></tr>`).join("")}</tbody></table></div>`;
+}
+
+/** The form to report a result: checked as the server would, then POSTed as JSON with the token
+ *  kept in this browser (as on the upload page). */
+function reportForm(t) {
+  // The hint under the control, so that the controls of a row line up whatever the hints' lengths.
+  const f = (name, label, control, hint = "") => `<label for="r-${name}"><span class="${["kind", "accuracy"].includes(name) ? "req" : ""}">${label}</span>
+      ${control}${hint ? `<span class="hint">${hint}</span>` : ""}<span class="error" id="err-r-${name}" role="alert"></span></label>`;
+  return `<form class="upload report" id="result-form" novalidate aria-labelledby="report-title">
+    <div class="grid3">
+      ${f("kind", "Kind", `<select id="r-kind" name="kind">${RESULT_KINDS.map((k) => `<option value="${k.value}">${esc(k.label)}</option>`).join("")}</select>`, '<span id="r-kind-hint"></span>')}
+      ${f("accuracy", "Accuracy", `<input id="r-accuracy" name="accuracy" type="number" step="any" min="0" max="1" placeholder="0.912">`, `fraction in [0, 1], in ${esc(t.metric)}`)}
+      ${f("seed", "Seed", `<input id="r-seed" name="seed" type="number" step="1" min="0" placeholder="3">`, "optional; one result per kind, dataset and seed")}
+      ${f("dataset", "Dataset", `<input id="r-dataset" name="dataset" placeholder="${esc(t.dataset)}">`, `this ticket's is ${esc(t.dataset)}; another only for a transfer`)}
+      ${f("scope", "Scope", `<select id="r-scope" name="scope"><option value="">not given</option><option value="layerwise">layerwise</option><option value="global">global</option></select>`, "how the random mask was drawn")}
+    </div>
+    ${f("notes", "Notes", `<textarea id="r-notes" name="notes" rows="2" placeholder="OpenLTH branch randomly_reinitialize, 30k steps"></textarea>`, "optional, at most 2,000 characters")}
+    ${f("token", "API token", `<input id="r-token" name="token" type="password" autocomplete="off">`, "kept in this browser, as on the upload page; it needs the <code>results</code> scope")}
+    <p class="error" id="err-r-form" role="alert"></p>
+    <p class="muted" id="report-status" role="status"></p>
+    <div><button type="submit" id="report-submit">Report result</button></div>
+  </form>`;
+}
+
+function wireReport(t, results) {
+  const form = document.getElementById("result-form");
+  const kind = form.kind, scope = form.scope;
+  const sync = () => {
+    const k = RESULT_KINDS.find((x) => x.value === kind.value);
+    document.getElementById("r-kind-hint").textContent = k ? k.hint : "";
+    // A scope only for a random prune: the field is there, disabled, otherwise.
+    scope.disabled = kind.value !== "random_prune";
+    scope.closest("label").classList.toggle("off", scope.disabled);
+  };
+  kind.addEventListener("change", sync);
+  sync();
+  form.token.value = localStorage.getItem(TOKEN_KEY) || "";
+  const clear = () => {
+    for (const el of form.querySelectorAll(".error")) el.textContent = "";
+    for (const el of form.querySelectorAll(".invalid")) { el.classList.remove("invalid"); el.removeAttribute("aria-invalid"); }
+  };
+  const show = (errors) => {
+    let first = null;
+    for (const [k, msg] of Object.entries(errors)) {
+      const el = document.getElementById(`err-r-${k}`) || document.getElementById("err-r-form");
+      el.textContent = el.id === "err-r-form" && k !== "form" ? `${k}: ${msg}` : msg;
+      const input = document.getElementById(`r-${k}`);
+      if (input) { input.classList.add("invalid"); input.setAttribute("aria-invalid", "true"); first ??= input; }
+    }
+    first?.focus();
+  };
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clear();
+    document.getElementById("report-status").textContent = "";
+    const data = Object.fromEntries(new FormData(form));
+    const { body, errors } = resultBody(data, t);
+    // A number input holds "" for text it cannot parse.
+    if (form.accuracy.validity.badInput) errors.accuracy = "must be a number";
+    if (form.seed.validity.badInput) errors.seed = "an integer in [0, 2^53)";
+    const token = String(data.token || "").trim();
+    if (!token) errors.token = "required: paste an API token";
+    if (Object.keys(errors).length) { show(errors); return; }
+    localStorage.setItem(TOKEN_KEY, token);
+    const button = document.getElementById("report-submit");
+    button.disabled = true;
+    try {
+      const reply = await apiSend("POST", `/tickets/${encodeURIComponent(t.id)}/results`, body, token);
+      results.push(reply.result);
+      document.getElementById("evidence").innerHTML = evidencePanel(reply.evidence, t.metric);
+      document.getElementById("results-list").innerHTML = resultsTable(results, t);
+      for (const k of ["accuracy", "seed", "notes"]) form[k].value = "";
+      document.getElementById("report-status").textContent = `Recorded: ${kindLabel(reply.result)} at ${pct(reply.result.accuracy, 2)}. Verdict now: ${verdictLabel(reply.evidence?.verdict)}.`;
+    } catch (err) {
+      // The server's JSON error names the field; a token problem lands by the token.
+      const field = err.body?.error?.field;
+      const key = field && document.getElementById(`err-r-${field}`) ? field : [401, 403].includes(err.status) ? "token" : field || "form";
+      show({ [key]: err.message });
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
 
 /** The layerwise profile: a row per pruned parameter (kept of total, % remaining), and apart,
  *  the tensors that are not pruned, with no bar (a bar would read as pruning). */
@@ -52,7 +188,9 @@ model.load_state_dict(weights, strict=False)  # your ${esc(t.architecture)}; kee
 
 export async function ticket(id, owner, name) {
   const t = id ? await api(`/tickets/${encodeURIComponent(id)}`) : await api(`/owners/${owner}/tickets/${name}`);
-  const lineage = await api(`/tickets/${encodeURIComponent(t.id)}/lineage`);
+  // Without its results the rest of the page still shows, with the reason in their place.
+  const [lineage, results] = await Promise.all([api(`/tickets/${encodeURIComponent(t.id)}/lineage`),
+    api(`/tickets/${encodeURIComponent(t.id)}/results`).catch((err) => ({ items: [], error: err.message }))]);
   title(`${t.owner}/${t.name}`);
   // Another owner's ticket is named with its owner: building on someone else's ticket is provenance, marked as such.
   const link = (x) => `<a href="/tickets/${encodeURIComponent(x.id)}" data-link>${x.owner !== t.owner ? `${esc(x.owner)}/` : ""}${esc(x.name)}</a>
@@ -75,6 +213,14 @@ export async function ticket(id, owner, name) {
         <div class="muted" style="font-size:.75rem;overflow-wrap:anywhere">sha256 <code id="sha256">${esc(t.sha256)}</code></div></div>
     </div>
     ${t.description_html ? `<section class="card" aria-label="Description">${t.description_html}</section>` : ""}
+    <h2 id="evidence-title">Does it win?</h2>
+    <p class="muted">A winning ticket trains to the dense network's accuracy, and better than the same mask re-initialized at random or a random mask of the same sparsity. The verdict comes from the results reported against it.</p>
+    <section class="card" id="evidence" aria-labelledby="evidence-title">${evidencePanel(t.evidence, t.metric)}</section>
+    <p><a id="transfer-link" href="/transfer?task=${encodeURIComponent(t.task)}&amp;architecture=${encodeURIComponent(t.architecture)}" data-link>Transfer results for this architecture (${esc(t.architecture)} on ${esc(t.task)}) →</a></p>
+    <h3 id="results-title">Results</h3>
+    <div id="results-list" aria-labelledby="results-title" aria-live="polite">${results.error ? `<p class="error">Could not load the results: ${esc(results.error)}</p>` : resultsTable(results.items, t)}</div>
+    <h3 id="report-title">Report a result</h3>
+    ${reportForm(t)}
     <h2>Lineage</h2>
     <div class="lineage">${chain.join(" → ")}</div>
     ${own.length ? `<p id="next-rounds">Next rounds: ${own.map(link).join(", ")}</p>` : ""}
@@ -97,4 +243,5 @@ export async function ticket(id, owner, name) {
     ${tensorProfile(t.tensors || [])}
     <h2>Use it</h2>
     ${snippets(t)}`;
+  wireReport(t, [...results.items]);
 }

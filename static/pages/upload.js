@@ -1,7 +1,7 @@
 // Upload (/upload): the token, the file and the metadata form, checked as the server would,
 // with a progress bar and the server's errors next to their fields.
 
-import { API, app, navigate, title } from "../ui.js";
+import { API, app, navigate, title, TOKEN_KEY } from "../ui.js";
 
 const SLUG = /^[a-z0-9][a-z0-9._-]*$/;
 const REQUIRED = ["name", "task", "dataset", "architecture", "pruning_method", "accuracy"];
@@ -62,7 +62,7 @@ export function upload() {
       <div><button type="submit" id="submit">Upload</button></div>
     </form>`;
   const form = document.getElementById("upload-form");
-  form.token.value = localStorage.getItem("ticketbooth.token") || "";
+  form.token.value = localStorage.getItem(TOKEN_KEY) || "";
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     for (const el of form.querySelectorAll(".error")) el.textContent = "";
@@ -83,7 +83,7 @@ export function upload() {
     const token = form.token.value.trim();
     if (!token) errors.token = "required";
     if (Object.keys(errors).length) { showFieldErrors(errors); return; }
-    localStorage.setItem("ticketbooth.token", token);
+    localStorage.setItem(TOKEN_KEY, token);
     send(m, file, token);
   });
 }

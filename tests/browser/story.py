@@ -9,7 +9,13 @@ task (one unit: % of weights remaining) -> filter by sparsity (a percentage is r
 page, a server 400 lands by its field) -> ticket (measured sparsity, the layerwise profile by
 parameter with "not pruned" apart, lineage with what others built on it) -> download (sha256) ->
 upload through the form -> frontier (one point per ticket, the right frontier, legend, dense
-baseline, readable at phone width). OTHER_TOKEN is a token of another user (bob), who builds on
+baseline, readable at phone width) -> evidence (docs/evidence.md): results posted through the REST
+API give one ticket the verdict `wins`, one `no_better_than_controls`, one `below_dense`; the
+ticket page shows the badge, the rule and the numbers (checked against an independent
+computation); search by the verdict facet and by reproductions; a result reported through the
+ticket page's form (client-side checks, the server's errors by their field, then the panel
+updates from the answer); the frontier coloured by verdict; the transfer grid after `transfer`
+results. OTHER_TOKEN is a token of another user (bob), who builds on
 one of alice's tickets; without it, the lineage answer is given such a child in the browser.
 Saves a screenshot of every page to OUTDIR, and one on failure. Prints 'browser: N passed, M failed'.
 """
@@ -74,6 +80,35 @@ def seed():
     upload(dict(base, name="bert-a", task="text-classification", dataset="sst2", architecture="bert-base",
                 pruning_method="imp", accuracy=0.91), 0.4, 8)
     return tickets
+
+
+def post_result(ticket_id, body, token=TOKEN, status=201):
+    r = requests.post(f"{URL}/api/v1/tickets/{ticket_id}/results", json=body, timeout=30,
+                      headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == status, (r.status_code, r.text)
+    return r.json()
+
+
+def stats(xs):
+    """Independent of the server: {n, mean, std (sample), min, max}."""
+    n = len(xs)
+    mean = sum(xs) / n
+    std = (sum((x - mean) ** 2 for x in xs) / (n - 1)) ** 0.5 if n > 1 else None
+    return {"n": n, "mean": mean, "std": std, "min": min(xs), "max": max(xs)}
+
+
+def same_stats(got, want):
+    assert got is not None and got["n"] == want["n"], (got, want)
+    for k in ("mean", "min", "max"):
+        assert abs(got[k] - want[k]) < 1e-9, (k, got, want)
+    assert (got["std"] is None) == (want["std"] is None), (got, want)
+    if want["std"] is not None:
+        assert abs(got["std"] - want["std"]) < 1e-9, (got, want)
+
+
+def p2(x):
+    """A fraction as the page shows it: 0.887 -> '88.70%'."""
+    return f"{x * 100:.2f}%"
 
 
 def pareto(items):
@@ -319,6 +354,257 @@ def main():
             page.screenshot(path=os.path.join(OUT, "phone-search.png"), full_page=True)
             page.set_viewport_size({"width": 1200, "height": 900})
         step(page, "search", search_page)
+
+        # ---- evidence (docs/evidence.md) ----
+        other = OTHER_TOKEN or TOKEN
+        by_others = 1 if OTHER_TOKEN else 0
+        W, L, B = ids["r20-imp-l2"], ids["r20-imp-l3"], ids["r20-imp-l5"]  # to win, to tie the controls, below dense
+
+        def evidence_api():
+            # W: own 0.921 and a reproduction 0.919, against re-inits 0.885/0.889 and a random prune 0.872; dense 0.912.
+            post_result(W, {"kind": "random_reinit", "accuracy": 0.885, "seed": 1})
+            post_result(W, {"kind": "random_reinit", "accuracy": 0.889, "seed": 2}, token=other)
+            post_result(W, {"kind": "random_prune", "accuracy": 0.872, "seed": 1, "scope": "layerwise", "notes": "layerwise random mask"})
+            e = post_result(W, {"kind": "reproduction", "accuracy": 0.919, "seed": 5, "dataset": "cifar10"}, token=other)["evidence"]
+            assert e["verdict"] == "wins", e
+            same_stats(e["ticket"], stats([0.921, 0.919]))
+            same_stats(e["random_reinit"], stats([0.885, 0.889]))
+            same_stats(e["random_prune"], stats([0.872]))
+            same_stats(e["dense"], stats([0.912]))
+            assert abs(e["margin"] - (0.92 - 0.887)) < 1e-9, e
+            assert e["reproductions"] == 1 and e["reproductions_by_others"] == by_others, e
+            # L: own 0.915; a re-init at 0.912 is within one point.
+            post_result(L, {"kind": "random_reinit", "accuracy": 0.912, "seed": 1})
+            e = post_result(L, {"kind": "random_prune", "accuracy": 0.909, "seed": 1, "scope": "global"})["evidence"]
+            assert e["verdict"] == "no_better_than_controls", e
+            # B: own 0.884 against dense 0.912: more than half a point below.
+            e = post_result(B, {"kind": "random_reinit", "accuracy": 0.80, "seed": 1})["evidence"]
+            assert e["verdict"] == "below_dense", e
+            # A second result of the same (user, kind, dataset, seed) is refused.
+            post_result(L, {"kind": "random_reinit", "accuracy": 0.5, "seed": 1}, status=409)
+        step(page, "evidence-api", evidence_api)
+
+        def evidence_page():
+            page.goto(URL + f"/tickets/{W}")
+            expect(page.locator("#verdict")).to_have_text("wins")
+            expect(page.locator("#verdict")).to_have_attribute("data-verdict", "wins")
+            expect(page.locator("#verdict-why")).to_have_text(
+                "The ticket's mean 92.00% beats the best control (random re-init, 88.70%) by 3.30 points, "
+                "more than one point, and is at or above the dense baseline 91.20%.")
+            row = lambda g: page.locator(f"#evidence-table tr[data-group={g}]")
+            expect(row("ticket").locator("td.mean")).to_have_text("92.00%")
+            expect(row("ticket").locator("td.n")).to_have_text("2")
+            expect(row("ticket").locator("td.std")).to_have_text("± 0.14")  # sample std of 0.921, 0.919
+            expect(row("ticket").locator("td.minmax")).to_have_text("91.90–92.10%")
+            expect(row("random_reinit").locator("td.mean")).to_have_text("88.70%")
+            expect(row("random_reinit").locator("td.std")).to_have_text("± 0.28")
+            expect(row("random_reinit").locator("td.minmax")).to_have_text("88.50–88.90%")
+            expect(row("random_prune").locator("td.mean")).to_have_text("87.20%")
+            expect(row("random_prune").locator("td.n")).to_have_text("1")
+            expect(row("dense").locator("td.mean")).to_have_text("91.20%")
+            # The bars are in the order of the means.
+            width = {g: row(g).locator(".fill").bounding_box()["width"] for g in ("ticket", "random_reinit", "random_prune", "dense")}
+            assert width["ticket"] > width["dense"] > width["random_reinit"] > width["random_prune"] > 0, width
+            # The four rules, the one applied marked.
+            expect(page.locator("#rules li")).to_have_count(4)
+            expect(page.locator("#rules li.applied")).to_have_attribute("data-verdict", "wins")
+            expect(page.locator("#reproductions")).to_contain_text(f"1 reproduction, {by_others} by someone other than the owner")
+            expect(page.locator("#margin")).to_have_text("+3.30")
+            # The results, oldest first, with who reported them.
+            rows = page.locator("#results-table tbody tr")
+            expect(rows).to_have_count(4)
+            expect(rows.locator("td.kind")).to_have_text(["random re-init", "random re-init", "random prune (layerwise)", "reproduction"])
+            expect(rows.locator("td.acc")).to_have_text(["88.50%", "88.90%", "87.20%", "91.90%"])
+            expect(rows.locator("td.seed")).to_have_text(["1", "2", "1", "5"])
+            expect(rows.nth(2).locator("td.notes")).to_have_text("layerwise random mask")
+            expect(rows.nth(3).locator("td.who")).to_contain_text("bob" if OTHER_TOKEN else "alice")
+            page.screenshot(path=os.path.join(OUT, "evidence-wins.png"), full_page=True)
+            page.set_viewport_size({"width": 390, "height": 844})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.locator("#evidence").screenshot(path=os.path.join(OUT, "evidence-phone.png"))
+            page.set_viewport_size({"width": 1200, "height": 900})
+            page.goto(URL + f"/tickets/{L}")
+            expect(page.locator("#verdict")).to_have_text("no better than controls")
+            expect(page.locator("#verdict-why")).to_have_text(
+                "The random re-init control reaches 91.20%, within one point of the ticket's mean 91.50% (0.30 points).")
+            expect(page.locator("#rules li.applied")).to_have_attribute("data-verdict", "no_better_than_controls")
+            page.goto(URL + f"/tickets/{B}")
+            expect(page.locator("#verdict")).to_have_text("below dense")
+            expect(page.locator("#verdict-why")).to_have_text(
+                "The ticket's mean 88.40% is 2.80 points below the dense baseline 91.20%: more than half a point.")
+            # A ticket nobody has tested yet.
+            page.goto(URL + f"/tickets/{ids['r20-imp-l0']}")
+            expect(page.locator("#verdict")).to_have_text("unverified")
+            expect(page.locator("#evidence-table tr[data-group=random_reinit]")).to_contain_text("no results yet")
+            expect(page.locator("#no-results")).to_be_visible()
+        step(page, "evidence-page", evidence_page)
+
+        def search_verdict():
+            page.goto(URL + "/tasks/image-classification")
+            facet = requests.get(f"{URL}/api/v1/facets", params={"task": "image-classification"}).json()["verdict"]
+            counts = {f["value"]: f["count"] for f in facet}
+            assert counts.get("wins") == 1 and counts.get("no_better_than_controls") == 1 and counts.get("below_dense") == 1, counts
+            for value, label in [("wins", "wins"), ("no_better_than_controls", "no better than controls"), ("below_dense", "below dense")]:
+                expect(page.locator("#verdict-facet li").filter(has=page.locator(f"a[data-verdict={value}]"))).to_have_text(f"{label} ({counts[value]})")
+            page.locator("#verdict-facet a[data-verdict=wins]").click()
+            page.wait_for_url("**verdict=wins**")
+            expect(page.locator("#results .title a")).to_have_text(["alice/r20-imp-l2"])
+            expect(page.locator("#results .verdict")).to_have_text(["wins"])
+            expect(page.locator("#verdict-facet a.on")).to_have_attribute("data-verdict", "wins")
+            page.screenshot(path=os.path.join(OUT, "search-verdict.png"), full_page=True)
+            page.goto(URL + "/search?verdict=no_better_than_controls")
+            expect(page.locator("#results .title a")).to_have_text(["alice/r20-imp-l3"])
+            expect(page.locator("#results .verdict")).to_have_text(["no better than controls"])
+            # Every row of a search carries its badge.
+            page.goto(URL + "/search?task=image-classification&dataset=cifar10&architecture=resnet20")
+            api_items = requests.get(f"{URL}/api/v1/tickets", params={"task": "image-classification", "dataset": "cifar10", "architecture": "resnet20", "limit": 20}).json()["items"]
+            expect(page.locator("#results .verdict")).to_have_text([t["evidence"]["verdict"].replace("_", " ") for t in api_items])
+            # Reproductions: a whole number, checked in the page; then as the API answers.
+            page.goto(URL + "/search")
+            page.fill("#min_reproductions", "1.5")
+            page.get_by_role("button", name="Apply").click()
+            expect(page.locator("#err-min_reproductions")).to_have_text("must be a whole number")
+            page.fill("#min_reproductions", "1")
+            page.check("#reproduced_by_others")
+            page.get_by_role("button", name="Apply").click()
+            page.wait_for_url("**reproduced_by_others=true**")
+            want = requests.get(f"{URL}/api/v1/tickets", params={"min_reproductions": 1, "reproduced_by_others": "true"}).json()["items"]
+            assert [t["name"] for t in want] == (["r20-imp-l2"] if OTHER_TOKEN else []), want
+            if want:
+                expect(page.locator("#results .title a")).to_have_text([f"{t['owner']}/{t['name']}" for t in want])
+                expect(page.locator("#results li").first).to_contain_text(f"1 reproduction ({by_others} by others)")
+            else:
+                expect(page.locator("#count")).to_have_text("No tickets match.")
+            expect(page.locator("#reproduced_by_others")).to_be_checked()
+        step(page, "search-verdict", search_verdict)
+
+        def report_form():
+            posts = []
+            listener = lambda r: posts.append(r.url) if r.method == "POST" and r.url.endswith("/results") else None
+            page.on("request", listener)
+            page.goto(URL + f"/tickets/{L}")
+            expect(page.locator("#verdict")).to_have_text("no better than controls")
+            # The token the upload page kept is there already.
+            expect(page.locator("#r-token")).to_have_value(TOKEN)
+            # A scope only for a random prune.
+            page.select_option("#r-kind", "reproduction")
+            expect(page.locator("#r-scope")).to_be_disabled()
+            page.select_option("#r-kind", "random_prune")
+            expect(page.locator("#r-scope")).to_be_enabled()
+            # Checked in the page, in the server's words, before any request.
+            page.select_option("#r-kind", "reproduction")
+            page.fill("#r-accuracy", "93.5")
+            page.fill("#r-dataset", "mnist")
+            page.click("#report-submit")
+            expect(page.locator("#err-r-accuracy")).to_have_text("must be a fraction in [0, 1]; did you mean 0.935?")
+            expect(page.locator("#err-r-dataset")).to_contain_text("a run on another dataset is a transfer")
+            expect(page.locator("#r-accuracy")).to_have_attribute("aria-invalid", "true")
+            page.screenshot(path=os.path.join(OUT, "report-refused.png"), full_page=False)
+            page.wait_for_timeout(200)
+            assert posts == [], posts
+            # The server's refusals, from its JSON error body: a duplicate (409), a bad token (401).
+            page.fill("#r-dataset", "")
+            page.select_option("#r-kind", "random_reinit")
+            page.fill("#r-accuracy", "0.5")
+            page.fill("#r-seed", "1")
+            with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/results")) as info:
+                page.click("#report-submit")
+            assert info.value.status == 409, info.value.status
+            message = info.value.json()["error"]["message"]
+            expect(page.locator("#result-form .error:not(:empty)")).to_contain_text(message)
+            page.fill("#r-token", "not-a-token")
+            page.select_option("#r-kind", "reproduction")
+            page.fill("#r-accuracy", "0.935")
+            page.fill("#r-seed", "7")
+            with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/results")) as info:
+                page.click("#report-submit")
+            assert info.value.status == 401, info.value.status
+            expect(page.locator("#err-r-token")).to_have_text(info.value.json()["error"]["message"])
+            # Accepted: the panel re-renders from the answer. The ticket's mean is now 0.925, 1.3
+            # points above the best control (0.912): it wins.
+            page.fill("#r-token", TOKEN)
+            page.fill("#r-notes", "reproduced from the web page")
+            with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/results")) as info:
+                page.click("#report-submit")
+            assert info.value.status == 201, (info.value.status, info.value.text())
+            expect(page.locator("#verdict")).to_have_text("wins")
+            expect(page.locator("#evidence-table tr[data-group=ticket] td.mean")).to_have_text("92.50%")
+            expect(page.locator("#evidence-table tr[data-group=ticket] td.n")).to_have_text("2")
+            expect(page.locator("#margin")).to_have_text("+1.30")
+            expect(page.locator("#report-status")).to_contain_text("Verdict now: wins")
+            expect(page.locator("#results-table tbody tr")).to_have_count(3)
+            expect(page.locator("#results-table tbody tr").last.locator("td.notes")).to_have_text("reproduced from the web page")
+            expect(page.locator("#result-form .error:not(:empty)")).to_have_count(0)
+            expect(page.locator("#r-accuracy")).to_have_value("")
+            page.screenshot(path=os.path.join(OUT, "report-accepted.png"), full_page=True)
+            assert len(posts) == 3, posts
+            # Stored: a reload shows the same.
+            page.reload()
+            expect(page.locator("#verdict")).to_have_text("wins")
+            page.remove_listener("request", listener)
+        step(page, "report-form", report_form)
+
+        def frontier_verdicts():
+            q = {"task": "image-classification", "dataset": "cifar10", "architecture": "resnet20"}
+            page.goto(URL + "/frontier?task=image-classification&dataset=cifar10&architecture=resnet20")
+            items = requests.get(f"{URL}/api/v1/tickets", params=dict(q, limit=100)).json()["items"]
+            want = {t["id"]: t["evidence"]["verdict"] for t in items}
+            expect(page.locator("svg#plot circle")).to_have_count(len(want))
+            shown = dict(page.eval_on_selector_all("svg#plot circle", "els => els.map(e => [e.dataset.id, e.dataset.verdict])"))
+            assert shown == want, (shown, want)
+            assert list(want.values()).count("wins") == 2 and list(want.values()).count("below_dense") == 1, want
+            fill = lambda i: page.locator(f"svg#plot circle[data-id='{i}']").evaluate("e => getComputedStyle(e).fill")
+            assert fill(W) == "rgb(0, 158, 115)", fill(W)
+            assert fill(B) == "rgb(204, 121, 167)", fill(B)
+            assert fill(ids["r20-imp-l0"]) == "rgb(141, 141, 141)", fill(ids["r20-imp-l0"])
+            legend = page.locator("#verdict-legend li")
+            expect(legend).to_have_text(["wins (2)", "below dense (1)", f"unverified ({len(want) - 3})"])
+            expect(page.locator("#caption")).not_to_contain_text("unknown")
+            page.screenshot(path=os.path.join(OUT, "frontier-verdicts.png"), full_page=True)
+        step(page, "frontier-verdicts", frontier_verdicts)
+
+        def transfer():
+            post_result(W, {"kind": "transfer", "dataset": "cifar100", "accuracy": 0.62, "seed": 1})
+            post_result(ids["r20-imp-l4"], {"kind": "transfer", "dataset": "cifar100", "accuracy": 0.60, "seed": 1}, token=other)
+            post_result(W, {"kind": "transfer", "dataset": "svhn", "accuracy": 0.9})
+            # A transfer to the ticket's own dataset is a reproduction: refused.
+            post_result(W, {"kind": "transfer", "dataset": "cifar10", "accuracy": 0.9}, status=422)
+            matrix = requests.get(f"{URL}/api/v1/transfer", params={"task": "image-classification", "architecture": "resnet20"}).json()
+            cells = {(c["source"], c["target"]): c for c in matrix["cells"]}
+            assert set(cells) == {("cifar10", "cifar100"), ("cifar10", "svhn")}, cells
+            assert cells[("cifar10", "cifar100")]["n"] == 2 and abs(cells[("cifar10", "cifar100")]["mean"] - 0.61) < 1e-9, cells
+            page.goto(URL + f"/tickets/{W}")
+            page.click("#transfer-link")
+            page.wait_for_url("**/transfer?task=image-classification&architecture=resnet20")
+            grid = page.locator("#transfer-grid")
+            expect(grid.locator("thead th")).to_have_text(["found on ↓ · trained on →", "cifar100", "svhn"])
+            expect(grid.locator("tbody th")).to_have_text(["cifar10"])
+            cell = grid.locator("td[data-source=cifar10][data-target=cifar100]")
+            expect(cell.locator(".mean")).to_have_text("61.00%")
+            expect(cell.locator(".n")).to_have_text("n = 2 · 2 tickets")
+            expect(grid.locator("td[data-source=cifar10][data-target=svhn] .mean")).to_have_text("90.00%")
+            expect(grid.locator("td[data-source=cifar10][data-target=svhn] .n")).to_have_text("n = 1 · 1 ticket")
+            page.screenshot(path=os.path.join(OUT, "transfer-grid.png"), full_page=True)
+            cell.locator("a").click()
+            page.wait_for_url("**source=cifar10&target=cifar100")
+            rows = page.locator("#cell-tickets tbody tr")
+            expect(rows).to_have_count(2)
+            names = sorted(rows.locator("th a").all_inner_texts())
+            assert names == sorted(["alice/r20-imp-l2", "alice/r20-imp-l4"]), names
+            expect(page.locator(f"#cell-tickets tr[data-id='{W}'] td.target")).to_have_text("62.00% (n = 1)")
+            expect(page.locator(f"#cell-tickets tr[data-id='{W}'] .verdict")).to_have_text("wins")
+            page.screenshot(path=os.path.join(OUT, "transfer-cell.png"), full_page=True)
+            # The pickers: another task has no transfer results.
+            page.select_option("#t-task", "text-classification")
+            page.wait_for_url("**/transfer?task=text-classification&architecture=bert-base")
+            expect(page.locator("#no-transfer")).to_be_visible()
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.goto(URL + "/transfer?task=image-classification&architecture=resnet20")
+            expect(page.locator("#transfer-grid td.filled")).to_have_count(2)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.screenshot(path=os.path.join(OUT, "transfer-phone.png"), full_page=True)
+            page.set_viewport_size({"width": 1200, "height": 900})
+        step(page, "transfer", transfer)
 
         def dark():
             dark_page = browser.new_context(color_scheme="dark").new_page()

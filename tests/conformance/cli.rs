@@ -81,6 +81,117 @@ mod client {
             .unwrap()
     }
 
+    /// `result add` reports against owner/name, prints the verdict it leaves, and `show` prints
+    /// the evidence; a server refusal is one line on stderr and exit 1.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn result_add_and_show_print_the_evidence() {
+        let srv = TestServer::start(Backend::Sqlite).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut meta = crate::common::metadata("r20");
+        meta["accuracy"] = json!(0.95);
+        let r = srv.upload(Some(&meta), Some(small_ticket(1, 4))).await;
+        assert_eq!(r.status, 201);
+        let add = run(
+            &srv,
+            dir.path(),
+            &[
+                "result",
+                "add",
+                "alice/r20",
+                "--kind",
+                "random_reinit",
+                "--accuracy",
+                "0.9",
+                "--seed",
+                "3",
+            ],
+            true,
+        )
+        .await;
+        assert_eq!(add.code, 0, "{}", add.stderr);
+        assert!(
+            add.stdout.contains("Evidence: wins (margin +5.00 points"),
+            "{}",
+            add.stdout
+        );
+        assert!(
+            add.stdout.contains("random_reinit  1  90.00%"),
+            "{}",
+            add.stdout
+        );
+        let again = run(
+            &srv,
+            dir.path(),
+            &[
+                "result",
+                "add",
+                "alice/r20",
+                "--kind",
+                "random_reinit",
+                "--accuracy",
+                "0.9",
+                "--seed",
+                "3",
+            ],
+            true,
+        )
+        .await;
+        assert_eq!(again.code, 1);
+        assert!(
+            again.stderr.contains("already reported"),
+            "{}",
+            again.stderr
+        );
+        let wrong = run(
+            &srv,
+            dir.path(),
+            &[
+                "result",
+                "add",
+                "alice/r20",
+                "--kind",
+                "reproduction",
+                "--accuracy",
+                "0.9",
+                "--dataset",
+                "mnist",
+            ],
+            true,
+        )
+        .await;
+        assert_eq!(wrong.code, 1);
+        assert!(wrong.stderr.contains("transfer"), "{}", wrong.stderr);
+        let json = run(
+            &srv,
+            dir.path(),
+            &[
+                "result",
+                "add",
+                "alice/r20",
+                "--kind",
+                "random_prune",
+                "--scope",
+                "global",
+                "--accuracy",
+                "0.945",
+                "--json",
+            ],
+            true,
+        )
+        .await;
+        assert_eq!(json.code, 0, "{}", json.stderr);
+        let answer: Value = serde_json::from_str(&json.stdout).unwrap();
+        assert_eq!(answer["evidence"]["verdict"], "no_better_than_controls");
+        let show = run(&srv, dir.path(), &["show", "alice/r20"], true).await;
+        assert_eq!(show.code, 0, "{}", show.stderr);
+        assert!(
+            show.stdout.contains("Evidence: no_better_than_controls"),
+            "{}",
+            show.stdout
+        );
+        assert!(show.stdout.contains("within 1 point"), "{}", show.stdout);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn upload_search_show_frontier_and_download() {
         let srv = TestServer::start(Backend::Sqlite).await;

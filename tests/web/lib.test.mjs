@@ -1,7 +1,10 @@
 // The web page's pure logic (static/lib.js), with Node's own test runner: node --test tests/web/
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { checkFraction, denseBaseline, keptPct, pct, profileRows, remaining, splitChildren } from "../../static/lib.js";
+import {
+  barScale, checkFraction, denseBaseline, keptPct, pct, points, profileRows, remaining, resultBody, shade, splitChildren,
+  statsText, transferGrid, VERDICTS, verdictExplain, verdictLabel, verdictRule, verdictsById,
+} from "../../static/lib.js";
 
 const T = (name, shape, params, kept, prunable, dtype = "F32") => ({ name, dtype, shape, params, kept, prunable });
 
@@ -96,4 +99,110 @@ test("children: same_owner when the server sends it, else owner comparison", () 
   ], "alice");
   assert.deepEqual(own.map((c) => c.id), ["a", "d"]);
   assert.deepEqual(others.map((c) => c.id), ["b", "c"]);
+});
+
+// ---- evidence ----
+
+const S = (n, mean, std, min, max) => ({ n, mean, std, min, max });
+
+test("the four verdicts in the server's order, each with its rule in words", () => {
+  assert.deepEqual(VERDICTS.map((v) => v.value), ["unverified", "below_dense", "no_better_than_controls", "wins"]);
+  assert.equal(verdictLabel("no_better_than_controls"), "no better than controls");
+  assert.equal(verdictLabel("below_dense"), "below dense");
+  assert.equal(verdictLabel("something_new"), "something_new");
+  assert.match(verdictRule("unverified"), /no random re-init and no random-prune result/i);
+  assert.match(verdictRule("below_dense"), /half a point \(0\.005\) below/);
+  assert.match(verdictRule("no_better_than_controls"), /within one point \(0\.01\).*or above it/);
+  assert.match(verdictRule("wins"), /more than one point and is not below dense/);
+  assert.equal(verdictRule("something_new"), null);
+});
+
+test("stats in percent, spread in points, n and range", () => {
+  assert.equal(statsText(S(3, 0.981, 0.002, 0.979, 0.983)), "98.10% ± 0.20 (n = 3, 97.90–98.30%)");
+  assert.equal(statsText(S(1, 0.941, null, 0.941, 0.941)), "94.10% (n = 1)");
+  assert.equal(statsText(null), "no results");
+  assert.equal(points(0.031), "3.10");
+});
+
+test("the verdict explained with the ticket's numbers", () => {
+  const wins = { verdict: "wins", margin: 0.031, ticket: S(3, 0.981, 0.002, 0.979, 0.983),
+    random_reinit: S(2, 0.95, 0.004, 0.947, 0.953), random_prune: S(1, 0.941, null, 0.941, 0.941), dense: null };
+  assert.equal(verdictExplain(wins),
+    "The ticket's mean 98.10% beats the best control (random re-init, 95.00%) by 3.10 points, more than one point; no dense baseline is known.");
+  assert.match(verdictExplain({ ...wins, dense: S(1, 0.984, null, 0.984, 0.984) }), /within half a point of the dense baseline 98\.40%\.$/);
+  assert.match(verdictExplain({ ...wins, dense: S(1, 0.97, null, 0.97, 0.97) }), /at or above the dense baseline 97\.00%\.$/);
+  // The best control is the highest mean, whichever kind it is.
+  const nbc = { verdict: "no_better_than_controls", margin: -0.002, ticket: S(1, 0.9, null, 0.9, 0.9),
+    random_reinit: S(1, 0.85, null, 0.85, 0.85), random_prune: S(2, 0.902, 0.001, 0.901, 0.903), dense: null };
+  assert.equal(verdictExplain(nbc), "The random prune control reaches 90.20%, 0.20 points above the ticket's mean 90.00%.");
+  const close = { ...nbc, random_prune: S(1, 0.895, null, 0.895, 0.895) };
+  assert.equal(verdictExplain(close), "The random prune control reaches 89.50%, within one point of the ticket's mean 90.00% (0.50 points).");
+  const below = { verdict: "below_dense", margin: 0.05, ticket: S(1, 0.9, null, 0.9, 0.9), random_reinit: S(1, 0.85, null, 0.85, 0.85),
+    random_prune: null, dense: S(1, 0.92, null, 0.92, 0.92) };
+  assert.equal(verdictExplain(below), "The ticket's mean 90.00% is 2.00 points below the dense baseline 92.00%: more than half a point.");
+  assert.match(verdictExplain({ verdict: "unverified", ticket: S(1, 0.9, null, 0.9, 0.9) }), /No random re-init or random-prune result yet/);
+  // A verdict the page does not know is shown as the server sent it.
+  assert.equal(verdictExplain({ verdict: "odd" }), "The server's verdict: odd.");
+  assert.equal(verdictExplain(null), "No evidence yet.");
+});
+
+test("bar scale: round bounds around every number shown, a one-point gap visible", () => {
+  const sc = barScale([S(3, 0.981, 0.002, 0.979, 0.983), S(2, 0.95, 0.004, 0.947, 0.953), null]);
+  assert.equal(sc.lo, 0.9);
+  assert.equal(sc.hi, 1);
+  assert.ok(Math.abs(sc.at(0.95) - 50) < 1e-9);
+  assert.equal(sc.at(0.5), 0);
+  assert.ok(sc.at(0.96) - sc.at(0.95) >= 9.99); // one point is a tenth of the bar
+  const low = barScale([S(1, 0.31, null, 0.31, 0.31)]);
+  assert.ok(low.lo <= 0.3 && low.hi >= 0.315 && low.hi <= 0.35, JSON.stringify(low));
+  assert.deepEqual([barScale([]).lo, barScale([]).hi], [0, 1]);
+});
+
+test("a result as typed becomes the POST body, checked as the server would", () => {
+  const t = { dataset: "cifar10" };
+  assert.deepEqual(resultBody({ kind: "random_reinit", accuracy: "0.912", seed: "3", dataset: "", scope: "global", notes: " openlth " }, t),
+    { body: { kind: "random_reinit", accuracy: 0.912, seed: 3, notes: "openlth" }, errors: {} });
+  assert.deepEqual(resultBody({ kind: "random_prune", accuracy: "0.9", scope: "layerwise", dataset: "CIFAR10" }, t).body,
+    { kind: "random_prune", accuracy: 0.9, dataset: "cifar10", scope: "layerwise" });
+  assert.deepEqual(resultBody({ kind: "", accuracy: "" }, t).errors, { kind: "required", accuracy: "required" });
+  assert.equal(resultBody({ kind: "dense", accuracy: "97" }, t).errors.accuracy, "must be a fraction in [0, 1]; did you mean 0.97?");
+  assert.equal(resultBody({ kind: "dense", accuracy: "0.9", seed: "-1" }, t).errors.seed, "an integer in [0, 2^53)");
+  assert.equal(resultBody({ kind: "dense", accuracy: "0.9", seed: "1.5" }, t).errors.seed, "an integer in [0, 2^53)");
+  assert.equal(resultBody({ kind: "dense", accuracy: "0.9", seed: String(2 ** 53) }, t).errors.seed, "an integer in [0, 2^53)");
+  assert.equal(resultBody({ kind: "dense", accuracy: "0.9", seed: String(2 ** 53 - 1) }, t).body.seed, 2 ** 53 - 1);
+  assert.match(resultBody({ kind: "transfer", accuracy: "0.6" }, t).errors.dataset, /^required/);
+  assert.match(resultBody({ kind: "transfer", accuracy: "0.6", dataset: "cifar10" }, t).errors.dataset, /reproduction/);
+  assert.deepEqual(resultBody({ kind: "transfer", accuracy: "0.6", dataset: "cifar100" }, t).body, { kind: "transfer", accuracy: 0.6, dataset: "cifar100" });
+  assert.match(resultBody({ kind: "reproduction", accuracy: "0.6", dataset: "mnist" }, t).errors.dataset, /is a transfer/);
+  assert.equal(resultBody({ kind: "random_prune", accuracy: "0.6", scope: "both" }, t).errors.scope, "layerwise or global");
+  assert.equal(resultBody({ kind: "dense", accuracy: "0.6", notes: "x".repeat(2001) }, t).errors.notes, "at most 2,000 characters");
+  assert.equal(resultBody({ kind: "dense", accuracy: "0.6", notes: "é".repeat(2000) }, t).errors.notes, undefined);
+  assert.match(resultBody({ kind: "winning", accuracy: "0.6" }, t).errors.kind, /^one of reproduction/);
+});
+
+test("transfer grid: sources by targets, empty cells null, the range of means", () => {
+  const cells = [
+    { source: "cifar10", target: "svhn", n: 1, mean: 0.9, tickets: ["a"] },
+    { source: "cifar10", target: "cifar100", n: 2, mean: 0.6, tickets: ["a", "b"] },
+    { source: "imagenet", target: "cifar10", n: 3, mean: 0.93, tickets: ["c"] },
+  ];
+  const g = transferGrid(cells);
+  assert.deepEqual(g.sources, ["cifar10", "imagenet"]);
+  assert.deepEqual(g.targets, ["cifar10", "cifar100", "svhn"]);
+  assert.deepEqual(g.rows.map((r) => r.map((c) => c && c.n)), [[null, 2, 1], [3, null, null]]);
+  assert.equal(g.lo, 0.6);
+  assert.equal(g.hi, 0.93);
+  assert.deepEqual(transferGrid([]), { sources: [], targets: [], rows: [], lo: null, hi: null });
+  assert.equal(shade(0.6, 0.6, 0.93), 0.08);
+  assert.ok(Math.abs(shade(0.93, 0.6, 0.93) - 0.5) < 1e-12);
+  assert.ok(shade(0.8, 0.6, 0.93) > shade(0.7, 0.6, 0.93));
+  assert.equal(shade(0.7, 0.7, 0.7), 0.3);
+  assert.equal(shade(null, 0.6, 0.9), 0);
+});
+
+test("each plotted ticket's verdict: from the per-verdict lists, the tickets at hand first", () => {
+  const m = verdictsById(["a", "b", "c", "d"], { wins: ["a", "x"], below_dense: ["b"] }, [{ id: "b", evidence: { verdict: "wins" } }, { id: "z", evidence: { verdict: "wins" } }]);
+  assert.deepEqual([...m], [["a", "wins"], ["b", "wins"], ["c", "unknown"], ["d", "unknown"]]);
+  const r = verdictsById(["a", "b", "c"], { wins: ["a"] }, [], "unverified");
+  assert.deepEqual([...r], [["a", "wins"], ["b", "unverified"], ["c", "unverified"]]);
 });

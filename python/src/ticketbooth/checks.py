@@ -30,7 +30,7 @@ KNOWN_UNSUPPORTED = {"F4", "F6_E2M3", "F6_E3M2", "F8_E8M0", "F8_E4M3FNUZ", "F8_E
 FLOATS = {"F16", "BF16", "F32", "F64", "F8_E4M3", "F8_E5M2"}
 FIELDS = ["name", "task", "dataset", "architecture", "pruning_method", "accuracy", "dense_accuracy",
           "metric", "description", "tags", "parent_id", "hyperparameters", "paper_url", "code_url",
-          "license"]
+          "license", "results"]
 _SLUG = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 
 

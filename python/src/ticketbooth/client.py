@@ -17,7 +17,7 @@ import requests
 from . import checks
 from .cache import Cache
 from .errors import IntegrityError, Invalid, NotCached, ServerError, TicketboothError, Unauthorized, from_response
-from .info import Lineage, TicketInfo
+from .info import Evidence, Lineage, Result, TicketInfo, TransferCell
 
 __all__ = ["Client", "config_path", "DEFAULT_URL"]
 
@@ -28,7 +28,8 @@ _CHUNK = 1 << 20
 _READ_CHUNK = 64 << 10
 _SEARCH_FILTERS = {"task", "dataset", "architecture", "pruning_method", "owner", "tag", "parent_id",
                    "min_sparsity", "max_sparsity", "min_accuracy", "max_accuracy", "q", "include_yanked",
-                   "sort", "order"}
+                   "sort", "order", "verdict", "min_reproductions", "reproduced_by_others"}
+_FRACTION_FILTERS = {"min_sparsity", "max_sparsity", "min_accuracy", "max_accuracy"}
 
 
 def config_path() -> Optional[Path]:
@@ -220,8 +221,9 @@ class Client:
         Filters are the API's: ``task``, ``dataset``, ``architecture``, ``pruning_method``,
         ``owner``, ``tag`` (a string or a list: all must match), ``parent_id``,
         ``min_sparsity``/``max_sparsity``/``min_accuracy``/``max_accuracy`` (fractions in
-        [0, 1], checked before any request), ``q`` (free text), ``include_yanked``, ``sort``
-        (``created``, ``accuracy``, ``sparsity``, ``downloads``) and ``order`` (``desc``,
+        [0, 1], checked before any request), ``q`` (free text), ``include_yanked``, ``verdict``
+        (``wins``, ...), ``min_reproductions``, ``reproduced_by_others``, ``sort`` (``created``,
+        ``accuracy``, ``sparsity``, ``downloads``, ``reproductions``) and ``order`` (``desc``,
         ``asc``). ``limit`` caps how many tickets are yielded in all; ``page_size`` is the
         API's page ``limit`` (1-100; default 100, or ``limit`` when smaller). A page is
         requested only when the previous one is used up. Items omit ``tensors``.
@@ -233,7 +235,7 @@ class Client:
             if key not in _SEARCH_FILTERS:
                 raise Invalid(f"unknown parameter{checks.did_you_mean(key, sorted(_SEARCH_FILTERS))}",
                               code="invalid_parameter", field=key)
-            if key.startswith(("min_", "max_")):
+            if key in _FRACTION_FILTERS:
                 try:
                     checks.check_fraction(float(value))
                 except ValueError as e:
@@ -262,12 +264,22 @@ class Client:
                 return
 
     def frontier(self, task: str, dataset: Optional[str] = None, architecture: Optional[str] = None,
-                 metric: Optional[str] = None) -> List[TicketInfo]:
+                 metric: Optional[str] = None, accuracy: Optional[str] = None) -> List[TicketInfo]:
         """The task's Pareto frontier (no other ticket is both sparser and more accurate), by
-        ascending sparsity, optionally narrowed to one dataset and architecture."""
+        ascending sparsity, optionally narrowed to one dataset and architecture. ``accuracy``:
+        ``reported`` (the uploaded accuracy, the server's default) or ``reproduced`` (the mean of
+        the ticket's accuracy and its reproductions)."""
         params = {k: v for k, v in dict(task=task, dataset=dataset, architecture=architecture,
-                                        metric=metric).items() if v is not None}
+                                        metric=metric, accuracy=accuracy).items() if v is not None}
         return [TicketInfo.from_json(t) for t in self._request("GET", "/api/v1/frontier", params=params).json()["items"]]
+
+    def transfer(self, task: str, architecture: str, metric: Optional[str] = None) -> List[TransferCell]:
+        """The transfer matrix of a task and architecture: for every (dataset tickets were found
+        on, dataset a ``transfer`` result trained them on), a :class:`TransferCell`, ordered by
+        source then target. ``metric`` defaults to the server's default metric (``top1_accuracy``)."""
+        params = {k: v for k, v in dict(task=task, architecture=architecture, metric=metric).items() if v is not None}
+        cells = self._request("GET", "/api/v1/transfer", params=params).json().get("cells", [])
+        return [TransferCell.from_json(c) for c in cells]
 
     def lineage(self, ref: Ref) -> Lineage:
         """The ticket's ancestors (nearest first) and children, each with ``same_owner``."""
@@ -292,7 +304,9 @@ class Client:
             parent: the ticket one round earlier: an id, ``owner/name`` or a :class:`TicketInfo`.
             **metadata: the optional fields: ``dense_accuracy``, ``metric``, ``description``,
                 ``tags`` (a list), ``hyperparameters`` (a dict), ``paper_url``, ``code_url``,
-                ``license``.
+                ``license``, and ``results``: a list of result dicts (as the keyword arguments
+                of :meth:`add_result`, ``kind`` and ``accuracy`` required), stored with the
+                ticket in the same transaction; a bad one refuses the upload.
 
         Before a byte is sent, the header and the metadata are checked as the server would
         (raising :class:`Invalid` with the server's message, e.g. ``accuracy=93.4`` gets "did you
@@ -328,6 +342,56 @@ class Client:
                 body.close()
                 bar.close()
         return TicketInfo.from_json(resp.json())
+
+    # ---- results: does the ticket win? -----------------------------------------------------
+    def add_result(self, ref: Ref, *, kind: str, accuracy: float, metric: Optional[str] = None,
+                   seed: Optional[int] = None, dataset: Optional[str] = None, scope: Optional[str] = None,
+                   steps: Optional[int] = None, framework: Optional[str] = None, hardware: Optional[str] = None,
+                   code_url: Optional[str] = None, notes: Optional[str] = None) -> Result:
+        """Reports one training run against a ticket (needs a token with the ``results`` scope).
+
+        Args:
+            ref: the ticket: an id, ``owner/name`` or a :class:`TicketInfo`.
+            kind: what was trained: ``reproduction`` (this ticket, same mask and weights),
+                ``random_reinit`` (the same mask from a fresh random init), ``random_prune`` (a
+                random mask at the same sparsity; say ``scope``), ``dense`` (the unpruned
+                network) or ``transfer`` (this ticket on another ``dataset``).
+            accuracy: the run's accuracy, a fraction in [0, 1].
+            metric: defaults to the ticket's metric.
+            seed, steps: integers in [0, 2**53).
+            dataset: required for ``transfer`` (and not the ticket's); for any other kind, if
+                given, the ticket's own.
+            scope: ``layerwise`` or ``global``, for ``random_prune`` only.
+            framework, hardware: short strings; code_url: an http(s) URL; notes: free text.
+
+        Returns the stored :class:`Result`, its ``evidence`` the ticket's :class:`Evidence` after
+        it. A second result with the same (you, ticket, kind, dataset, seed) raises
+        :class:`Conflict`; a refused field :class:`Invalid` naming it.
+        """
+        body: Dict[str, Any] = {"kind": kind, "accuracy": accuracy}
+        for key, value in dict(metric=metric, seed=seed, dataset=dataset, scope=scope, steps=steps,
+                               framework=framework, hardware=hardware, code_url=code_url, notes=notes).items():
+            if value is not None:
+                body[key] = value
+        tid = self._resolve(ref)
+        resp = self._request("POST", f"/api/v1/tickets/{_quote(tid)}/results", auth=True, ok=(201,), json=body)
+        data = resp.json()
+        return Result.from_json(data["result"], data.get("evidence"))
+
+    def results(self, ref: Ref) -> List[Result]:
+        """Every result reported against the ticket, oldest first."""
+        tid = self._resolve(ref)
+        items = self._request("GET", f"/api/v1/tickets/{_quote(tid)}/results").json().get("items", [])
+        return [Result.from_json(r) for r in items]
+
+    def delete_result(self, rid: "str | Result") -> Evidence:
+        """Deletes one of your results (by id, or the :class:`Result`); returns the ticket's
+        :class:`Evidence` after it. Someone else's result raises :class:`Forbidden`."""
+        rid = rid.id if isinstance(rid, Result) else rid
+        if not isinstance(rid, str) or not rid:
+            raise Invalid(f"a result id is a string; got {rid!r}", code="bad_request")
+        data = self._request("DELETE", f"/api/v1/results/{_quote(rid)}", auth=True).json()
+        return Evidence.from_json(data.get("evidence") or {})
 
     # ---- download -------------------------------------------------------------------------
     def download(self, ref: Ref, cache_dir: "str | os.PathLike[str] | None" = None, *,
@@ -506,6 +570,12 @@ class Client:
 
         path, info = self._fetch(ref, cache_dir)
         return Ticket.from_file(path, framework=framework, info=info)
+
+
+def _quote(segment: str) -> str:
+    from urllib.parse import quote
+
+    return quote(segment, safe="")
 
 
 def _sha256_of(path: Path) -> str:

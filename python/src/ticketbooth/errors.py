@@ -64,7 +64,7 @@ class Unauthorized(TicketboothError):
 
 
 class Forbidden(TicketboothError):
-    """403: the token lacks the scope the action needs, or the ticket is someone else's."""
+    """403: the token lacks the scope the action needs, or the ticket (or result) is someone else's."""
 
 
 class Invalid(TicketboothError, ValueError):
@@ -74,7 +74,8 @@ class Invalid(TicketboothError, ValueError):
 
 
 class Conflict(TicketboothError):
-    """409: the owner already has a ticket of that name (or a token limit was hit)."""
+    """409: the owner already has a ticket of that name, you already reported a result of that
+    kind, dataset and seed on that ticket, or a token limit was hit."""
 
 
 class RateLimited(TicketboothError):
