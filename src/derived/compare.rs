@@ -61,13 +61,7 @@ impl Derived {
         let comparison = match self.comparisons.get(&key) {
             Some(c) => c,
             None => {
-                let _slot = self.compare_slots.clone().try_acquire_owned().map_err(|_| {
-                    ApiError::busy(
-                        Code::Unavailable,
-                        "this server is running as many comparisons as it allows at once; retry shortly",
-                        Duration::from_secs(5),
-                    )
-                })?;
+                let _slot = self.compare_slot()?;
                 let layers = plan.len() as u64;
                 let c = Arc::new(run(blobs, &a.blob.object_key, &b.blob.object_key, plan).await?);
                 self.comparisons.put(key, c.clone(), layers.max(1));
@@ -85,6 +79,19 @@ impl Derived {
             a: named(&a),
             b: named(&b),
             comparison: (*comparison).clone(),
+        })
+    }
+}
+
+impl Derived {
+    /// A comparison slot, or 503 with Retry-After when all are taken (never waits).
+    fn compare_slot(&self) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+        self.compare_slots.clone().try_acquire_owned().map_err(|_| {
+            ApiError::busy(
+                Code::Unavailable,
+                "this server is running as many comparisons as it allows at once; retry shortly",
+                Duration::from_secs(5),
+            )
         })
     }
 }
@@ -220,4 +227,25 @@ async fn run(
         .map(|(l, t)| (l.name.clone(), t))
         .collect();
     Ok(summarize(&named))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    #[test]
+    fn comparisons_past_the_cap_are_refused_with_retry_after() {
+        let derived = Derived::new(1);
+        let held = derived.compare_slot().unwrap();
+        let refused = derived.compare_slot().unwrap_err().into_response();
+        assert_eq!(refused.status(), 503);
+        assert_eq!(refused.headers()["retry-after"], "5");
+        drop(held);
+        assert!(
+            derived.compare_slot().is_ok(),
+            "a finished comparison frees its slot"
+        );
+    }
 }

@@ -117,6 +117,7 @@ pub struct CompareQuery {
     params(CompareQuery),
     responses(
         (status = 200, description = "The comparison", body = CompareAnswer),
+        (status = 400, description = "a or b is missing", body = crate::error::ErrorBody),
         (status = 404, description = "No such ticket", body = crate::error::ErrorBody),
         (status = 422, description = "The two tickets prune different architectures", body = crate::error::ErrorBody),
         (status = 503, description = "Every comparison slot is taken; retry after Retry-After", body = crate::error::ErrorBody),

@@ -5,7 +5,7 @@
 use utoipa::OpenApi;
 
 use super::schemas::{
-    EditRequest, FrontierAccuracy, MetadataInput, Order, Slug, SortKey, UploadForm,
+    EditRequest, FilePart, FrontierAccuracy, MetadataInput, Order, Slug, SortKey, UploadForm,
 };
 
 /// Check a ticket's file without downloading it.
@@ -88,7 +88,7 @@ fn packed_head() {}
         super::health::healthz,
         super::health::readyz,
     ),
-    components(schemas(UploadForm, MetadataInput, EditRequest, Slug, SortKey, Order, FrontierAccuracy, crate::error::ErrorBody,
+    components(schemas(UploadForm, MetadataInput, EditRequest, Slug, SortKey, Order, FilePart, FrontierAccuracy, crate::error::ErrorBody,
         crate::domain::tokens::TokenRequest, crate::domain::tokens::TokenRecord, crate::domain::tokens::Scope)),
     modifiers(&BearerAuth),
     tags((name = "tickets"), (name = "search"), (name = "evidence"), (name = "masks"), (name = "tokens"), (name = "health"))

@@ -131,6 +131,14 @@ pub struct ResultInput {
     notes: Option<String>,
 }
 
+/// Which part of a ticket's file to download: every `*_mask` tensor, or every other tensor.
+#[derive(ToSchema, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FilePart {
+    Masks,
+    Weights,
+}
+
 #[derive(ToSchema, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Order {

@@ -43,7 +43,7 @@ const REDIRECT_VALID_FOR: std::time::Duration = std::time::Duration::from_secs(3
 /// unknown tensor name, `part` with `tensors`, or `part=masks` on a file without masks is a 400.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/file", tag = "tickets",
     params(("id" = String, Path, description = "The ticket's id"),
-        ("part" = Option<String>, Query, description = "masks (every *_mask tensor) or weights (every other tensor): a file of just those"),
+        ("part" = Option<super::schemas::FilePart>, Query, description = "masks (every *_mask tensor) or weights (every other tensor): a file of just those"),
         ("tensors" = Option<String>, Query, description = "Comma-separated tensor names: a file of just those (not with part)"),
         ("Range" = Option<String>, Header, description = "One byte range: bytes=START-END, bytes=START- or bytes=-SUFFIX (bytes, from 0); several ranges get the whole file"),
         ("If-Range" = Option<String>, Header, description = "The ETag the range must still match; otherwise the whole file is sent"),
@@ -67,13 +67,12 @@ pub async fn download(
     client: Client,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let selection = parse_selection(q.part.as_deref(), q.tensors.as_deref())?;
     let blob = state
         .index
         .blob_of(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no ticket with id '{id}'")))?;
-    if let Some(selection) = selection {
+    if let Some(selection) = parse_selection(q.part.as_deref(), q.tensors.as_deref())? {
         return partial(&state, &blob, &selection, method, &headers).await;
     }
     let (etag, size) = (format!("\"{}\"", blob.sha256), blob.size_bytes);
