@@ -209,7 +209,7 @@ async fn values(
         };
         let went = weights.entry;
         let picked = blocking(move || {
-            let mut v = Vec::new();
+            let mut v = Vec::with_capacity(wchunk.len());
             let mask = mchunk.as_ref().map(|(b, e): &(Bytes, Entry)| (&b[..], *e));
             select_values(mask, &wchunk, went, &mut v);
             v

@@ -50,19 +50,64 @@ impl Entry {
     }
 }
 
+/// An entry of `S` bytes, little-endian, as an integer.
+#[inline(always)]
+fn load<const S: usize>(bytes: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b[..S].copy_from_slice(&bytes[..S]);
+    u64::from_le_bytes(b)
+}
+
+/// Calls `$body` with `$s` bound to the entry size as a constant, so each size gets its own
+/// loop (the per-entry size test would otherwise dominate).
+macro_rules! by_size {
+    ($size:expr, $s:ident => $body:expr) => {
+        match $size {
+            1 => {
+                const $s: usize = 1;
+                $body
+            }
+            2 => {
+                const $s: usize = 2;
+                $body
+            }
+            4 => {
+                const $s: usize = 4;
+                $body
+            }
+            _ => {
+                const $s: usize = 8;
+                $body
+            }
+        }
+    };
+}
+
 /// Appends the bits of `mask` (entries of `entry`), entry `i` in bit `i % 8` of byte `i / 8`,
 /// least significant bit first. A count of entries that is not a multiple of 8 ends in a
 /// partial byte whose high bits are 0, so only a tensor's last chunk may have one.
 pub fn pack_bits(mask: &[u8], entry: Entry, out: &mut Vec<u8>) {
-    let n = entry.count(mask);
-    out.reserve(n.div_ceil(8));
-    for group in mask[..n * entry.size].chunks(8 * entry.size) {
-        let mut byte = 0u8;
-        for (bit, e) in group.chunks_exact(entry.size).enumerate() {
-            byte |= u8::from(entry.kept(e)) << bit;
+    fn run<const S: usize>(mask: &[u8], nonzero: u64, out: &mut Vec<u8>) {
+        let n = mask.len() / S;
+        out.reserve(n.div_ceil(8));
+        let mut groups = mask[..n * S].chunks_exact(8 * S);
+        for group in &mut groups {
+            let mut byte = 0u8;
+            for bit in 0..8 {
+                byte |= u8::from(load::<S>(&group[bit * S..]) & nonzero != 0) << bit;
+            }
+            out.push(byte);
         }
-        out.push(byte);
+        let rest = groups.remainder();
+        if !rest.is_empty() {
+            let mut byte = 0u8;
+            for (bit, e) in rest.chunks_exact(S).enumerate() {
+                byte |= u8::from(load::<S>(e) & nonzero != 0) << bit;
+            }
+            out.push(byte);
+        }
     }
+    by_size!(entry.size, S => run::<S>(mask, entry.nonzero, out))
 }
 
 /// Appends the entries of `weights` that `mask` keeps (the weights themselves decide when
@@ -73,22 +118,30 @@ pub fn select_values(
     weight: Entry,
     out: &mut Vec<u8>,
 ) {
-    let values = weights.chunks_exact(weight.size);
+    fn own<const W: usize>(weights: &[u8], nonzero: u64, out: &mut Vec<u8>) {
+        for w in weights.chunks_exact(W) {
+            if load::<W>(w) & nonzero != 0 {
+                out.extend_from_slice(w);
+            }
+        }
+    }
+    fn masked<const M: usize, const W: usize>(
+        mask: &[u8],
+        nonzero: u64,
+        weights: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        for (v, k) in weights.chunks_exact(W).zip(mask.chunks_exact(M)) {
+            if load::<M>(k) & nonzero != 0 {
+                out.extend_from_slice(v);
+            }
+        }
+    }
     match mask {
-        Some((mask, m)) => {
-            for (w, k) in values.zip(mask.chunks_exact(m.size)) {
-                if m.kept(k) {
-                    out.extend_from_slice(w);
-                }
-            }
-        }
-        None => {
-            for w in values {
-                if weight.kept(w) {
-                    out.extend_from_slice(w);
-                }
-            }
-        }
+        Some((mask, m)) => by_size!(m.size, M => by_size!(weight.size, W => {
+            masked::<M, W>(mask, m.nonzero, weights, out)
+        })),
+        None => by_size!(weight.size, W => own::<W>(weights, weight.nonzero, out)),
     }
 }
 
