@@ -118,12 +118,18 @@ pub fn select_values(
     weight: Entry,
     out: &mut Vec<u8>,
 ) {
+    // Branch-free compaction: every entry is written at the cursor, which advances only past
+    // kept ones (masks are close to random, so a branch per entry would mispredict often).
     fn own<const W: usize>(weights: &[u8], nonzero: u64, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.resize(start + weights.len() + W, 0);
+        let buf = &mut out[start..];
+        let mut at = 0;
         for w in weights.chunks_exact(W) {
-            if load::<W>(w) & nonzero != 0 {
-                out.extend_from_slice(w);
-            }
+            buf[at..at + W].copy_from_slice(w);
+            at += W * usize::from(load::<W>(w) & nonzero != 0);
         }
+        out.truncate(start + at);
     }
     fn masked<const M: usize, const W: usize>(
         mask: &[u8],
@@ -131,11 +137,15 @@ pub fn select_values(
         weights: &[u8],
         out: &mut Vec<u8>,
     ) {
+        let start = out.len();
+        out.resize(start + weights.len() + W, 0);
+        let buf = &mut out[start..];
+        let mut at = 0;
         for (v, k) in weights.chunks_exact(W).zip(mask.chunks_exact(M)) {
-            if load::<M>(k) & nonzero != 0 {
-                out.extend_from_slice(v);
-            }
+            buf[at..at + W].copy_from_slice(v);
+            at += W * usize::from(load::<M>(k) & nonzero != 0);
         }
+        out.truncate(start + at);
     }
     match mask {
         Some((mask, m)) => by_size!(m.size, M => by_size!(weight.size, W => {
@@ -206,10 +216,9 @@ impl Tally {
             let (x, y) = (a.kept(i), b.kept(i));
             ka += u64::from(x);
             kb += u64::from(y);
-            if x && y {
-                both += 1;
-                same += u64::from(a.sign(i) == b.sign(i));
-            }
+            // Without a branch: the intersection of near-random masks is unpredictable.
+            both += u64::from(x & y);
+            same += u64::from(x & y & (a.sign(i) == b.sign(i)));
         }
         self.entries += n as u64;
         self.kept_a += ka;
