@@ -59,6 +59,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin { command } => ops::admin(command).await,
         Command::Seed(args) => ops::seed(args).await,
         Command::Dump(args) => ops::dump(args).await,
+        Command::Reindex(args) => ops::reindex(args).await,
         Command::Sql(args) => ops::sql(args),
         Command::Gc(args) => ops::gc(args).await,
         Command::Verify(args) => ops::verify(args).await,

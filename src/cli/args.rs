@@ -209,6 +209,7 @@ pub struct ResultAddArgs {
     /// The accuracy reached, a fraction in [0, 1].
     #[arg(long, value_parser = parse_fraction)]
     pub accuracy: f64,
+    /// The run's random seed (one result per kind, dataset and seed).
     #[arg(long)]
     pub seed: Option<i64>,
     /// The dataset trained on (required for a transfer; default: the ticket's).
@@ -220,14 +221,19 @@ pub struct ResultAddArgs {
     /// For random_prune: layerwise or global.
     #[arg(long)]
     pub scope: Option<String>,
+    /// Training steps the run took.
     #[arg(long)]
     pub steps: Option<i64>,
+    /// The framework it ran on (`pytorch`, `jax`...).
     #[arg(long)]
     pub framework: Option<String>,
+    /// The hardware it ran on (`1xA100`...).
     #[arg(long)]
     pub hardware: Option<String>,
+    /// The code that produced it, an http(s) URL.
     #[arg(long)]
     pub code_url: Option<String>,
+    /// Anything a reader should know (at most 2,000 characters).
     #[arg(long)]
     pub notes: Option<String>,
     /// Print the JSON answer instead.

@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 use crate::cli::args::{
     ClientArgs, DownloadArgs, FrontierArgs, ResultCommand, SearchArgs, UploadArgs,
 };
-use ops::{AdminCommand, DumpArgs, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, TokenCommand};
+use ops::{AdminCommand, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, StoresArgs, TokenCommand};
 use serve::ServeArgs;
 
 #[derive(Debug, Parser)]
@@ -46,7 +46,10 @@ pub enum Command {
         command: AdminCommand,
     },
     /// Refresh the open-data dump (`GET /api/v1/dump`) now.
-    Dump(DumpArgs),
+    Dump(StoresArgs),
+    /// Measure the masks (fingerprint, N:M structure, signature) of tickets stored before the
+    /// server measured them.
+    Reindex(StoresArgs),
     /// Insert N synthetic tickets (owner `synthetic`) for benchmarks and demos.
     Seed(SeedArgs),
     /// Print the SQL the server runs for an API query, with values inlined (for EXPLAIN).

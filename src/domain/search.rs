@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::evidence::Verdict;
+use super::masks::structure::{Pattern, UNSTRUCTURED};
 use super::metadata;
 
 pub const DEFAULT_LIMIT: usize = 20;
@@ -60,11 +61,28 @@ pub struct TicketFilter {
     /// Only for the frontier: rank by the mean of the ticket's accuracy and its
     /// reproductions (`accuracy=reproduced`) instead of the uploaded accuracy.
     pub reproduced_accuracy: bool,
+    /// The architecture fingerprint (docs/masks.md): tickets that fit one model.
+    pub fingerprint: Option<String>,
+    /// An N:M pattern (`2:4` also matches the stricter `1:4`), or `unstructured`.
+    pub structure: Option<String>,
 }
 
 impl TicketFilter {
-    /// True when only task / dataset / architecture / method narrow the set, so counts kept
-    /// on write can answer facet questions.
+    /// The structures a `structure=` filter matches.
+    pub fn structures(&self) -> Vec<&'static str> {
+        match self.structure.as_deref() {
+            None => Vec::new(),
+            Some(s) => match Pattern::parse(s) {
+                Some(p) => p.at_least_as_strict(),
+                None => vec![UNSTRUCTURED],
+            },
+        }
+    }
+}
+
+impl TicketFilter {
+    /// True when only task / dataset / architecture / method / verdict / structure narrow the
+    /// set, so counts kept on write can answer facet questions.
     pub fn only_dimensions(&self) -> bool {
         self.owner.is_none()
             && self.tags.is_empty()
@@ -75,9 +93,9 @@ impl TicketFilter {
             && self.max_accuracy.is_none()
             && self.q.is_none()
             && self.metric.is_none()
-            && self.verdict.is_none()
             && self.min_reproductions.is_none()
             && !self.reproduced_by_others
+            && self.fingerprint.is_none()
     }
 }
 
@@ -159,6 +177,8 @@ const FILTER_PARAMS: &[&str] = &[
     "verdict",
     "min_reproductions",
     "reproduced_by_others",
+    "fingerprint",
+    "structure",
 ];
 
 /// Most reproductions a `min_reproductions` may ask for (a ticket holds at most 1,000 results).
@@ -293,6 +313,29 @@ pub fn parse_filter(pairs: &Pairs) -> Result<TicketFilter, InvalidParameter> {
             .transpose()?,
         reproduced_by_others: bool_param(pairs, "reproduced_by_others")?,
         reproduced_accuracy: false,
+        fingerprint: single(pairs, "fingerprint")?
+            .map(|v| {
+                let v = v.trim().to_lowercase();
+                if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    Ok(v)
+                } else {
+                    bad(
+                        "fingerprint",
+                        "must be 64 hex digits (a sha256, docs/masks.md)",
+                    )
+                }
+            })
+            .transpose()?,
+        structure: single(pairs, "structure")?
+            .map(|v| match Pattern::parse(v) {
+                Some(p) => Ok(p.name().to_owned()),
+                None if v == UNSTRUCTURED => Ok(UNSTRUCTURED.to_owned()),
+                None => bad(
+                    "structure",
+                    format!("must be 1:4, 2:4, 4:8 or unstructured; got {v:?}"),
+                ),
+            })
+            .transpose()?,
     })
 }
 
@@ -406,6 +449,18 @@ pub fn parse_transfer(pairs: &Pairs) -> Result<(String, String, String), Invalid
         required("architecture")?,
         slug_param(pairs, "metric")?.unwrap_or_else(|| metadata::DEFAULT_METRIC.into()),
     ))
+}
+
+/// An endpoint that takes only `limit` (1 to [`MAX_LIMIT`], default `default`).
+pub fn parse_limit(pairs: &Pairs, default: usize) -> Result<usize, InvalidParameter> {
+    check_known(pairs, &[&["limit"]])?;
+    match single(pairs, "limit")? {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            _ => bad("limit", format!("must be 1 to {MAX_LIMIT}; got {v:?}")),
+        },
+    }
 }
 
 /// `GET /api/v1/tasks`: only `include_yanked`.

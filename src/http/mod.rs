@@ -4,6 +4,7 @@ mod auth;
 mod files;
 mod health;
 pub mod limits;
+mod masks;
 pub mod metrics;
 pub mod openapi;
 mod pages;
@@ -107,6 +108,13 @@ fn api_routes(deadline: Duration) -> Router<AppState> {
         )
         .route("/results/{rid}", delete(results::delete_result))
         .route("/transfer", get(results::transfer_matrix))
+        .route(
+            "/compatible",
+            post(masks::compatible).layer(axum::extract::DefaultBodyLimit::max(
+                masks::MAX_COMPATIBLE_BODY,
+            )),
+        )
+        .route("/tickets/{id}/similar", get(masks::similar))
         .route(
             "/dump",
             get(files::download_dump).head(files::download_dump),

@@ -5,7 +5,7 @@
 use utoipa::OpenApi;
 
 use super::schemas::{
-    EditRequest, FrontierAccuracy, MetadataInput, Order, Slug, SortKey, UploadForm,
+    EditRequest, FrontierAccuracy, MetadataInput, Order, Slug, SortKey, StructureFilter, UploadForm,
 };
 
 /// Check a ticket's file without downloading it.
@@ -58,16 +58,18 @@ fn download_head() {}
         super::results::delete_result,
         super::results::transfer_matrix,
         super::files::download_dump,
+        super::masks::compatible,
+        super::masks::similar,
         super::tokens::create,
         super::tokens::list,
         super::tokens::revoke,
         super::health::healthz,
         super::health::readyz,
     ),
-    components(schemas(UploadForm, MetadataInput, EditRequest, Slug, SortKey, Order, FrontierAccuracy, crate::error::ErrorBody,
+    components(schemas(UploadForm, MetadataInput, EditRequest, Slug, SortKey, Order, FrontierAccuracy, StructureFilter, crate::error::ErrorBody,
         crate::domain::tokens::TokenRequest, crate::domain::tokens::TokenRecord, crate::domain::tokens::Scope)),
     modifiers(&BearerAuth),
-    tags((name = "tickets"), (name = "search"), (name = "evidence"), (name = "tokens"), (name = "health"))
+    tags((name = "tickets"), (name = "search"), (name = "evidence"), (name = "masks"), (name = "tokens"), (name = "health"))
 )]
 pub struct ApiDoc;
 
