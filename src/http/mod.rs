@@ -4,7 +4,7 @@ mod auth;
 mod files;
 mod health;
 pub mod limits;
-mod masks;
+mod matching;
 pub mod metrics;
 pub mod openapi;
 mod pages;
@@ -110,11 +110,11 @@ fn api_routes(deadline: Duration) -> Router<AppState> {
         .route("/transfer", get(results::transfer_matrix))
         .route(
             "/compatible",
-            post(masks::compatible).layer(axum::extract::DefaultBodyLimit::max(
-                masks::MAX_COMPATIBLE_BODY,
+            post(matching::compatible).layer(axum::extract::DefaultBodyLimit::max(
+                matching::MAX_COMPATIBLE_BODY,
             )),
         )
-        .route("/tickets/{id}/similar", get(masks::similar))
+        .route("/tickets/{id}/similar", get(matching::similar))
         .route(
             "/dump",
             get(files::download_dump).head(files::download_dump),

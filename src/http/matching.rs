@@ -1,4 +1,4 @@
-//! The mask as a first-class object: tickets for a model (`POST /compatible`) and similar
+//! Tickets that match: tickets for a model (`POST /compatible`, by architecture fingerprint) and similar
 //! tickets. The rules are the domain's (`domain::masks`); these handlers parse and make one
 //! index call.
 
