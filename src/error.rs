@@ -32,6 +32,8 @@ pub enum Code {
     RangeNotSatisfiable,
     InvalidSafetensors,
     InvalidMetadata,
+    /// Two tickets whose masks cannot be compared (different architectures).
+    NotComparable,
     RateLimited,
     HeadersTooLarge,
     Unavailable,
@@ -52,7 +54,9 @@ impl Code {
             Code::UriTooLong => StatusCode::URI_TOO_LONG,
             Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Code::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
-            Code::InvalidSafetensors | Code::InvalidMetadata => StatusCode::UNPROCESSABLE_ENTITY,
+            Code::InvalidSafetensors | Code::InvalidMetadata | Code::NotComparable => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Code::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

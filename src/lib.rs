@@ -8,6 +8,7 @@
 pub mod blobs;
 pub mod cli;
 pub mod config;
+pub mod derived;
 pub mod domain;
 pub mod error;
 pub mod http;

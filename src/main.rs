@@ -74,6 +74,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => client(cli::show(&ticket, &c, json).await),
         Command::Frontier(args) => client(cli::frontier(&args).await),
         Command::Download(args) => client(cli::download(&args).await),
+        Command::Compare(args) => client(cli::compare(&args).await),
         Command::Result { command } => client(cli::result(&command).await),
     }
 }

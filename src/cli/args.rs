@@ -184,9 +184,34 @@ pub struct FrontierArgs {
 pub struct DownloadArgs {
     /// Ticket id or owner/name.
     pub ticket: String,
-    /// Where to write it (default: ./<name>.safetensors).
+    /// Where to write it (default: ./<name>.safetensors, or ./<name>.<part>.safetensors for a
+    /// part, tensors or the packed form).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Only the masks (every *_mask tensor) or the weights (every other tensor), as a
+    /// safetensors file the server makes from the stored one.
+    #[arg(long, value_parser = ["masks", "weights"], conflicts_with_all = ["tensors", "packed"])]
+    pub part: Option<String>,
+    /// Only these tensors (comma-separated names), as a safetensors file.
+    #[arg(long, value_name = "NAMES", conflicts_with = "packed")]
+    pub tensors: Option<String>,
+    /// The packed form: each mask as bits and each masked weight as its kept values
+    /// (docs/masks.md; `ticketbooth.unpack` in Python restores it).
+    #[arg(long)]
+    pub packed: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompareArgs {
+    /// The first ticket: id or owner/name.
+    pub a: String,
+    /// The second ticket: id or owner/name.
+    pub b: String,
+    /// Print the server's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }

@@ -42,9 +42,28 @@ fn check_answer(id: &str, sha256: &str) -> Result<(), CliError> {
     }
 }
 
+/// What a download asks the server to make: the URL path's tail, the query, and the file
+/// name's suffix.
+type Generated = (&'static str, Vec<(&'static str, String)>, String);
+
+/// What a download asks the server to make, if anything.
+fn generated(args: &DownloadArgs) -> Option<Generated> {
+    if args.packed {
+        return Some(("packed", vec![], "packed".into()));
+    }
+    if let Some(part) = &args.part {
+        return Some(("file", vec![("part", part.clone())], part.clone()));
+    }
+    let tensors = args.tensors.clone()?;
+    Some(("file", vec![("tensors", tensors)], "tensors".into()))
+}
+
 pub async fn run(args: &DownloadArgs) -> Result<(), CliError> {
     let client = Client::new(&args.client)?;
     let ticket = client.ticket(&args.ticket).await?;
+    if let Some(generated) = generated(args) {
+        return run_generated(args, &client, &ticket, generated).await;
+    }
     let id = ticket["id"].as_str().unwrap_or_default().to_owned();
     let sha256 = ticket["sha256"].as_str().unwrap_or_default().to_owned();
     let size = ticket["size_bytes"].as_u64().unwrap_or_default();
@@ -123,6 +142,129 @@ pub async fn run(args: &DownloadArgs) -> Result<(), CliError> {
     println!("{}", path.display());
     eprintln!("downloaded {name} ({size} bytes, sha256 verified)");
     Ok(())
+}
+
+/// A file the server generates (a part, some tensors, the packed form): no sha256 is known
+/// before it is made, so it is resumed by its ETag (`If-Range`) and checked by its length and
+/// by its header parsing as a valid safetensors file before it is renamed into place.
+async fn run_generated(
+    args: &DownloadArgs,
+    client: &Client,
+    ticket: &serde_json::Value,
+    (tail, query, suffix): Generated,
+) -> Result<(), CliError> {
+    let id = ticket["id"].as_str().unwrap_or_default();
+    check_answer(id, ticket["sha256"].as_str().unwrap_or_default())?;
+    let name = ticket["name"].as_str().unwrap_or_default();
+    let path = match &args.output {
+        Some(path) => path.clone(),
+        None => {
+            let mut p = default_path(name)?;
+            p.set_file_name(format!("{name}.{suffix}.safetensors"));
+            p
+        }
+    };
+    let part = PathBuf::from(format!("{}.part", path.display()));
+    let io = |what: &std::path::Path, e: std::io::Error| {
+        CliError::Local(format!("{}: {e}", what.display()))
+    };
+    let url = client.url(&format!("/api/v1/tickets/{id}/{tail}"));
+    let head = client
+        .http
+        .head(&url)
+        .query(&query)
+        .send()
+        .await
+        .map_err(|e| client.network(e))?;
+    if !head.status().is_success() {
+        // HEAD has no body: ask again with GET for the server's message.
+        let r = client.http.get(&url).query(&query).send().await;
+        let r = r.map_err(|e| client.network(e))?;
+        return Err(Client::error_of(r).await);
+    }
+    let etag = head
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let size: u64 = head
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or_default();
+    let have = tokio::fs::metadata(&part)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let mut request = client.http.get(&url).query(&query);
+    if have > 0 && have < size && !etag.is_empty() {
+        request = request
+            .header("Range", format!("bytes={have}-"))
+            .header("If-Range", etag.clone());
+    }
+    let response = request.send().await.map_err(|e| client.network(e))?;
+    let resumed = match response.status() {
+        StatusCode::PARTIAL_CONTENT => true,
+        StatusCode::OK => false,
+        _ => return Err(Client::error_of(response).await),
+    };
+    let mut out = tokio::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(resumed)
+        .truncate(!resumed)
+        .open(&part)
+        .await
+        .map_err(|e| io(&part, e))?;
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| client.network(e))?;
+        out.write_all(&chunk).await.map_err(|e| io(&part, e))?;
+    }
+    out.flush().await.map_err(|e| io(&part, e))?;
+    drop(out);
+    let got = tokio::fs::metadata(&part)
+        .await
+        .map_err(|e| io(&part, e))?
+        .len();
+    let valid = got == size && is_safetensors(&part, got).unwrap_or(false);
+    if !valid {
+        let _ = tokio::fs::remove_file(&part).await;
+        return Err(CliError::Local(format!(
+            "the {suffix} file of {name:?} arrived as {got} bytes of the {size} announced, or is not valid safetensors; it was removed, run the command again"
+        )));
+    }
+    tokio::fs::rename(&part, &path)
+        .await
+        .map_err(|e| io(&path, e))?;
+    println!("{}", path.display());
+    eprintln!("downloaded the {suffix} file of {name:?} ({size} bytes)");
+    Ok(())
+}
+
+/// Whether the file's header is a JSON object whose tensors end exactly at the file's end.
+fn is_safetensors(path: &std::path::Path, len: u64) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut prefix = [0u8; 8];
+    file.read_exact(&mut prefix)?;
+    let n = u64::from_le_bytes(prefix);
+    if n > crate::domain::inspector::MAX_HEADER_BYTES || 8 + n > len {
+        return Ok(false);
+    }
+    let mut header = vec![0u8; n as usize];
+    file.read_exact(&mut header)?;
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(&header) else {
+        return Ok(false);
+    };
+    let end = map
+        .iter()
+        .filter(|(k, _)| k.as_str() != "__metadata__")
+        .filter_map(|(_, v)| v["data_offsets"][1].as_u64())
+        .max()
+        .unwrap_or(0);
+    Ok(8 + n + end == len)
 }
 
 async fn hash_file(path: &std::path::Path) -> std::io::Result<String> {

@@ -11,7 +11,9 @@ mod upload;
 
 pub use client::{CliError, Client};
 
-use args::{ClientArgs, DownloadArgs, FrontierArgs, ResultCommand, SearchArgs, UploadArgs};
+use args::{
+    ClientArgs, CompareArgs, DownloadArgs, FrontierArgs, ResultCommand, SearchArgs, UploadArgs,
+};
 
 pub async fn login(server: &str, token: &str) -> Result<(), CliError> {
     let path = settings::save(server, token)?;
@@ -31,6 +33,21 @@ pub async fn upload(args: &UploadArgs) -> Result<(), CliError> {
 
 pub async fn download(args: &DownloadArgs) -> Result<(), CliError> {
     download::run(args).await
+}
+
+pub async fn compare(args: &CompareArgs) -> Result<(), CliError> {
+    let client = Client::new(&args.client)?;
+    let query = [("a", args.a.clone()), ("b", args.b.clone())];
+    let answer = client.get_json("/api/v1/compare", &query).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&answer).unwrap_or_default()
+        );
+    } else {
+        tables::print_comparison(&answer);
+    }
+    Ok(())
 }
 
 pub async fn result(command: &ResultCommand) -> Result<(), CliError> {

@@ -337,6 +337,50 @@ fn print_profile(p: &Profile) {
     }
 }
 
+/// A comparison: one row per layer, then the whole; shares as percentages.
+pub fn print_comparison(c: &Value) {
+    let share = |v: &Value| v.as_f64().map_or_else(|| "-".to_owned(), percent);
+    let row = |name: String, f: &Value| {
+        vec![
+            name,
+            text(&f["entries"]),
+            text(&f["kept_a"]),
+            text(&f["kept_b"]),
+            text(&f["intersection"]),
+            share(&f["iou"]),
+            share(&f["expected_iou"]),
+            share(&f["sign_agreement"]),
+        ]
+    };
+    let mut rows: Vec<Vec<String>> = c["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| row(text(&l["name"]), l))
+        .collect();
+    rows.push(row("(all layers)".into(), &c["overall"]));
+    println!(
+        "a: {}/{}  b: {}/{}",
+        text(&c["a"]["owner"]),
+        text(&c["a"]["name"]),
+        text(&c["b"]["owner"]),
+        text(&c["b"]["name"])
+    );
+    print_table(
+        &[
+            "LAYER",
+            "ENTRIES",
+            "KEPT A",
+            "KEPT B",
+            "BOTH",
+            "IOU",
+            "IOU BY CHANCE",
+            "SAME SIGN",
+        ],
+        &rows,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ pub mod storage;
 use clap::{Parser, Subcommand};
 
 use crate::cli::args::{
-    ClientArgs, DownloadArgs, FrontierArgs, ResultCommand, SearchArgs, UploadArgs,
+    ClientArgs, CompareArgs, DownloadArgs, FrontierArgs, ResultCommand, SearchArgs, UploadArgs,
 };
 use ops::{AdminCommand, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, StoresArgs, TokenCommand};
 use serve::ServeArgs;
@@ -79,8 +79,12 @@ pub enum Command {
     },
     /// Print a task's sparsity/accuracy frontier.
     Frontier(FrontierArgs),
-    /// Download a ticket, resuming an interrupted download and verifying its sha256.
+    /// Download a ticket, resuming an interrupted download and verifying its sha256; or only
+    /// its masks, weights or some tensors, or its packed form.
     Download(DownloadArgs),
+    /// Compare two tickets' masks layer by layer: overlap (IoU) against chance, and how often
+    /// their kept weights agree in sign.
+    Compare(CompareArgs),
     /// Report results against tickets (reproductions, controls, dense, transfers).
     Result {
         #[command(subcommand)]

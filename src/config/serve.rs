@@ -103,6 +103,10 @@ pub struct Protection {
     /// Live (unrevoked, unexpired) tokens one user may hold; creating more is a 409.
     #[arg(long, env = "TICKETBOOTH_MAX_TOKENS_PER_USER", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens_per_user: u32,
+    /// Mask comparisons (`GET /api/v1/compare`) computed at once; each reads both files once.
+    /// More get 503 with Retry-After (cached answers are not counted).
+    #[arg(long, env = "TICKETBOOTH_MAX_CONCURRENT_COMPARES", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_compares: u32,
 }
 
 impl Protection {
@@ -121,6 +125,7 @@ impl Protection {
             max_uploads_per_user: 4,
             statement_timeout: Duration::from_secs(5),
             max_tokens_per_user: 100,
+            max_concurrent_compares: 2,
         }
     }
 }

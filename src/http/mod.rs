@@ -4,6 +4,7 @@ mod auth;
 mod files;
 mod health;
 pub mod limits;
+mod masks;
 mod matching;
 pub mod metrics;
 pub mod openapi;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub download_redirect: bool,
     /// Timeouts, the upload cap and rate limits, with their shared state.
     pub guards: Arc<limits::Guards>,
+    /// Headers read from blobs, comparisons and their slots (`derived`).
+    pub derived: Arc<crate::derived::Derived>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -101,6 +104,12 @@ fn api_routes(deadline: Duration) -> Router<AppState> {
             "/tickets/{id}/file",
             get(files::download).head(files::download),
         )
+        .route("/tickets/{id}/header", get(masks::header))
+        .route(
+            "/tickets/{id}/packed",
+            get(masks::packed).head(masks::packed),
+        )
+        .route("/compare", get(masks::compare))
         .route("/tickets/{id}/lineage", get(tickets::lineage))
         .route(
             "/tickets/{id}/results",

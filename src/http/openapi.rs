@@ -32,6 +32,26 @@ use super::schemas::{
 #[allow(dead_code)] // Described, never called.
 fn download_head() {}
 
+/// Check a ticket's packed file without downloading it.
+///
+/// The headers a GET of `/packed` would send (`Content-Length`, `ETag`, `Accept-Ranges`, and
+/// `Content-Range` for a `Range`), with no body.
+// Served by `masks::packed` (axum routes HEAD to it); this stub only describes it.
+#[utoipa::path(head, path = "/api/v1/tickets/{id}/packed", tag = "masks", operation_id = "packed_head",
+    params(("id" = String, Path, description = "The ticket's id"),
+        ("Range" = Option<String>, Header, description = "One byte range"),
+        ("If-None-Match" = Option<String>, Header, description = "ETags the client already has: 304 when one matches")),
+    responses(
+        (status = 200, description = "The packed file's headers, no body",
+            headers(("ETag" = String, description = "The packed file's own ETag"),
+                ("Content-Length" = u64, description = "The packed file's exact size in bytes"))),
+        (status = 206, description = "The headers of a byte range, no body"),
+        (status = 304, description = "Not modified: If-None-Match matched"),
+        (status = 404, description = "No such ticket (no body)"),
+    ))]
+#[allow(dead_code)] // Described, never called.
+fn packed_head() {}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -46,6 +66,10 @@ fn download_head() {}
         super::tickets::yank,
         super::tickets::unyank,
         super::tickets::lineage,
+        super::masks::header,
+        super::masks::packed,
+        packed_head,
+        super::masks::compare,
         super::files::download,
         download_head,
         super::search::list,

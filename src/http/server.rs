@@ -39,6 +39,9 @@ pub async fn open_state(
         blobs: BlobStore::from_url(&locations.blob_store_url)?,
         limits,
         download_redirect: false,
+        derived: Arc::new(crate::derived::Derived::new(
+            protection.max_concurrent_compares as usize,
+        )),
         guards: Arc::new(Guards::new(protection)),
     })
 }

@@ -13,6 +13,7 @@ mod index_contract;
 mod integrity;
 mod interop;
 mod limits;
+mod masks;
 mod observability;
 mod outage;
 mod pages;

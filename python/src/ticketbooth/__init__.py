@@ -18,6 +18,7 @@ from .client import Client, config_path
 from .errors import (Conflict, Forbidden, IntegrityError, Invalid, NotCached, NotFound, RateLimited,
                      ServerError, TicketboothError, Unauthorized)
 from .info import Evidence, Lineage, Result, Stats, TensorInfo, TicketInfo, TransferCell
+from .packed import unpack
 from .ticket import Ticket, export
 
 __version__ = "0.1.0"
@@ -25,6 +26,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Client", "Ticket", "TicketInfo", "TensorInfo", "Lineage", "Result", "Evidence", "Stats", "TransferCell",
     "export", "config_path",
-    "default_cache_dir", "TicketboothError", "NotFound", "Unauthorized", "Forbidden", "Invalid",
+    "default_cache_dir", "unpack", "TicketboothError", "NotFound", "Unauthorized", "Forbidden", "Invalid",
     "Conflict", "RateLimited", "ServerError", "NotCached", "IntegrityError", "__version__",
 ]

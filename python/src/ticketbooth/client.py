@@ -394,8 +394,17 @@ class Client:
         return Evidence.from_json(data.get("evidence") or {})
 
     # ---- download -------------------------------------------------------------------------
-    def download(self, ref: Ref, cache_dir: "str | os.PathLike[str] | None" = None) -> Path:
+    def download(self, ref: Ref, cache_dir: "str | os.PathLike[str] | None" = None, *,
+                 part: Optional[str] = None, tensors: Optional[Union[str, List[str]]] = None,
+                 packed: bool = False) -> Path:
         """The path of the ticket's file in the local cache, downloading it if needed.
+
+        With ``part="masks"`` (every ``*_mask`` tensor) or ``part="weights"`` (every other one),
+        ``tensors=["a", "b"]`` (those tensors), or ``packed=True`` (each mask as bits and each
+        masked weight as its kept values: read it with :func:`ticketbooth.unpack`), the server
+        makes a smaller safetensors file from the stored one; it is cached by its ETag, resumed
+        with ``Range`` after a cut, and checked by its length and its source's sha256. At most
+        one of the three.
 
         A ticket already cached (by id or ``owner/name``) is answered with no request at all:
         its bytes never change. Otherwise the file is fetched to a temporary file (resumed with
@@ -405,7 +414,72 @@ class Client:
         ``TICKETBOOTH_OFFLINE=1`` only the cache answers, and an uncached ticket raises
         :class:`NotCached`.
         """
+        if part is not None or tensors is not None or packed:
+            return self._fetch_generated(ref, cache_dir, part, tensors, packed)
         return self._fetch(ref, cache_dir)[0]
+
+    def _fetch_generated(self, ref: Ref, cache_dir: "str | os.PathLike[str] | None", part: Optional[str],
+                         tensors: Optional[Union[str, List[str]]], packed: bool) -> Path:
+        if sum(x is not None and x is not False for x in (part, tensors, packed or None)) > 1:
+            raise Invalid("ask for one of part=, tensors= and packed=True", code="bad_request", field="part")
+        if isinstance(tensors, (list, tuple)):
+            tensors = ",".join(tensors)
+        params = {"part": part} if part is not None else {"tensors": tensors} if tensors is not None else {}
+        info = ref if isinstance(ref, TicketInfo) else self.get(ref)
+        tid = info.id
+        url_path = f"/api/v1/tickets/{tid}/{'packed' if packed else 'file'}"
+        root = self._cache(cache_dir).root / "generated"
+        root.mkdir(parents=True, exist_ok=True)
+        last_error: Optional[Exception] = None
+        etag: Optional[str] = None
+        for attempt in range(5):
+            final = root / f"{hashlib.sha256(etag.encode()).hexdigest()}.safetensors" if etag else None
+            part_path = final.with_suffix(".part") if final else None
+            have = part_path.stat().st_size if part_path and part_path.exists() else 0
+            headers = {"Range": f"bytes={have}-", "If-Range": etag} if have and etag else {}
+            try:
+                resp = self._request("GET", url_path, ok=(200, 206), params=params, headers=headers, stream=True)
+            except ServerError as e:
+                last_error = e
+                time.sleep(min(10.0, e.retry_after if e.retry_after is not None else 0.2 * (attempt + 1)))
+                continue
+            etag = resp.headers.get("ETag", "")
+            final = root / f"{hashlib.sha256(etag.encode()).hexdigest()}.safetensors"
+            part_path = final.with_suffix(".part")
+            if resp.status_code == 200:
+                total = int(resp.headers.get("Content-Length", "0"))
+                if final.exists() and final.stat().st_size == total:
+                    resp.close()
+                    return final
+            else:
+                total = int(resp.headers["Content-Range"].rsplit("/", 1)[1])
+            try:
+                with resp, open(part_path, "ab" if resp.status_code == 206 else "wb") as f:
+                    for block in resp.iter_content(_READ_CHUNK):
+                        f.write(block)
+            except (requests.RequestException, OSError) as e:
+                last_error = e
+                continue
+            if part_path.stat().st_size == total:
+                break
+        else:
+            raise ServerError(f"download of {url_path} did not complete after 5 attempts: {last_error}",
+                              code="incomplete_download")
+        header, n = checks.read_header(part_path)
+        source = (header.get("__metadata__") or {}).get("ticketbooth.source_sha256")
+        if source != info.sha256:
+            part_path.unlink()
+            raise IntegrityError(f"the file made from {tid} names source {source!r}, not the ticket's sha256 "
+                                 f"{info.sha256}; nothing was kept", code="bad_generated_file")
+        os.replace(part_path, final)
+        return final
+
+    def compare(self, a: Ref, b: Ref) -> Dict[str, Any]:
+        """Compares two tickets' masks (same architecture, else :class:`Invalid`): ``{"a", "b",
+        "overall", "layers": [{"name", "entries", "kept_a", "kept_b", "intersection", "union",
+        "iou", "expected_iou", "sign_agreement"}]}`` as the server computes it (docs/masks.md)."""
+        refs = [r.id if isinstance(r, TicketInfo) else r for r in (a, b)]
+        return self._request("GET", "/api/v1/compare", params={"a": refs[0], "b": refs[1]}).json()
 
     def _fetch(self, ref: Ref, cache_dir: "str | os.PathLike[str] | None" = None) -> Tuple[Path, TicketInfo]:
         cache = self._cache(cache_dir)

@@ -23,19 +23,19 @@ pub(crate) const ACCEPTED: &[Dtype] = &[
     Dtype::F8_E5M2,
 ];
 
-pub(super) fn is_float(dtype: Dtype) -> bool {
+pub fn is_float(dtype: Dtype) -> bool {
     matches!(
         dtype,
         Dtype::F16 | Dtype::BF16 | Dtype::F32 | Dtype::F64 | Dtype::F8_E4M3 | Dtype::F8_E5M2
     )
 }
 
-pub(super) fn elem_size(dtype: Dtype) -> usize {
+pub fn elem_size(dtype: Dtype) -> usize {
     dtype.bitsize() / 8
 }
 
 /// Bits that make an entry nonzero: for floats every bit but the sign, so -0.0 counts as zero.
-pub(super) fn nonzero_mask(dtype: Dtype) -> u64 {
+pub fn nonzero_mask(dtype: Dtype) -> u64 {
     let bits = dtype.bitsize() as u32;
     let all = if bits == 64 {
         u64::MAX
@@ -45,7 +45,7 @@ pub(super) fn nonzero_mask(dtype: Dtype) -> u64 {
     if is_float(dtype) { all >> 1 } else { all }
 }
 
-pub(super) fn dtype_name(dtype: Dtype) -> String {
+pub fn dtype_name(dtype: Dtype) -> String {
     // Dtype serializes as its safetensors spelling ("F8_E4M3", ...).
     serde_json::to_value(dtype)
         .ok()

@@ -31,7 +31,7 @@ pub(super) fn sniff(prefix: &[u8; 8]) -> Option<&'static str> {
     }
 }
 
-pub(super) fn check_prefix(prefix: &[u8; 8], max: u64) -> Result<u64, InvalidSafetensors> {
+pub fn check_prefix(prefix: &[u8; 8], max: u64) -> Result<u64, InvalidSafetensors> {
     let len = u64::from_le_bytes(*prefix);
     if len > max {
         if let Some(kind) = sniff(prefix) {

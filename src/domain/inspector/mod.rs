@@ -167,6 +167,13 @@ pub struct TensorPlan {
     end: u64,
 }
 
+impl TensorPlan {
+    /// Where the tensor's bytes are, relative to the start of the data (after the header).
+    pub fn data_offsets(&self) -> (u64, u64) {
+        (self.begin, self.end)
+    }
+}
+
 /// What a complete, valid file measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inspection {
@@ -198,7 +205,8 @@ mod masks;
 // The differential tests draw their dtypes from this list.
 #[cfg(test)]
 pub(crate) use dtypes::ACCEPTED;
-pub use header::{CONVERT_HINT, parse_header};
+pub use dtypes::{dtype_name, elem_size, is_float, nonzero_mask};
+pub use header::{CONVERT_HINT, check_prefix, parse_header};
 pub use machine::Inspector;
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 mod plan;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,8 +14,17 @@ use futures_util::{Stream, StreamExt};
 use super::AppState;
 use super::limits::Client;
 use crate::blobs::BlobResult;
+use crate::domain::masks::layout::{Layout, etag_input, parse_selection, plan_partial};
 use crate::error::{ApiError, ApiResult, Code};
+use crate::index::BlobRef;
 use plan::{DownloadPlan, plan, redirect_headers};
+
+/// `?part=masks|weights` or `?tensors=a,b`: a file of just those tensors.
+#[derive(serde::Deserialize)]
+pub struct FileQuery {
+    part: Option<String>,
+    tensors: Option<String>,
+}
 
 /// How long a presigned download URL stays valid.
 const REDIRECT_VALID_FOR: std::time::Duration = std::time::Duration::from_secs(300);
@@ -25,8 +34,17 @@ const REDIRECT_VALID_FOR: std::time::Duration = std::time::Duration::from_secs(3
 /// Resumable: one `Range` (206; 416 past the end), `If-Range`, `ETag` (the quoted sha256) and
 /// `If-None-Match` (304). A download counts when its last byte goes out (the whole file, or
 /// the range that completes a resumed one), once per client and ticket per hour. With `--download-redirect` and an S3 store the answer is a 302 to a presigned URL.
+///
+/// With `part=masks` (every `*_mask` tensor), `part=weights` (every other tensor) or
+/// `tensors=a,b` (those tensors): a valid safetensors file of just those, generated from byte
+/// ranges of the stored file (offsets recomputed, `__metadata__` kept plus
+/// `ticketbooth.format` = `partial`, its version and `ticketbooth.source_sha256`), with an exact
+/// `Content-Length`, its own `ETag`, `Range` and `HEAD`, and not counted as a download. An
+/// unknown tensor name, `part` with `tensors`, or `part=masks` on a file without masks is a 400.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/file", tag = "tickets",
     params(("id" = String, Path, description = "The ticket's id"),
+        ("part" = Option<String>, Query, description = "masks (every *_mask tensor) or weights (every other tensor): a file of just those"),
+        ("tensors" = Option<String>, Query, description = "Comma-separated tensor names: a file of just those (not with part)"),
         ("Range" = Option<String>, Header, description = "One byte range: bytes=START-END, bytes=START- or bytes=-SUFFIX (bytes, from 0); several ranges get the whole file"),
         ("If-Range" = Option<String>, Header, description = "The ETag the range must still match; otherwise the whole file is sent"),
         ("If-None-Match" = Option<String>, Header, description = "ETags the client already has (the quoted sha256, or *): 304 when one matches")),
@@ -37,21 +55,27 @@ const REDIRECT_VALID_FOR: std::time::Duration = std::time::Duration::from_secs(3
         (status = 302, description = "With --download-redirect and an S3 store: a short-lived presigned URL to fetch it from",
             headers(("Location" = String))),
         (status = 304, description = "Not modified"),
+        (status = 400, description = "An unknown tensor, part with tensors, or part=masks without masks", body = crate::error::ErrorBody),
         (status = 404, description = "No such ticket", body = crate::error::ErrorBody),
         (status = 416, description = "Range not satisfiable", body = crate::error::ErrorBody),
     ))]
 pub async fn download(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(q): Query<FileQuery>,
     method: Method,
     client: Client,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    let selection = parse_selection(q.part.as_deref(), q.tensors.as_deref())?;
     let blob = state
         .index
         .blob_of(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no ticket with id '{id}'")))?;
+    if let Some(selection) = selection {
+        return partial(&state, &blob, &selection, method, &headers).await;
+    }
     let (etag, size) = (format!("\"{}\"", blob.sha256), blob.size_bytes);
     let plan = plan(size, &etag, &blob.ticket_name, &headers).map_err(ApiError::internal)?;
     let transfer = match plan {
@@ -77,6 +101,58 @@ pub async fn download(
         .map_err(ApiError::unavailable)?;
     let body = Body::from_stream(counted(stream, transfer.length(), completes));
     Ok((transfer.status, transfer.headers, body).into_response())
+}
+
+/// A file of some of the stored tensors (`?part=` or `?tensors=`).
+async fn partial(
+    state: &AppState,
+    blob: &BlobRef,
+    selection: &crate::domain::masks::layout::Selection,
+    method: Method,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let stored = state.derived.header(&state.blobs, blob).await?;
+    let layout = plan_partial(&stored.header, stored.data_start, &blob.sha256, selection)?;
+    let suffix = match selection {
+        crate::domain::masks::layout::Selection::Masks => "masks",
+        crate::domain::masks::layout::Selection::Weights => "weights",
+        crate::domain::masks::layout::Selection::Tensors(_) => "tensors",
+    };
+    let canonical = selection.canonical();
+    send_generated(state, blob, layout, &canonical, suffix, method, headers).await
+}
+
+/// Sends a generated file (partial or packed) of `blob`: the download plan of the whole-file
+/// answer (304, 416, ranges, HEAD) with an ETag of its own, the bytes streamed from the blob.
+/// Never counted as a download.
+pub(super) async fn send_generated(
+    state: &AppState,
+    blob: &BlobRef,
+    layout: Layout,
+    canonical: &str,
+    suffix: &str,
+    method: Method,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let input = etag_input(&blob.sha256, canonical);
+    let etag = format!(
+        "\"{}\"",
+        crate::ingest::pipeline::sha256_hex(input.as_bytes())
+    );
+    let size = layout.len;
+    let name = format!("{}.{suffix}", blob.ticket_name);
+    let transfer = match plan(size, &etag, &name, headers).map_err(ApiError::internal)? {
+        DownloadPlan::Send(transfer) if method != Method::HEAD => transfer,
+        plan => return Ok(without_body(plan, size)),
+    };
+    let stream = crate::derived::files::stream(
+        state.blobs.clone(),
+        blob.object_key.clone(),
+        std::sync::Arc::new(layout),
+        transfer.start,
+        transfer.end,
+    );
+    Ok((transfer.status, transfer.headers, Body::from_stream(stream)).into_response())
 }
 
 /// Download the open-data dump: the whole public index as gzipped JSON lines.
