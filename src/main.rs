@@ -75,6 +75,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Frontier(args) => client(cli::frontier(&args).await),
         Command::Download(args) => client(cli::download(&args).await),
         Command::Compare(args) => client(cli::compare(&args).await),
+        Command::Compatible(args) => client(cli::compatible(&args).await),
         Command::Result { command } => client(cli::result(&command).await),
     }
 }

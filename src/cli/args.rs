@@ -216,6 +216,20 @@ pub struct CompareArgs {
     pub client: ClientArgs,
 }
 
+#[derive(Debug, Args, Clone)]
+pub struct CompatibleArgs {
+    /// A safetensors file of your model (only its header is read and sent, never the weights).
+    pub file: PathBuf,
+    /// How many tickets to list, most accurate first (1-100).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub limit: u64,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
 /// `ticketbooth result ...`.
 #[derive(Debug, Subcommand, Clone)]
 pub enum ResultCommand {

@@ -12,7 +12,8 @@ pub mod storage;
 use clap::{Parser, Subcommand};
 
 use crate::cli::args::{
-    ClientArgs, CompareArgs, DownloadArgs, FrontierArgs, ResultCommand, SearchArgs, UploadArgs,
+    ClientArgs, CompareArgs, CompatibleArgs, DownloadArgs, FrontierArgs, ResultCommand, SearchArgs,
+    UploadArgs,
 };
 use ops::{AdminCommand, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, StoresArgs, TokenCommand};
 use serve::ServeArgs;
@@ -82,6 +83,8 @@ pub enum Command {
     /// Download a ticket, resuming an interrupted download and verifying its sha256; or only
     /// its masks, weights or some tensors, or its packed form.
     Download(DownloadArgs),
+    /// List the tickets that fit a model: same architecture fingerprint as FILE's header.
+    Compatible(CompatibleArgs),
     /// Compare two tickets' masks layer by layer: overlap (IoU) against chance, and how often
     /// their kept weights agree in sign.
     Compare(CompareArgs),
