@@ -157,8 +157,9 @@ def nm_tickets():
     def masked(layers):
         files = dict(bias)
         for name, (keep, w) in layers.items():
-            files[f"{name}_orig"] = w
-            files[f"{name}_mask"] = keep.astype(np.float32)
+            # Contiguous: safetensors writes an array's buffer as it lies, whatever its strides.
+            files[f"{name}_orig"] = np.ascontiguousarray(w)
+            files[f"{name}_mask"] = np.ascontiguousarray(keep, dtype=np.float32)
         return files, layers
     out = {
         "nm-2to4": masked({"conv.weight": (conv_keep, conv), "fc.weight": (fc_keep, fc)}),
