@@ -13,6 +13,9 @@ const share = (x, cls) => (typeof x === "number"
   ? `<span class="${cls}" title="${esc(String(x))}" data-value="${esc(String(x))}">${pct(x, 1)}</span>`
   : `<span class="${cls} muted" title="nothing to compare: no weight kept by both">–</span>`);
 
+/** A layer's name, escaped, that may wrap after its dots ("layer1.0.conv1.weight") on a narrow screen. */
+const breakable = (name) => esc(name).replace(/\./g, ".<wbr>");
+
 /** A ticket by id or owner/name; null when it cannot be found. */
 async function ticketByRef(ref) {
   const slash = ref.indexOf("/");
@@ -80,7 +83,7 @@ function row(name, f, cls = "") {
   const bar = iouBar(f);
   const label = `IoU ${f.iou == null ? "none" : pct(f.iou, 1)}; chance ${f.expected_iou == null ? "unknown" : pct(f.expected_iou, 1)}`;
   return `<tr class="${cls}" data-layer="${esc(name)}">
-    <th scope="row">${cls ? esc(name) : `<code>${esc(name)}</code>`}</th>
+    <th scope="row">${cls ? esc(name) : `<code>${breakable(name)}</code>`}</th>
     <td class="num entries">${n(f.entries)}</td>
     <td class="num kept-a">${n(f.kept_a)}</td>
     <td class="num kept-b">${n(f.kept_b)}</td>
@@ -126,11 +129,11 @@ export async function compare(params) {
     </div>
     ${INTRO}
     <div class="table-wrap"><table class="data compare" id="compare-table">
-      <thead><tr><th scope="col">Layer</th><th scope="col" class="num entries">Entries</th><th scope="col" class="num">Kept A</th><th scope="col" class="num">Kept B</th><th scope="col" class="num">Both</th>
+      <thead><tr><th scope="col">Layer</th><th scope="col" class="num entries">Entries</th><th scope="col" class="num"><span class="wide">Kept </span>A</th><th scope="col" class="num"><span class="wide">Kept </span>B</th><th scope="col" class="num">Both</th>
         <th scope="col" class="bar">IoU <span class="key"><span class="chance-key" aria-hidden="true"></span> chance</span></th><th scope="col" class="num">IoU</th><th scope="col" class="num expected">Chance</th><th scope="col" class="num lift">vs chance</th><th scope="col" class="num">Same sign</th></tr></thead>
       <tbody>${d.layers.map((l) => row(l.name, l)).join("")}</tbody>
       <tfoot>${row("Whole network", o, "overall")}</tfoot></table></div>
-    <p class="caption muted" id="compare-caption">Bars run from 0 to 100% IoU; the dark mark on each is chance for that layer's kept counts (≈ E[both] ÷ (kept A + kept B − E[both]), E[both] = kept A × kept B ÷ entries). The whole network's chance sums each layer's.</p>
+    <p class="caption muted" id="compare-caption">Bars run from 0 to 100% IoU; the mark across each is chance for that layer's kept counts (≈ E[both] ÷ (kept A + kept B − E[both]), E[both] = kept A × kept B ÷ entries). The whole network's chance sums each layer's.</p>
     <h2>Compare other tickets</h2>
     ${pickForm(a, b)}`;
   wirePick();
