@@ -100,7 +100,7 @@ export async function compare(params) {
   title("Compare");
   const a = (params.get("a") || "").trim(), b = (params.get("b") || "").trim();
   if (!a || !b) {
-    app.innerHTML = `<h1>Compare masks</h1>${INTRO}<p>Name two tickets of the same architecture, or open one and use its <em>similar tickets</em> or <em>compare with…</em>.</p>${pickForm(a, b)}`;
+    app.innerHTML = `<h1>Compare masks</h1>${INTRO}<p>Name two tickets of the same architecture, or open a ticket and use its <em>similar tickets</em> list or its <em>Compare with…</em> box.</p>${pickForm(a, b)}`;
     wirePick();
     return;
   }
