@@ -104,6 +104,8 @@ export async function compare(params) {
     wirePick();
     return;
   }
+  // A comparison reads both files: say so while it runs.
+  app.innerHTML = `<h1>Compare masks</h1><p class="muted" id="comparing">Comparing the two masks (the server reads both files)…</p>`;
   let d;
   try {
     d = await api(`/compare?${new URLSearchParams({ a, b })}`);
