@@ -320,6 +320,7 @@ export async function ticket(id, owner, name) {
         <div>${t.dense_accuracy != null ? `dense baseline ${frac(t.dense_accuracy)} (${t.accuracy >= t.dense_accuracy ? "+" : ""}${((t.accuracy - t.dense_accuracy) * 100).toFixed(2)} points)` : '<span class="muted">no dense baseline given</span>'}</div></div>
       <div class="card"><div class="muted">File</div><div>${bytes(t.size_bytes)}</div>
         <a class="button" id="download" href="${API}/tickets/${encodeURIComponent(t.id)}/file" download="${esc(t.name)}.safetensors">Download</a>
+        <button type="button" class="secondary" id="to-downloads">Masks, packed… ↓</button>
         <div class="muted" style="font-size:.75rem;overflow-wrap:anywhere">sha256 <code id="sha256">${esc(t.sha256)}</code></div></div>
     </div>
     <section class="card mask" id="mask" aria-label="The mask">${maskPanel(t)}</section>
@@ -358,6 +359,8 @@ export async function ticket(id, owner, name) {
     ${snippets(t)}`;
   wireReport(t, [...results.items]);
   wireCompare(t);
+  // Not a #fragment link: that would be a history entry, and the router would draw the page again.
+  document.getElementById("to-downloads").addEventListener("click", () => document.getElementById("downloads-title").scrollIntoView({ behavior: "smooth" }));
   // What is not needed to read the page loads after it.
   loadSimilar(t);
   loadSizes(t);
