@@ -103,7 +103,7 @@ impl PruneScope {
 }
 
 /// A validated result, ready to store: the dataset and metric are resolved against the ticket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewResult {
     pub kind: ResultKind,
     pub accuracy: f64,
@@ -118,24 +118,15 @@ pub struct NewResult {
     pub notes: Option<String>,
 }
 
-/// A result as the API shows it.
+/// A result as the API shows it: the stored result with its id, ticket, reporter and time.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ResultRecord {
     pub id: String,
     pub ticket_id: String,
     /// Who reported it.
     pub owner: String,
-    pub kind: ResultKind,
-    pub accuracy: f64,
-    pub metric: String,
-    pub seed: Option<i64>,
-    pub dataset: String,
-    pub scope: Option<PruneScope>,
-    pub steps: Option<i64>,
-    pub framework: Option<String>,
-    pub hardware: Option<String>,
-    pub code_url: Option<String>,
-    pub notes: Option<String>,
+    #[serde(flatten)]
+    pub result: NewResult,
     pub created_at: DateTime<Utc>,
 }
 
