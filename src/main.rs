@@ -59,6 +59,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin { command } => ops::admin(command).await,
         Command::Seed(args) => ops::seed(args).await,
         Command::Dump(args) => ops::dump(args).await,
+        Command::Reindex(args) => ops::reindex(args).await,
         Command::Sql(args) => ops::sql(args),
         Command::Gc(args) => ops::gc(args).await,
         Command::Verify(args) => ops::verify(args).await,
@@ -74,6 +75,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Frontier(args) => client(cli::frontier(&args).await),
         Command::Download(args) => client(cli::download(&args).await),
         Command::Compare(args) => client(cli::compare(&args).await),
+        Command::Compatible(args) => client(cli::compatible(&args).await),
         Command::Result { command } => client(cli::result(&command).await),
     }
 }

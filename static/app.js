@@ -1,7 +1,8 @@
 // ticketbooth's web page: a small client of the public REST API, no build step, no CDN.
-// Pages: /, /tasks/{task}, /search?..., /tickets/{id}, /frontier?..., /transfer?..., /upload, one module each
+// Pages: /, /tasks/{task}, /search?..., /tickets/{id}, /frontier?..., /transfer?..., /compare?a=&b=, /upload, one module each
 // in pages/; ui.js holds what they share, lib.js the pure logic (tested by node --test).
 
+import { compare } from "./pages/compare.js";
 import { frontier } from "./pages/frontier.js";
 import { home } from "./pages/home.js";
 import { search } from "./pages/search.js";
@@ -31,6 +32,7 @@ async function route() {
     else if ((m = path.match(/^\/owners\/([^/]+)\/tickets\/([^/]+)$/))) await ticket(null, m[1], m[2]);
     else if (path === "/frontier") await frontier(params);
     else if (path === "/transfer") await transfer(params);
+    else if (path === "/compare") await compare(params);
     else if (path === "/upload") upload();
     else showError({ status: 404, message: `No page at ${path}` });
   } catch (err) {

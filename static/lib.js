@@ -24,7 +24,8 @@ export const remaining = (sparsity) => `${keptPct(1 - sparsity)} of weights rema
  * (biases, norms, unmasked layers of a masked file) is "not pruned": it counts toward no sparsity.
  *
  * tensors: [{name, dtype, shape, params, kept, prunable}] as in the single-ticket JSON.
- * Returns {rows: [{name, shape, dtype, params, kept, tensors: [names]}], notPruned: [{name, shape, dtype, params}]}.
+ * Returns {rows: [{name, shape, dtype, params, kept, tensors: [names], structure (the mask's N:M
+ * counts, or null)}], notPruned: [{name, shape, dtype, params}]}.
  */
 export function profileRows(tensors) {
   const byName = new Map(tensors.map((t) => [t.name, t]));
@@ -49,10 +50,10 @@ export function profileRows(tensors) {
       done.add(mask.name);
       if (weight) done.add(weight);
       rows.push({ name: base, shape: mask.shape, dtype: weight ? byName.get(weight).dtype : mask.dtype,
-        params: mask.params, kept: mask.kept, tensors: weight ? [weight, mask.name] : [mask.name] });
+        params: mask.params, kept: mask.kept, tensors: weight ? [weight, mask.name] : [mask.name], structure: mask.structure ?? null });
     } else if (t.prunable) {
       done.add(t.name);
-      rows.push({ name: t.name, shape: t.shape, dtype: t.dtype, params: t.params, kept: t.kept, tensors: [t.name] });
+      rows.push({ name: t.name, shape: t.shape, dtype: t.dtype, params: t.params, kept: t.kept, tensors: [t.name], structure: t.structure ?? null });
     } else {
       done.add(t.name);
       notPruned.push({ name: t.name, shape: t.shape, dtype: t.dtype, params: t.params });
@@ -285,5 +286,153 @@ export function verdictsById(ids, byVerdict, tickets = [], rest = "unknown") {
   const out = new Map(ids.map((id) => [id, rest]));
   for (const [verdict, list] of Object.entries(byVerdict)) for (const id of list) if (out.has(id)) out.set(id, verdict);
   for (const t of tickets) if (out.has(t.id) && t.evidence?.verdict) out.set(t.id, t.evidence.verdict);
+  return out;
+}
+
+// ---- The mask as an object (docs/masks.md): N:M structure, downloads, comparison ----
+
+/** The ticket-level structures the API reports, strictest first, each with what it means for
+ *  hardware in one line. `filter`: whether `structure=` takes the value. */
+export const STRUCTURES = [
+  { value: "1:4", filter: true, accelerated: true,
+    explain: "At most 1 of every 4 consecutive weights is kept: stricter than 2:4, so NVIDIA's sparse tensor cores (Ampere and later, via torch.sparse.to_sparse_semi_structured) run it as 2:4, up to 2× faster matrix multiplies." },
+  { value: "2:4", filter: true, accelerated: true,
+    explain: "At most 2 of every 4 consecutive weights are kept: the pattern NVIDIA's sparse tensor cores (Ampere and later) run up to 2× faster than dense, e.g. through torch.sparse.to_sparse_semi_structured." },
+  { value: "4:8", filter: true, accelerated: false,
+    explain: "At most 4 of every 8 consecutive weights are kept: half the weights, but looser than the 2:4 that NVIDIA's sparse tensor cores (torch.sparse.to_sparse_semi_structured) need, so they do not speed it up as is." },
+  { value: "unstructured", filter: true, accelerated: false,
+    explain: "No N:M pattern (1:4, 2:4 or 4:8) holds in every pruned layer: the kept weights fall anywhere, which NVIDIA's sparse tensor cores (torch.sparse.to_sparse_semi_structured) cannot run; the saving is in size." },
+  { value: "unknown", filter: false, accelerated: false,
+    explain: "Not measured yet: the ticket was stored before the server measured N:M structure (an operator's `ticketbooth reindex` measures it)." },
+];
+
+const STRUCTURE = new Map(STRUCTURES.map((s) => [s.value, s]));
+
+/** A ticket's structure for people: {value, label, explain, accelerated, filter}. An N:M value
+ *  the page does not know is explained from its numbers. */
+export function structureInfo(value) {
+  const known = STRUCTURE.get(value);
+  if (known) return { ...known, label: known.value === "unknown" ? "structure unknown" : known.value === "unstructured" ? "unstructured" : `${known.value} sparse` };
+  const m = /^(\d+):(\d+)$/.exec(String(value ?? ""));
+  if (m) return { value, filter: false, accelerated: false, label: `${value} sparse`, explain: `At most ${m[1]} of every ${m[2]} consecutive weights are kept.` };
+  return { ...STRUCTURE.get("unknown"), value: String(value ?? "unknown"), label: "structure unknown" };
+}
+
+/** The order of the structure facet: strictest first, then unstructured, unknown; values the
+ *  page does not know last. */
+export function sortStructureFacet(items) {
+  const rank = (v) => { const i = STRUCTURES.findIndex((s) => s.value === v); return i < 0 ? STRUCTURES.length : i; };
+  return [...items].sort((a, b) => rank(a.value) - rank(b.value) || String(a.value).localeCompare(String(b.value)));
+}
+
+/**
+ * One layer's N:M pattern, from its row's `structure` ({last_axis: {"4", "8"}, input_channel?,
+ * pattern, order}). Returns {label, title, pattern}: label is what the table shows ("2:4",
+ * "2:4 ⟂ in" along input channels, "none", "–" unmeasured); title says it in words with the
+ * largest count kept in any group.
+ */
+export function layerPattern(s) {
+  if (!s) return { label: "–", title: "not measured", pattern: null };
+  const groups = (g, what) => {
+    if (!g) return null;
+    const part = (m) => (g[m] == null ? `rows do not divide into groups of ${m}` : `at most ${g[m]} kept of ${m}`);
+    return `${what}: ${part("4")}, ${part("8")}`;
+  };
+  const counts = [groups(s.last_axis, "along rows"), groups(s.input_channel, "along input channels")].filter(Boolean).join("; ");
+  if (!s.pattern) return { label: "none", title: `no N:M pattern (${counts})`, pattern: null };
+  const [n, m] = s.pattern.split(":");
+  const along = s.order === "input_channel" ? "along input channels (the [out·kh·kw, in] order NVIDIA's ASP prunes convolutions in)" : "along each row";
+  return { label: s.order === "input_channel" ? `${s.pattern} (input channels)` : s.pattern,
+    title: `${s.pattern}: at most ${n} of every ${m} consecutive entries kept, ${along}. ${counts}`, pattern: s.pattern };
+}
+
+/** A size in bytes for people: 1536 -> "1.5 KiB", 999 -> "999 B". */
+export function sizeText(n) {
+  if (typeof n !== "number" || !Number.isFinite(n) || n < 0) return "–";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+/** Exact bytes with thousands separators: 1234567 -> "1,234,567 bytes". */
+export const exactBytes = (n) => `${Number(n).toLocaleString("en-US")} byte${n === 1 ? "" : "s"}`;
+
+/**
+ * The download menu of a ticket: what the API serves for it (docs/masks.md), in the order
+ * shown. Each {key, label, hint, href, filename, size, head}: `size` is known for the stored
+ * file; `head` says the size comes from a HEAD request (the generated files, whose
+ * Content-Length is exact). The masks-only entry is dropped by the page when its HEAD is a 400
+ * (a file without masks).
+ */
+export function downloadItems(t, api = "/api/v1") {
+  const base = `${api}/tickets/${encodeURIComponent(t.id)}`;
+  const name = t.name;
+  return [
+    { key: "file", label: "Whole file", hint: "as uploaded, every tensor; check it against the sha256 above", href: `${base}/file`, filename: `${name}.safetensors`, size: t.size_bytes ?? null, head: false },
+    { key: "masks", label: "Masks only", hint: "every *_mask tensor, as a safetensors file", href: `${base}/file?part=masks`, filename: `${name}.masks.safetensors`, size: null, head: true },
+    { key: "weights", label: "Weights only", hint: "every tensor but the masks", href: `${base}/file?part=weights`, filename: `${name}.weights.safetensors`, size: null, head: true },
+    { key: "packed", label: "Packed", hint: "each mask as bits and only the kept weights (ticketbooth.unpack restores it)", href: `${base}/packed`, filename: `${name}.packed.safetensors`, size: null, head: true },
+    { key: "header", label: "Header (JSON)", hint: "tensor names, dtypes, shapes and metadata; no weights", href: `${base}/header`, filename: `${name}.header.json`, size: null, head: true },
+  ];
+}
+
+/** An estimated Jaccard index as a percentage for people: 0.8731 -> "87%", small ones with a digit. */
+export function jaccardText(j) {
+  if (typeof j !== "number" || !Number.isFinite(j)) return "–";
+  const r = j * 100;
+  return `${r > 0 && r < 9.95 ? r.toFixed(1) : r.toFixed(0)}%`;
+}
+
+/** The compare view's URL for two tickets (ids or owner/name). */
+export const compareUrl = (a, b) => `/compare?${new URLSearchParams({ a, b })}`;
+
+/** A fingerprint shortened for people: the first 12 hex digits and an ellipsis. */
+export const shortFingerprint = (fp) => (typeof fp === "string" && fp.length > 12 ? `${fp.slice(0, 12)}…` : String(fp ?? ""));
+
+/**
+ * The geometry of one IoU bar, on a 0..1 scale: {fill, marker} in percent of the bar's width
+ * (fill: the IoU; marker: the expected IoU of random masks of the same sizes, null when
+ * unknown), and `lift`, how many times chance the IoU is (null when either is unknown or
+ * chance is 0).
+ */
+export function iouBar(fig) {
+  const clamp = (x) => Math.min(100, Math.max(0, x * 100));
+  const iou = typeof fig?.iou === "number" ? fig.iou : null;
+  const expected = typeof fig?.expected_iou === "number" ? fig.expected_iou : null;
+  return {
+    fill: iou == null ? 0 : clamp(iou),
+    marker: expected == null ? null : clamp(expected),
+    lift: iou != null && expected != null && expected > 0 ? iou / expected : null,
+  };
+}
+
+/** How an IoU compares with chance, in words: "5.2× chance", "at chance" (within 10%). */
+export function liftText(lift) {
+  if (lift == null || !Number.isFinite(lift)) return "–";
+  if (Math.abs(lift - 1) < 0.1) return "at chance";
+  return `${lift >= 10 ? lift.toFixed(0) : lift.toFixed(1)}× chance`;
+}
+
+/**
+ * The active search filters as chips: [{key, value, label, title}] for each filter in `params`
+ * (only the keys in `keys`). A fingerprint is shortened (the whole one on hover); a structure
+ * says it also matches the stricter patterns.
+ */
+export function filterChips(params, keys) {
+  const out = [];
+  for (const [key, value] of params) {
+    if (!keys.includes(key) || value === "") continue;
+    let label = `${key.replace(/_/g, " ")}: ${value}`, title = `${key}=${value}`;
+    if (key === "fingerprint") { label = `architecture ${shortFingerprint(value)}`; title = `architecture fingerprint ${value}: tickets that prune the same network`; }
+    else if (key === "structure") {
+      const nm = STRUCTURES.filter((s) => /^\d+:\d+$/.test(s.value)).map((s) => s.value);
+      const stricter = nm.includes(value) ? nm.slice(0, nm.indexOf(value)) : [];
+      label = `structure: ${value}`;
+      title = stricter.length ? `${value}, or stricter (${stricter.join(", ")})` : `structure ${value}`;
+    } else if (key === "verdict") label = `verdict: ${verdictLabel(value)}`;
+    else if (key === "q") label = `text: ${value}`;
+    out.push({ key, value, label, title });
+  }
   return out;
 }

@@ -1,7 +1,7 @@
 // What every page shares: the API, the page's root element, HTML escaping and the page's
 // units, navigation within the page, and a ticket as a list row.
 
-import { pct, remaining, verdictLabel, verdictRule } from "./lib.js";
+import { exactBytes, pct, remaining, sizeText, structureInfo, verdictLabel, verdictRule } from "./lib.js";
 
 export const API = "/api/v1";
 export const app = document.getElementById("app");
@@ -13,12 +13,8 @@ export const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&a
 export const frac = (x, digits = 2) => `<span title="${esc(String(x))}">${pct(x, digits)}</span>`;
 /** The one unit: "x% of weights remaining", the API's exact sparsity on hover. */
 export const rem = (sparsity) => `<span title="${esc(`sparsity ${sparsity} (fraction of prunable weights removed)`)}">${esc(remaining(sparsity))}</span>`;
-export const bytes = (n) => {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
-};
+/** A size for people, the exact bytes on hover. */
+export const bytes = (n) => `<span title="${esc(exactBytes(n))}">${esc(sizeText(n))}</span>`;
 
 export async function api(path) {
   const r = await fetch(API + path, { headers: { Accept: "application/json" } });
@@ -69,6 +65,7 @@ export function ticketRow(t) {
   return `<li>
     <div class="title"><a href="/tickets/${encodeURIComponent(t.id)}" data-link>${esc(t.owner)}/${esc(t.name)}</a>
       ${verdictBadge(t.evidence?.verdict)}
+      ${/^\d+:\d+$/.test(t.structure ?? "") ? `<span class="structure small${structureInfo(t.structure).accelerated ? " accel" : ""}" data-structure="${esc(t.structure)}" title="${esc(structureInfo(t.structure).explain)}">${esc(t.structure)}</span>` : ""}
       ${t.yanked ? '<span class="chip">yanked</span>' : ""}</div>
     <div class="muted">${esc(t.task)} · ${esc(t.dataset)} · ${esc(t.architecture)} · ${esc(t.pruning_method)}</div>
     <div><span class="meter" aria-hidden="true"><span style="width:${Math.max(1, (1 - t.sparsity) * 100)}%"></span></span>

@@ -216,6 +216,20 @@ pub struct CompareArgs {
     pub client: ClientArgs,
 }
 
+#[derive(Debug, Args, Clone)]
+pub struct CompatibleArgs {
+    /// A safetensors file of your model (only its header is read and sent, never the weights).
+    pub file: PathBuf,
+    /// How many tickets to list, most accurate first (1-100).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub limit: u64,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
 /// `ticketbooth result ...`.
 #[derive(Debug, Subcommand, Clone)]
 pub enum ResultCommand {
@@ -234,6 +248,7 @@ pub struct ResultAddArgs {
     /// The accuracy reached, a fraction in [0, 1].
     #[arg(long, value_parser = parse_fraction)]
     pub accuracy: f64,
+    /// The run's random seed (one result per kind, dataset and seed).
     #[arg(long)]
     pub seed: Option<i64>,
     /// The dataset trained on (required for a transfer; default: the ticket's).
@@ -245,14 +260,19 @@ pub struct ResultAddArgs {
     /// For random_prune: layerwise or global.
     #[arg(long)]
     pub scope: Option<String>,
+    /// Training steps the run took.
     #[arg(long)]
     pub steps: Option<i64>,
+    /// The framework it ran on (`pytorch`, `jax`...).
     #[arg(long)]
     pub framework: Option<String>,
+    /// The hardware it ran on (`1xA100`...).
     #[arg(long)]
     pub hardware: Option<String>,
+    /// The code that produced it, an http(s) URL.
     #[arg(long)]
     pub code_url: Option<String>,
+    /// Anything a reader should know (at most 2,000 characters).
     #[arg(long)]
     pub notes: Option<String>,
     /// Print the JSON answer instead.

@@ -12,7 +12,8 @@ mod upload;
 pub use client::{CliError, Client};
 
 use args::{
-    ClientArgs, CompareArgs, DownloadArgs, FrontierArgs, ResultCommand, SearchArgs, UploadArgs,
+    ClientArgs, CompareArgs, CompatibleArgs, DownloadArgs, FrontierArgs, ResultCommand, SearchArgs,
+    UploadArgs,
 };
 
 pub async fn login(server: &str, token: &str) -> Result<(), CliError> {
@@ -33,6 +34,37 @@ pub async fn upload(args: &UploadArgs) -> Result<(), CliError> {
 
 pub async fn download(args: &DownloadArgs) -> Result<(), CliError> {
     download::run(args).await
+}
+
+/// `ticketbooth compatible FILE`: the tickets that fit the model in FILE (same fingerprint).
+pub async fn compatible(args: &CompatibleArgs) -> Result<(), CliError> {
+    let client = Client::new(&args.client)?;
+    let head = upload::read_header_bytes(&args.file)?;
+    let response = client
+        .http
+        .post(client.url("/api/v1/compatible"))
+        .query(&[("limit", args.limit.to_string())])
+        .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+        .body(head)
+        .send()
+        .await
+        .map_err(|e| client.network(e))?;
+    if !response.status().is_success() {
+        return Err(Client::error_of(response).await);
+    }
+    let page: serde_json::Value = response.json().await.map_err(|e| client.network(e))?;
+    if !args.json {
+        println!(
+            "fingerprint {}",
+            page["fingerprint"].as_str().unwrap_or_default()
+        );
+    }
+    let filters = [(
+        "fingerprint",
+        page["fingerprint"].as_str().unwrap_or_default().to_owned(),
+    )];
+    tables::print_tickets(&page["items"], args.json, &filters);
+    Ok(())
 }
 
 pub async fn compare(args: &CompareArgs) -> Result<(), CliError> {

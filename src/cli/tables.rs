@@ -387,6 +387,7 @@ mod tests {
 
     fn t(name: &str, shape: &[u64], kept: u64, prunable: bool) -> TensorReport {
         TensorReport {
+            structure: None,
             name: name.into(),
             dtype: "F32".into(),
             shape: shape.to_vec(),

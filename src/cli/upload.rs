@@ -14,6 +14,25 @@ use crate::cli::args::UploadArgs;
 use crate::domain::inspector::{Header, Inspector, MAX_HEADER_BYTES};
 use crate::domain::metadata;
 
+/// The file's first bytes: its 8-byte header length and the header (at most the header cap),
+/// what `compatible` sends instead of the whole file.
+pub(super) fn read_header_bytes(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
+    let local = |m: String| CliError::Local(format!("{}: {m}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| local(e.to_string()))?;
+    let mut prefix = [0u8; 8];
+    let mut reader = std::io::BufReader::new(file);
+    reader.read_exact(&mut prefix).map_err(|_| {
+        local("not a safetensors file: shorter than its 8-byte header length".into())
+    })?;
+    let header_len = u64::from_le_bytes(prefix).min(MAX_HEADER_BYTES);
+    let mut out = prefix.to_vec();
+    reader
+        .take(header_len)
+        .read_to_end(&mut out)
+        .map_err(|e| local(e.to_string()))?;
+    Ok(out)
+}
+
 /// Reads and validates the header the way the server does, and checks the file's length.
 fn check_file(path: &std::path::Path) -> Result<(Header, u64), CliError> {
     let local = |m: String| CliError::Local(format!("{}: {m}", path.display()));

@@ -12,9 +12,10 @@ pub mod storage;
 use clap::{Parser, Subcommand};
 
 use crate::cli::args::{
-    ClientArgs, CompareArgs, DownloadArgs, FrontierArgs, ResultCommand, SearchArgs, UploadArgs,
+    ClientArgs, CompareArgs, CompatibleArgs, DownloadArgs, FrontierArgs, ResultCommand, SearchArgs,
+    UploadArgs,
 };
-use ops::{AdminCommand, DumpArgs, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, TokenCommand};
+use ops::{AdminCommand, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, StoresArgs, TokenCommand};
 use serve::ServeArgs;
 
 #[derive(Debug, Parser)]
@@ -46,7 +47,10 @@ pub enum Command {
         command: AdminCommand,
     },
     /// Refresh the open-data dump (`GET /api/v1/dump`) now.
-    Dump(DumpArgs),
+    Dump(StoresArgs),
+    /// Measure the masks (fingerprint, N:M structure, signature) of tickets stored before the
+    /// server measured them.
+    Reindex(StoresArgs),
     /// Insert N synthetic tickets (owner `synthetic`) for benchmarks and demos.
     Seed(SeedArgs),
     /// Print the SQL the server runs for an API query, with values inlined (for EXPLAIN).
@@ -79,6 +83,8 @@ pub enum Command {
     /// Download a ticket, resuming an interrupted download and verifying its sha256; or only
     /// its masks, weights or some tensors, or its packed form.
     Download(DownloadArgs),
+    /// List the tickets that fit a model: same architecture fingerprint as FILE's header.
+    Compatible(CompatibleArgs),
     /// Compare two tickets' masks layer by layer: overlap (IoU) against chance, and how often
     /// their kept weights agree in sign.
     Compare(CompareArgs),

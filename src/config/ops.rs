@@ -145,9 +145,9 @@ pub enum AdminCommand {
     },
 }
 
-/// `ticketbooth dump`.
+/// `ticketbooth dump` and `ticketbooth reindex`: the index and the blob store.
 #[derive(Debug, Args)]
-pub struct DumpArgs {
+pub struct StoresArgs {
     #[command(flatten)]
     pub storage: StorageArgs,
     /// The blob store the server uses (default: `<data-dir>/blobs`).

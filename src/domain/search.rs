@@ -2,13 +2,16 @@
 //! cursors bound to their query, the page a search answers, and the Pareto frontier. The SQL
 //! these become is the index's (`index::sql`).
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::evidence::Verdict;
+use super::masks::structure::{Pattern, UNSTRUCTURED};
 use super::metadata;
+
+mod cursor;
+
+use cursor::decode_cursor;
+pub use cursor::{After, SortValue, SortValues, encode_cursor, paginate};
 
 pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 100;
@@ -60,11 +63,28 @@ pub struct TicketFilter {
     /// Only for the frontier: rank by the mean of the ticket's accuracy and its
     /// reproductions (`accuracy=reproduced`) instead of the uploaded accuracy.
     pub reproduced_accuracy: bool,
+    /// The architecture fingerprint (docs/masks.md): tickets that fit one model.
+    pub fingerprint: Option<String>,
+    /// An N:M pattern (`2:4` also matches the stricter `1:4`), or `unstructured`.
+    pub structure: Option<String>,
 }
 
 impl TicketFilter {
-    /// True when only task / dataset / architecture / method narrow the set, so counts kept
-    /// on write can answer facet questions.
+    /// The structures a `structure=` filter matches.
+    pub fn structures(&self) -> Vec<&'static str> {
+        match self.structure.as_deref() {
+            None => Vec::new(),
+            Some(s) => match Pattern::parse(s) {
+                Some(p) => p.at_least_as_strict(),
+                None => vec![UNSTRUCTURED],
+            },
+        }
+    }
+}
+
+impl TicketFilter {
+    /// True when only task / dataset / architecture / method / verdict / structure narrow the
+    /// set, so counts kept on write can answer facet questions.
     pub fn only_dimensions(&self) -> bool {
         self.owner.is_none()
             && self.tags.is_empty()
@@ -75,9 +95,9 @@ impl TicketFilter {
             && self.max_accuracy.is_none()
             && self.q.is_none()
             && self.metric.is_none()
-            && self.verdict.is_none()
             && self.min_reproductions.is_none()
             && !self.reproduced_by_others
+            && self.fingerprint.is_none()
     }
 }
 
@@ -96,39 +116,6 @@ pub enum SortKey {
 pub enum Order {
     Asc,
     Desc,
-}
-
-/// Where the previous page ended: its last ticket's sort value and seq.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct After {
-    /// The sort column's value (absent when sorting by creation).
-    #[serde(rename = "v", skip_serializing_if = "Option::is_none", default)]
-    pub value: Option<SortValue>,
-    #[serde(rename = "s")]
-    pub seq: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub enum SortValue {
-    #[serde(rename = "i")]
-    Int(i64),
-    /// Carried as the float's bit pattern: a decimal form of 16-17 significant digits does not
-    /// always parse back to the same `f64`, and an inexact value lets tied rows repeat.
-    #[serde(rename = "r", with = "f64_bits")]
-    Real(f64),
-}
-
-/// `f64` as its IEEE 754 bits, so a cursor round-trips the value exactly.
-mod f64_bits {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(x.to_bits())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        u64::deserialize(d).map(f64::from_bits)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -159,6 +146,8 @@ const FILTER_PARAMS: &[&str] = &[
     "verdict",
     "min_reproductions",
     "reproduced_by_others",
+    "fingerprint",
+    "structure",
 ];
 
 /// Most reproductions a `min_reproductions` may ask for (a ticket holds at most 1,000 results).
@@ -293,6 +282,29 @@ pub fn parse_filter(pairs: &Pairs) -> Result<TicketFilter, InvalidParameter> {
             .transpose()?,
         reproduced_by_others: bool_param(pairs, "reproduced_by_others")?,
         reproduced_accuracy: false,
+        fingerprint: single(pairs, "fingerprint")?
+            .map(|v| {
+                let v = v.trim().to_lowercase();
+                if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    Ok(v)
+                } else {
+                    bad(
+                        "fingerprint",
+                        "must be 64 hex digits (a sha256, docs/masks.md)",
+                    )
+                }
+            })
+            .transpose()?,
+        structure: single(pairs, "structure")?
+            .map(|v| match Pattern::parse(v) {
+                Some(p) => Ok(p.name().to_owned()),
+                None if v == UNSTRUCTURED => Ok(UNSTRUCTURED.to_owned()),
+                None => bad(
+                    "structure",
+                    format!("must be 1:4, 2:4, 4:8 or unstructured; got {v:?}"),
+                ),
+            })
+            .transpose()?,
     })
 }
 
@@ -408,101 +420,22 @@ pub fn parse_transfer(pairs: &Pairs) -> Result<(String, String, String), Invalid
     ))
 }
 
+/// An endpoint that takes only `limit` (1 to [`MAX_LIMIT`], default `default`).
+pub fn parse_limit(pairs: &Pairs, default: usize) -> Result<usize, InvalidParameter> {
+    check_known(pairs, &[&["limit"]])?;
+    match single(pairs, "limit")? {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            _ => bad("limit", format!("must be 1 to {MAX_LIMIT}; got {v:?}")),
+        },
+    }
+}
+
 /// `GET /api/v1/tasks`: only `include_yanked`.
 pub fn parse_tasks(pairs: &Pairs) -> Result<bool, InvalidParameter> {
     check_known(pairs, &[&["include_yanked"]])?;
     bool_param(pairs, "include_yanked")
-}
-
-/// Binds a cursor to its query: filters, sort and order (not the limit, which may change).
-fn fingerprint(filter: &TicketFilter, page: &Page) -> String {
-    let mut h = Sha256::new();
-    h.update(serde_json::to_vec(filter).unwrap_or_default());
-    h.update(serde_json::to_vec(&(page.sort, page.order)).unwrap_or_default());
-    hex::encode(&h.finalize()[..8])
-}
-
-#[derive(Serialize, Deserialize)]
-struct CursorBody {
-    #[serde(flatten)]
-    after: After,
-    #[serde(rename = "q")]
-    query: String,
-}
-
-pub fn encode_cursor(after: After, filter: &TicketFilter, page: &Page) -> String {
-    let body = CursorBody {
-        after,
-        query: fingerprint(filter, page),
-    };
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&body).unwrap_or_default())
-}
-
-fn decode_cursor(
-    cursor: &str,
-    filter: &TicketFilter,
-    page: &Page,
-) -> Result<After, InvalidParameter> {
-    let body: CursorBody = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or_else(|| InvalidParameter {
-            field: "cursor".into(),
-            message: "the cursor is not valid; use next_cursor from a previous page".into(),
-        })?;
-    if body.query != fingerprint(filter, page) {
-        return bad(
-            "cursor",
-            "the cursor belongs to a different query (filters, sort or order changed)",
-        );
-    }
-    let value_ok = match (page.sort, body.after.value) {
-        (SortKey::Created, None)
-        | (SortKey::Downloads | SortKey::Reproductions, Some(SortValue::Int(_))) => true,
-        (SortKey::Accuracy | SortKey::Sparsity, Some(SortValue::Real(x))) => x.is_finite(),
-        _ => false,
-    };
-    if !value_ok {
-        return bad("cursor", "the cursor does not match the sort");
-    }
-    Ok(body.after)
-}
-
-/// What a page's last ticket contributes to the next page's cursor.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SortValues {
-    pub accuracy: f64,
-    pub sparsity: f64,
-    pub downloads: u64,
-    pub reproductions: u64,
-    pub seq: i64,
-}
-
-/// The page a search answers: the index returns one row past the limit, so whether another
-/// page follows is known; the cursor carries the last item's sort value and seq.
-pub fn paginate<T>(
-    mut items: Vec<T>,
-    filter: &TicketFilter,
-    page: &Page,
-    key: impl Fn(&T) -> SortValues,
-) -> (Vec<T>, Option<String>) {
-    if items.len() <= page.limit {
-        return (items, None);
-    }
-    items.truncate(page.limit);
-    let cursor = items.last().map(|last| {
-        let v = key(last);
-        let value = match page.sort {
-            SortKey::Created => None,
-            SortKey::Accuracy => Some(SortValue::Real(v.accuracy)),
-            SortKey::Sparsity => Some(SortValue::Real(v.sparsity)),
-            SortKey::Downloads => Some(SortValue::Int(v.downloads as i64)),
-            SortKey::Reproductions => Some(SortValue::Int(v.reproductions as i64)),
-        };
-        encode_cursor(After { value, seq: v.seq }, filter, page)
-    });
-    (items, cursor)
 }
 
 /// A candidate for the frontier.

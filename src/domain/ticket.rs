@@ -32,11 +32,23 @@ pub struct NewTicket {
     pub created_at: DateTime<Utc>,
     /// The description rendered once, here, so that reads render nothing.
     pub description_html: Option<String>,
+    pub masks: MaskFacts,
+}
+
+/// What the inspector measured of a ticket's masks (docs/masks.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaskFacts {
+    /// The architecture fingerprint: sha256 hex of the network's shapes.
+    pub fingerprint: String,
+    /// `1:4`, `2:4`, `4:8` or `unstructured`.
+    pub structure: String,
+    /// The kept-entry set's MinHash signature.
+    pub signature: Vec<u8>,
 }
 
 impl Ticket {
     /// The shape the facet counts are kept by: task, dataset, architecture, pruning method.
-    pub(crate) fn dims(&self) -> (&str, &str, &str, &str) {
+    pub fn dims(&self) -> (&str, &str, &str, &str) {
         (
             &self.task,
             &self.dataset,
@@ -126,6 +138,11 @@ pub struct Ticket {
     pub yanked: bool,
     /// What the reported results say: statistics per kind and the verdict (docs/evidence.md).
     pub evidence: Evidence,
+    /// The sha256 of the network's shapes (docs/masks.md): tickets with the same one fit the
+    /// same model. Null on tickets stored before it was measured, until `ticketbooth reindex`.
+    pub architecture_fingerprint: Option<String>,
+    /// N:M structure: `1:4`, `2:4`, `4:8`, `unstructured`, or `unknown` until reindexed.
+    pub structure: String,
     /// Insertion order: the keyset tie-breaker. Internal.
     #[serde(skip)]
     #[schema(ignore)]

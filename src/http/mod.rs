@@ -5,6 +5,7 @@ mod files;
 mod health;
 pub mod limits;
 mod masks;
+mod matching;
 pub mod metrics;
 pub mod openapi;
 mod pages;
@@ -116,6 +117,13 @@ fn api_routes(deadline: Duration) -> Router<AppState> {
         )
         .route("/results/{rid}", delete(results::delete_result))
         .route("/transfer", get(results::transfer_matrix))
+        .route(
+            "/compatible",
+            post(matching::compatible).layer(axum::extract::DefaultBodyLimit::max(
+                matching::MAX_COMPATIBLE_BODY,
+            )),
+        )
+        .route("/tickets/{id}/similar", get(matching::similar))
         .route(
             "/dump",
             get(files::download_dump).head(files::download_dump),

@@ -5,7 +5,8 @@
 use utoipa::OpenApi;
 
 use super::schemas::{
-    EditRequest, FilePart, FrontierAccuracy, MetadataInput, Order, Slug, SortKey, UploadForm,
+    EditRequest, FilePart, FrontierAccuracy, MetadataInput, Order, Slug, SortKey, StructureFilter,
+    UploadForm,
 };
 
 /// Check a ticket's file without downloading it.
@@ -82,13 +83,15 @@ fn packed_head() {}
         super::results::delete_result,
         super::results::transfer_matrix,
         super::files::download_dump,
+        super::matching::compatible,
+        super::matching::similar,
         super::tokens::create,
         super::tokens::list,
         super::tokens::revoke,
         super::health::healthz,
         super::health::readyz,
     ),
-    components(schemas(UploadForm, MetadataInput, EditRequest, Slug, SortKey, Order, FilePart, FrontierAccuracy, crate::error::ErrorBody,
+    components(schemas(UploadForm, MetadataInput, EditRequest, Slug, SortKey, Order, FilePart, FrontierAccuracy, StructureFilter, crate::error::ErrorBody,
         crate::domain::tokens::TokenRequest, crate::domain::tokens::TokenRecord, crate::domain::tokens::Scope)),
     modifiers(&BearerAuth),
     tags((name = "tickets"), (name = "search"), (name = "evidence"), (name = "masks"), (name = "tokens"), (name = "health"))

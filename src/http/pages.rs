@@ -50,6 +50,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../static/pages/transfer.js"),
     ),
     (
+        "pages/compare.js",
+        JS,
+        include_str!("../../static/pages/compare.js"),
+    ),
+    (
         "pages/upload.js",
         JS,
         include_str!("../../static/pages/upload.js"),
@@ -94,7 +99,7 @@ fn serve(name: &str) -> Response {
 pub async fn fallback(uri: Uri) -> Response {
     let path = uri.path();
     let is_page = path == "/"
-        || ["/search", "/upload", "/frontier", "/transfer"].contains(&path)
+        || ["/search", "/upload", "/frontier", "/transfer", "/compare"].contains(&path)
         || ["/tickets/", "/tasks/", "/owners/"]
             .iter()
             .any(|prefix| path.starts_with(prefix));

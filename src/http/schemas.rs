@@ -64,6 +64,26 @@ pub struct FilterParams {
     min_reproductions: Option<u64>,
     /// Only tickets reproduced by someone other than their owner.
     reproduced_by_others: Option<bool>,
+    /// Only tickets of this architecture fingerprint (64 hex digits, docs/masks.md): tickets
+    /// that fit one model.
+    #[param(pattern = "^[0-9a-fA-F]{64}$")]
+    fingerprint: Option<String>,
+    /// Only tickets with this N:M structure: `1:4`, `2:4` (also matches 1:4), `4:8` (also
+    /// matches 1:4 and 2:4), or `unstructured`.
+    #[param(value_type = Option<StructureFilter>)]
+    structure: Option<String>,
+}
+
+#[derive(ToSchema, Serialize)]
+pub enum StructureFilter {
+    #[serde(rename = "1:4")]
+    OneOfFour,
+    #[serde(rename = "2:4")]
+    TwoOfFour,
+    #[serde(rename = "4:8")]
+    FourOfEight,
+    #[serde(rename = "unstructured")]
+    Unstructured,
 }
 
 #[derive(ToSchema, Serialize)]
@@ -150,7 +170,8 @@ pub enum Order {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// What to sort by: `created` (default), `accuracy`, `sparsity` or `downloads`.
+    /// What to sort by: `created` (default), `accuracy`, `sparsity`, `downloads` or
+    /// `reproductions`.
     sort: Option<SortKey>,
     /// Sort order: `desc` (default) or `asc`.
     order: Option<Order>,
@@ -269,4 +290,21 @@ pub struct EditRequest {
     /// The license, free text.
     #[schema(max_length = 2048)]
     license: Option<String>,
+}
+
+/// A model's tensors, as a `state_dict` gives them (`POST /api/v1/compatible`).
+#[derive(ToSchema, Deserialize)]
+pub struct ModelTensors {
+    #[schema(max_items = 100000)]
+    tensors: Vec<ModelTensor>,
+}
+
+#[derive(ToSchema, Deserialize)]
+pub struct ModelTensor {
+    #[schema(min_length = 1, max_length = 1024)]
+    name: String,
+    #[schema(max_items = 8)]
+    shape: Vec<u64>,
+    /// The safetensors dtype (`F32`, `BF16`...); absent counts as floating.
+    dtype: Option<String>,
 }

@@ -79,6 +79,7 @@ macro_rules! impl_catalog {
                         sql::Facet::PruningMethod => out.pruning_method = counts,
                         sql::Facet::Tag => out.tag = counts,
                         sql::Facet::Verdict => out.verdict = counts,
+                        sql::Facet::Structure => out.structure = counts,
                     }
                 }
                 Ok(out)

@@ -134,7 +134,8 @@ macro_rules! impl_integrity {
                     .await
                     .map_err(IndexError::from_sqlx)?;
                 let dims = old.dims();
-                Self::bump(&mut tx, dims, old.yanked, old.evidence.verdict.as_str(), &old.tags, -1).await?;
+                let counted = (old.evidence.verdict.as_str(), old.structure.as_str());
+                Self::bump(&mut tx, dims, old.yanked, counted, &old.tags, -1).await?;
                 // The blob row goes only when no other ticket has the same content.
                 let released: Option<(String,)> = sqlx::query_as(
                     "DELETE FROM blobs WHERE sha256 = $1 \

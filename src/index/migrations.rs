@@ -25,6 +25,7 @@ const POSTGRES: &[Source] = &[
     migration!("postgres", "0004_tokens_and_takedowns"),
     migration!("postgres", "0005_public_traffic"),
     migration!("postgres", "0006_evidence"),
+    migration!("postgres", "0007_masks"),
 ];
 const SQLITE: &[Source] = &[
     migration!("sqlite", "0001_init"),
@@ -33,6 +34,7 @@ const SQLITE: &[Source] = &[
     migration!("sqlite", "0004_tokens_and_takedowns"),
     migration!("sqlite", "0005_public_traffic"),
     migration!("sqlite", "0006_evidence"),
+    migration!("sqlite", "0007_masks"),
 ];
 
 fn migrator(sources: &[Source]) -> Migrator {

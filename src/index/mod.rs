@@ -1,5 +1,5 @@
 //! The index: tickets, users, tokens and the sha256 -> object map. The [`Index`] port is the
-//! sum of six small roles, each in its own file with the SQL both backends share:
+//! sum of seven small roles, each in its own file with the SQL both backends share:
 //!
 //! - [`TicketStore`] (`tickets.rs`): one ticket at a time, publish, read, edit, yank;
 //! - [`Catalog`] (`catalog.rs`): search pages, facets, tasks, points, frontier, lineage;
@@ -7,7 +7,8 @@
 //! - [`Integrity`] (`integrity.rs`): the blob map for the integrity checks, and takedowns;
 //! - [`Upkeep`] (`upkeep.rs`): health, pool figures, start-up maintenance;
 //! - [`ResultStore`] (`results.rs`): results reported against tickets, the evidence kept in
-//!   step with them, the transfer matrix, and the open-data dump's reads.
+//!   step with them, the transfer matrix, and the open-data dump's reads;
+//! - [`MaskStore`] (`masks.rs`): similar tickets through the LSH bands, and `reindex`.
 //!
 //! `rows.rs` holds what the index returns and how a row decodes, `shared.rs` the helpers the
 //! roles share inside a transaction, `sql.rs` the search SQL, `error.rs` how it fails. Postgres
@@ -17,6 +18,7 @@
 pub mod catalog;
 mod error;
 pub mod integrity;
+pub mod masks;
 mod migrations;
 pub mod postgres;
 pub mod results;
@@ -35,6 +37,7 @@ pub use crate::domain::metadata::TicketEdit;
 pub use catalog::Catalog;
 pub use error::{IndexError, IndexResult};
 pub use integrity::Integrity;
+pub use masks::MaskStore;
 pub use results::{DumpRecord, ResultStore};
 pub use rows::{
     BlobRef, FacetCount, Facets, LIST_COLUMNS, NewTicket, Point, Published, StoredBlob, Takedown,
@@ -45,10 +48,13 @@ pub use tokens::TokenStore;
 pub use upkeep::Upkeep;
 
 /// The index port: every role together, so one `Arc<dyn Index>` serves them all.
-pub trait Index: TicketStore + Catalog + TokenStore + Integrity + Upkeep + ResultStore {}
+pub trait Index:
+    TicketStore + Catalog + TokenStore + Integrity + Upkeep + ResultStore + MaskStore
+{
+}
 
-impl<T: TicketStore + Catalog + TokenStore + Integrity + Upkeep + ResultStore + ?Sized> Index
-    for T
+impl<T: TicketStore + Catalog + TokenStore + Integrity + Upkeep + ResultStore + MaskStore + ?Sized>
+    Index for T
 {
 }
 
@@ -105,6 +111,7 @@ macro_rules! impl_index {
         $crate::index::integrity::impl_integrity!($ty, $begin);
         $crate::index::upkeep::impl_upkeep!($ty);
         $crate::index::results::impl_results!($ty, $begin);
+        $crate::index::masks::impl_masks!($ty, $begin);
     };
 }
 pub(crate) use impl_index;

@@ -97,24 +97,26 @@ macro_rules! result_from_row {
                     id: row.try_get("id")?,
                     ticket_id: row.try_get("ticket_id")?,
                     owner: row.try_get("owner")?,
-                    kind: $crate::domain::evidence::ResultKind::parse(&kind)
-                        .ok_or_else(|| bad("kind", &kind))?,
-                    accuracy: row.try_get("accuracy")?,
-                    metric: row.try_get("metric")?,
-                    // -1 is how "no seed" is stored.
-                    seed: (seed >= 0).then_some(seed),
-                    dataset: row.try_get("dataset")?,
-                    scope: scope
-                        .map(|s| {
-                            $crate::domain::evidence::PruneScope::parse(&s)
-                                .ok_or_else(|| bad("scope", &s))
-                        })
-                        .transpose()?,
-                    steps: row.try_get("steps")?,
-                    framework: row.try_get("framework")?,
-                    hardware: row.try_get("hardware")?,
-                    code_url: row.try_get("code_url")?,
-                    notes: row.try_get("notes")?,
+                    result: $crate::domain::evidence::NewResult {
+                        kind: $crate::domain::evidence::ResultKind::parse(&kind)
+                            .ok_or_else(|| bad("kind", &kind))?,
+                        accuracy: row.try_get("accuracy")?,
+                        metric: row.try_get("metric")?,
+                        // -1 is how "no seed" is stored.
+                        seed: (seed >= 0).then_some(seed),
+                        dataset: row.try_get("dataset")?,
+                        scope: scope
+                            .map(|s| {
+                                $crate::domain::evidence::PruneScope::parse(&s)
+                                    .ok_or_else(|| bad("scope", &s))
+                            })
+                            .transpose()?,
+                        steps: row.try_get("steps")?,
+                        framework: row.try_get("framework")?,
+                        hardware: row.try_get("hardware")?,
+                        code_url: row.try_get("code_url")?,
+                        notes: row.try_get("notes")?,
+                    },
                     created_at: row.try_get("created_at")?,
                 },
             ))

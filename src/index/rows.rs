@@ -22,6 +22,8 @@ pub struct Facets {
     pub tag: Vec<FacetCount>,
     /// What the evidence says (docs/evidence.md).
     pub verdict: Vec<FacetCount>,
+    /// N:M structure (docs/masks.md).
+    pub structure: Vec<FacetCount>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -90,7 +92,8 @@ macro_rules! list_columns {
          t.pruning_method, t.accuracy, t.dense_accuracy, t.metric, t.description, t.tags, \
          t.parent_id, t.hyperparameters, t.paper_url, t.code_url, t.license, t.sha256, \
          t.size_bytes, t.sparsity, t.params_total, t.params_kept, t.created_at, \
-         t.downloads, t.yanked, t.evidence FROM tickets t JOIN users u ON u.id = t.owner_id"
+         t.downloads, t.yanked, t.evidence, t.architecture_fingerprint, t.structure \
+         FROM tickets t JOIN users u ON u.id = t.owner_id"
     };
 }
 
@@ -170,6 +173,8 @@ macro_rules! ticket_from_row {
                     $crate::domain::evidence::evidence(accuracy, dense, &metric, &[])
                 }
             },
+            architecture_fingerprint: row.try_get("architecture_fingerprint")?,
+            structure: row.try_get("structure")?,
             seq: row.try_get("seq")?,
         }
     }};

@@ -27,14 +27,15 @@ macro_rules! impl_shared {
                 tickets: &[NewTicket],
             ) -> IndexResult<()> {
                 type Db = <$ty as $crate::index::HasDb>::Db;
-                // 31 values a row: 500 rows stay under both backends' bind-parameter limits.
+                // 34 values a row: 500 rows stay under both backends' bind-parameter limits.
                 for chunk in tickets.chunks(500) {
                     let mut insert = sqlx::QueryBuilder::<Db>::new(
                         "INSERT INTO tickets (id, owner_id, name, task, dataset, architecture, pruning_method, \
                          accuracy, dense_accuracy, metric, description, tags, parent_id, hyperparameters, \
                          paper_url, code_url, license, sha256, size_bytes, sparsity, params_total, params_kept, \
                          tensors, created_at, search_text, description_html, evidence, verdict, \
-                         reproductions, reproductions_by_others, reproduced_accuracy) ",
+                         reproductions, reproductions_by_others, reproduced_accuracy, \
+                         architecture_fingerprint, structure, mask_signature) ",
                     );
                     insert.push_values(chunk, |mut row, t| {
                         let m = &t.meta;
@@ -75,7 +76,10 @@ macro_rules! impl_shared {
                             .push_bind(evidence.verdict.as_str())
                             .push_bind(evidence.reproductions as i64)
                             .push_bind(evidence.reproductions_by_others as i64)
-                            .push_bind(evidence.ticket.mean);
+                            .push_bind(evidence.ticket.mean)
+                            .push_bind(t.masks.fingerprint.clone())
+                            .push_bind(t.masks.structure.clone())
+                            .push_bind(t.masks.signature.clone());
                     });
                     insert.push(" RETURNING id, seq");
                     let seqs: Vec<(String, i64)> = insert
@@ -121,6 +125,25 @@ macro_rules! impl_shared {
                             .await
                             .map_err(IndexError::from_result_insert)?;
                     }
+                    let bands: Vec<(&str, i16, i64, i64)> = chunk
+                        .iter()
+                        .flat_map(|t| {
+                            let seq = seq_of[&t.id];
+                            $crate::domain::masks::signature::bands(&t.masks.signature)
+                                .into_iter()
+                                .enumerate()
+                                .map(move |(band, hash)| (t.masks.fingerprint.as_str(), band as i16, hash, seq))
+                        })
+                        .collect();
+                    for bands in bands.chunks(2000) {
+                        let mut insert = sqlx::QueryBuilder::<Db>::new(
+                            "INSERT INTO ticket_bands (fingerprint, band, hash, ticket_seq) ",
+                        );
+                        insert.push_values(bands, |mut row, (fp, band, hash, seq)| {
+                            row.push_bind(fp.to_string()).push_bind(*band).push_bind(*hash).push_bind(*seq);
+                        });
+                        insert.build().execute(&mut *conn).await.map_err(IndexError::from_sqlx)?;
+                    }
                     for tags in tags.chunks(1000) {
                         let mut insert =
                             sqlx::QueryBuilder::<Db>::new("INSERT INTO ticket_tags (tag, ticket_seq) ");
@@ -135,11 +158,11 @@ macro_rules! impl_shared {
                     }
                 }
                 let (counts, tag_counts) = $crate::index::shared::shape_counts(tickets);
-                for ((dims, verdict), n) in counts {
-                    Self::bump(&mut *conn, dims, false, verdict, &[], n).await?;
+                for ((dims, verdict, structure), n) in counts {
+                    Self::bump(&mut *conn, dims, false, (verdict, structure), &[], n).await?;
                 }
-                for ((task, dataset, arch, method, tag), n) in tag_counts {
-                    Self::bump_tags(&mut *conn, (task, dataset, arch, method), false, &[tag.to_owned()], n).await?;
+                for (((dims, verdict, structure), tag), n) in tag_counts {
+                    Self::bump_tags(&mut *conn, dims, false, (verdict, structure), &[tag.to_owned()], n).await?;
                 }
                 Ok(())
             }
@@ -248,26 +271,27 @@ macro_rules! impl_shared {
                 .map_err(IndexError::from_sqlx)?;
                 if old.evidence.verdict != evidence.verdict {
                     let dims = old.dims();
-                    Self::bump(&mut *conn, dims, old.yanked, old.evidence.verdict.as_str(), &[], -1).await?;
-                    Self::bump(&mut *conn, dims, old.yanked, evidence.verdict.as_str(), &[], 1).await?;
+                    let structure = old.structure.as_str();
+                    Self::bump(&mut *conn, dims, old.yanked, (old.evidence.verdict.as_str(), structure), &old.tags, -1).await?;
+                    Self::bump(&mut *conn, dims, old.yanked, (evidence.verdict.as_str(), structure), &old.tags, 1).await?;
                 }
                 Ok(evidence)
             }
 
-            /// Adds `delta` to the facet count of a ticket shape (with its yanked flag and
-            /// verdict), and to its tags' counts.
+            /// Adds `delta` to the facet count of a ticket shape (with its yanked flag, verdict
+            /// and structure), and to its tags' counts.
             async fn bump(
                 conn: &mut <$ty as $crate::index::HasDb>::Connection,
                 dims: (&str, &str, &str, &str),
                 yanked: bool,
-                verdict: &str,
+                (verdict, structure): (&str, &str),
                 tags: &[String],
                 delta: i64,
             ) -> IndexResult<()> {
                 sqlx::query(
-                    "INSERT INTO facet_counts (task, dataset, architecture, pruning_method, yanked, verdict, n) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (task, dataset, architecture, pruning_method, yanked, verdict) \
+                    "INSERT INTO facet_counts (task, dataset, architecture, pruning_method, yanked, verdict, structure, n) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (task, dataset, architecture, pruning_method, yanked, verdict, structure) \
                      DO UPDATE SET n = facet_counts.n + excluded.n",
                 )
                 .bind(dims.0)
@@ -276,24 +300,28 @@ macro_rules! impl_shared {
                 .bind(dims.3)
                 .bind(yanked)
                 .bind(verdict)
+                .bind(structure)
                 .bind(delta)
                 .execute(&mut *conn)
                 .await
                 .map_err(IndexError::from_sqlx)?;
-                Self::bump_tags(conn, dims, yanked, tags, delta).await
+                Self::bump_tags(conn, dims, yanked, (verdict, structure), tags, delta).await
             }
 
+            /// Adds `delta` to the tag counts of a ticket shape (yanked flag, verdict, structure).
             async fn bump_tags(
                 conn: &mut <$ty as $crate::index::HasDb>::Connection,
                 dims: (&str, &str, &str, &str),
                 yanked: bool,
+                (verdict, structure): (&str, &str),
                 tags: &[String],
                 delta: i64,
             ) -> IndexResult<()> {
                 for tag in tags {
                     sqlx::query(
-                        "INSERT INTO tag_counts (task, dataset, architecture, pruning_method, yanked, tag, n) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (task, dataset, architecture, pruning_method, yanked, tag) \
+                        "INSERT INTO tag_counts (task, dataset, architecture, pruning_method, yanked, verdict, structure, tag, n) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                         ON CONFLICT (task, dataset, architecture, pruning_method, yanked, verdict, structure, tag) \
                          DO UPDATE SET n = tag_counts.n + excluded.n",
                     )
                     .bind(dims.0)
@@ -301,6 +329,8 @@ macro_rules! impl_shared {
                     .bind(dims.2)
                     .bind(dims.3)
                     .bind(yanked)
+                    .bind(verdict)
+                    .bind(structure)
                     .bind(tag)
                     .bind(delta)
                     .execute(&mut *conn)
@@ -345,17 +375,17 @@ pub(crate) use impl_shared;
 /// A ticket's shape: task, dataset, architecture, pruning method.
 type Dims<'a> = (&'a str, &'a str, &'a str, &'a str);
 
-/// How many of these new tickets have each (shape, verdict), and each (shape, tag): what
-/// inserting them adds to the facet and tag counts.
+/// What the facet and tag counts are kept by: the shape, the verdict and the structure.
+type Counted<'a> = (Dims<'a>, &'static str, &'a str);
+
+/// How many of these new tickets have each counted key, and each (key, tag): what inserting
+/// them adds to the facet and tag counts.
 #[allow(clippy::type_complexity)]
 pub(crate) fn shape_counts(
     tickets: &[NewTicket],
-) -> (
-    HashMap<(Dims<'_>, &'static str), i64>,
-    HashMap<(&str, &str, &str, &str, &str), i64>,
-) {
-    let mut counts: HashMap<(Dims<'_>, &'static str), i64> = HashMap::new();
-    let mut tag_counts: HashMap<(&str, &str, &str, &str, &str), i64> = HashMap::new();
+) -> (HashMap<Counted<'_>, i64>, HashMap<(Counted<'_>, &str), i64>) {
+    let mut counts: HashMap<Counted<'_>, i64> = HashMap::new();
+    let mut tag_counts: HashMap<(Counted<'_>, &str), i64> = HashMap::new();
     for t in tickets {
         let m = &t.meta;
         let dims = (
@@ -364,13 +394,14 @@ pub(crate) fn shape_counts(
             m.architecture.as_str(),
             m.pruning_method.as_str(),
         );
-        *counts
-            .entry((dims, t.evidence().verdict.as_str()))
-            .or_default() += 1;
+        let key = (
+            dims,
+            t.evidence().verdict.as_str(),
+            t.masks.structure.as_str(),
+        );
+        *counts.entry(key).or_default() += 1;
         for tag in &m.tags {
-            *tag_counts
-                .entry((dims.0, dims.1, dims.2, dims.3, tag.as_str()))
-                .or_default() += 1;
+            *tag_counts.entry((key, tag.as_str())).or_default() += 1;
         }
     }
     (counts, tag_counts)

@@ -125,6 +125,19 @@ pub fn where_clause(filter: &TicketFilter, text: TextSearch, sql: &mut Sql) -> S
     if filter.reproduced_by_others {
         conds.push("t.reproductions_by_others > 0".into());
     }
+    if let Some(fp) = &filter.fingerprint {
+        let p = sql.bind(Arg::Text(fp.clone()));
+        conds.push(format!("t.architecture_fingerprint = {p}"));
+    }
+    let structures = filter.structures();
+    if !structures.is_empty() {
+        let list = structures
+            .iter()
+            .map(|s| sql.bind(Arg::Text((*s).to_owned())))
+            .collect::<Vec<_>>()
+            .join(", ");
+        conds.push(format!("t.structure IN ({list})"));
+    }
     if let Some(q) = &filter.q {
         conds.push(match text {
             TextSearch::SqliteFts if q.chars().count() >= 3 => {
@@ -173,7 +186,10 @@ pub fn search_sql(columns: &str, filter: &TicketFilter, page: &Page, text: TextS
         Some(col) => format!("{col} {dir}, t.seq {dir}"),
         None => format!("t.seq {dir}"),
     };
-    let limit = sql.bind(Arg::Int(page.limit as i64 + 1));
+    // The limit inlined, not bound: a validated number (1 to MAX_LIMIT + 1), and Postgres plans
+    // a prepared `LIMIT $n` generically for 10,000 rows, which turns the keyset lookup into a
+    // hash join over the whole table.
+    let limit = page.limit + 1;
     // The page's seqs first, from the filter + sort index alone where it covers the filters;
     // then only those rows are read whole.
     sql.text = format!(
@@ -192,16 +208,18 @@ pub enum Facet {
     PruningMethod,
     Tag,
     Verdict,
+    Structure,
 }
 
 impl Facet {
-    pub const ALL: [Facet; 6] = [
+    pub const ALL: [Facet; 7] = [
         Facet::Task,
         Facet::Dataset,
         Facet::Architecture,
         Facet::PruningMethod,
         Facet::Tag,
         Facet::Verdict,
+        Facet::Structure,
     ];
 
     fn column(self) -> &'static str {
@@ -212,6 +230,7 @@ impl Facet {
             Facet::PruningMethod => "pruning_method",
             Facet::Tag => "tag",
             Facet::Verdict => "verdict",
+            Facet::Structure => "structure",
         }
     }
 }
@@ -232,15 +251,26 @@ pub fn facet_sql(facet: Facet, filter: &TicketFilter, text: TextSearch) -> Sql {
         if !filter.include_yanked {
             conds.push("yanked = FALSE".to_owned());
         }
+        let verdict = filter.verdict.map(|v| v.as_str().to_owned());
         for (c, v) in [
             ("task", &filter.task),
             ("dataset", &filter.dataset),
             ("architecture", &filter.architecture),
             ("pruning_method", &filter.pruning_method),
+            ("verdict", &verdict),
         ] {
             if let Some(v) = v {
                 conds.push(format!("{c} = {}", sql.bind(Arg::Text(v.clone()))));
             }
+        }
+        let structures = filter.structures();
+        if !structures.is_empty() {
+            let list = structures
+                .iter()
+                .map(|s| sql.bind(Arg::Text((*s).to_owned())))
+                .collect::<Vec<_>>()
+                .join(", ");
+            conds.push(format!("structure IN ({list})"));
         }
         if conds.is_empty() {
             conds.push("TRUE".into());
@@ -415,10 +445,10 @@ mod tests {
         );
         assert!(
             sql.text
-                .contains("ORDER BY t.accuracy DESC, t.seq DESC LIMIT $3)"),
+                .contains("ORDER BY t.accuracy DESC, t.seq DESC LIMIT 21)"),
             "{}",
             sql.text
         );
-        assert_eq!(sql.args[2], Arg::Int(21));
+        assert_eq!(sql.args.len(), 2);
     }
 }

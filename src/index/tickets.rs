@@ -151,8 +151,9 @@ macro_rules! impl_tickets {
                             .await
                             .map_err(IndexError::from_sqlx)?;
                     }
-                    Self::bump_tags(&mut tx, dims, old.yanked, &old.tags, -1).await?;
-                    Self::bump_tags(&mut tx, dims, old.yanked, &tags, 1).await?;
+                    let counted = (old.evidence.verdict.as_str(), old.structure.as_str());
+                    Self::bump_tags(&mut tx, dims, old.yanked, counted, &old.tags, -1).await?;
+                    Self::bump_tags(&mut tx, dims, old.yanked, counted, &tags, 1).await?;
                 }
                 let ticket = Self::reread(&mut tx, id).await?;
                 tx.commit().await.map_err(IndexError::from_sqlx)?;
@@ -170,9 +171,9 @@ macro_rules! impl_tickets {
                         .await
                         .map_err(IndexError::from_sqlx)?;
                     let dims = old.dims();
-                    let verdict = old.evidence.verdict.as_str();
-                    Self::bump(&mut tx, dims, old.yanked, verdict, &old.tags, -1).await?;
-                    Self::bump(&mut tx, dims, yanked, verdict, &old.tags, 1).await?;
+                    let counted = (old.evidence.verdict.as_str(), old.structure.as_str());
+                    Self::bump(&mut tx, dims, old.yanked, counted, &old.tags, -1).await?;
+                    Self::bump(&mut tx, dims, yanked, counted, &old.tags, 1).await?;
                 }
                 let ticket = Self::reread(&mut tx, id).await?;
                 tx.commit().await.map_err(IndexError::from_sqlx)?;

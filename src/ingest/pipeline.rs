@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::blobs::{BlobStore, WrittenBlob};
 use crate::domain::inspector::{Inspection, Inspector, InvalidSafetensors};
 use crate::domain::metadata::{self, InvalidMetadata, TicketMetadata};
+use crate::domain::ticket::MaskFacts;
 use crate::index::IndexError;
 use crate::index::{Index, NewTicket, Published, User};
 
@@ -134,6 +135,11 @@ pub async fn ingest(
         tensors: file.inspection.tensors,
         created_at: Utc::now(),
         description_html,
+        masks: MaskFacts {
+            fingerprint: file.inspection.fingerprint,
+            structure: file.inspection.structure,
+            signature: file.inspection.signature,
+        },
     };
     match index.publish(&ticket).await {
         Ok(published) => {

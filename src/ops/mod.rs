@@ -6,6 +6,7 @@
 
 pub mod dump;
 pub mod integrity;
+pub mod reindex;
 pub mod seed;
 pub mod takedown;
 pub mod tokens;
@@ -14,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use crate::blobs::BlobStore;
 use crate::config::ops::{
-    AdminCommand, DumpArgs, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, TokenCommand,
+    AdminCommand, GcArgs, IntegrityArgs, SeedArgs, SqlArgs, StoresArgs, TokenCommand,
 };
 use crate::domain::tokens as token_rules;
 use crate::index::sql::{self, TextSearch};
@@ -94,7 +95,7 @@ pub async fn admin(command: AdminCommand) -> anyhow::Result<()> {
 }
 
 /// `ticketbooth dump`: a fresh open-data snapshot, now.
-pub async fn dump(args: DumpArgs) -> anyhow::Result<()> {
+pub async fn dump(args: StoresArgs) -> anyhow::Result<()> {
     let locations = args.storage.locate(args.blob_store.as_deref())?;
     let index = index::open(&locations.database_url).await?;
     let blobs = BlobStore::from_url(&locations.blob_store_url)?;
@@ -103,6 +104,16 @@ pub async fn dump(args: DumpArgs) -> anyhow::Result<()> {
         "dump: {} tickets, {} results, {} bytes gzipped, sha256 {}",
         d.tickets, d.results, d.size_bytes, d.sha256
     );
+    Ok(())
+}
+
+/// `ticketbooth reindex`: measure the masks of tickets stored before masks were measured.
+pub async fn reindex(args: StoresArgs) -> anyhow::Result<()> {
+    let locations = args.storage.locate(args.blob_store.as_deref())?;
+    let index = index::open(&locations.database_url).await?;
+    let blobs = BlobStore::from_url(&locations.blob_store_url)?;
+    let n = reindex::reindex(&index, &blobs).await?;
+    println!("reindex: measured the masks of {n} tickets");
     Ok(())
 }
 

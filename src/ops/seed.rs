@@ -5,6 +5,8 @@
 use chrono::Utc;
 
 use crate::domain::evidence::{NewResult, PruneScope, ResultKind};
+use crate::domain::masks::signature::SignatureBuilder;
+use crate::domain::ticket::MaskFacts;
 use serde_json::json;
 
 use crate::blobs::BlobStore;
@@ -169,6 +171,9 @@ fn synthetic_results(
         .collect()
 }
 
+/// Positions a synthetic ticket's kept-set signature is drawn from.
+const MASK_UNIVERSE: u64 = 4096;
+
 /// A small valid ticket file: the blob every synthetic ticket points at.
 fn shared_file() -> Vec<u8> {
     let header = r#"{"fc.weight":{"dtype":"F32","shape":[8,8],"data_offsets":[0,256]}}"#;
@@ -221,6 +226,10 @@ pub async fn seed(
         let levels = 3 + rng.below(18) as u32;
         let tag = TAGS[rng.below(TAGS.len())];
         let mut parent: Option<String> = None;
+        // A run's masks are nested, as IMP's are: each level keeps the top-scored entries of
+        // one random order of MASK_UNIVERSE positions; other runs draw their own order.
+        let mut order: Vec<(u64, u64)> = (0..MASK_UNIVERSE).map(|i| (rng.next(), i)).collect();
+        order.sort_unstable();
         for level in 0..levels {
             if inserted >= count {
                 break;
@@ -270,6 +279,18 @@ pub async fn seed(
                 description_html: Some(format!(
                     "<p>Synthetic {method} ticket for {arch} on {dataset}, level {level}.</p>"
                 )),
+                masks: MaskFacts {
+                    fingerprint: inspection.fingerprint.clone(),
+                    structure: inspection.structure.clone(),
+                    signature: {
+                        let keep = ((1.0 - sparsity) * MASK_UNIVERSE as f64).round() as usize;
+                        let mut b = SignatureBuilder::default();
+                        for (_, i) in &order[..keep] {
+                            b.add(*i);
+                        }
+                        b.finish()
+                    },
+                },
             });
             parent = Some(id);
             inserted += 1;

@@ -1,13 +1,16 @@
-// Search (/search?..., /tasks/{task}): facets with counts, ranges checked before any request,
-// sort, "load more"; the URL holds the state.
+// Search (/search?..., /tasks/{task}): facets with counts (the N:M structure among them), ranges
+// checked before any request, the active filters as removable chips (an architecture fingerprint
+// from a ticket's page among them), sort, "load more"; the URL holds the state.
 
-import { checkFraction, keptPct, verdictLabel } from "../lib.js";
+import { checkFraction, filterChips, keptPct, sortStructureFacet, structureInfo, verdictLabel } from "../lib.js";
 import { api, app, esc, navigate, ticketRow, title } from "../ui.js";
 
 const FILTERS = ["task", "dataset", "architecture", "pruning_method", "owner", "tag", "parent_id",
   "min_sparsity", "max_sparsity", "min_accuracy", "max_accuracy", "q", "include_yanked",
-  "verdict", "min_reproductions", "reproduced_by_others"];
-const FACETS = [["verdict", "Verdict"], ["task", "Task"], ["dataset", "Dataset"], ["architecture", "Architecture"], ["pruning_method", "Method"], ["tag", "Tags"]];
+  "verdict", "min_reproductions", "reproduced_by_others", "fingerprint", "structure"];
+const FACETS = [["verdict", "Verdict"], ["structure", "Structure (N:M)"], ["task", "Task"], ["dataset", "Dataset"], ["architecture", "Architecture"], ["pruning_method", "Method"], ["tag", "Tags"]];
+/** Filters with no field of their own in the form: shown as chips above the results, each removable. */
+const CHIPPED = ["fingerprint", "structure", "verdict", "dataset", "architecture", "pruning_method", "owner", "tag", "parent_id", "task"];
 
 function filterParams(params) {
   const out = new URLSearchParams();
@@ -48,7 +51,16 @@ export async function search(params, fixedTask = null) {
   const facetHtml = FACETS.map(([key, label]) => {
     if (key === "task" && fixedTask) return "";
     const active = params.getAll(key);
-    const items = facets[key] || [];
+    const items = key === "structure" ? sortStructureFacet(facets[key] || []) : facets[key] || [];
+    // A structure is explained on hover; one the filter does not take ("unknown") is not a link.
+    if (key === "structure") {
+      return `<fieldset id="structure-facet"><legend>${label}</legend><ul>${items.length ? items.map((f) => {
+        const info = structureInfo(f.value);
+        return info.filter
+          ? `<li><a data-link class="${active.includes(f.value) ? "on" : ""}" aria-pressed="${active.includes(f.value)}" data-structure="${esc(f.value)}" title="${esc(info.explain)}" href="${esc(toggled(key, f.value))}">${active.includes(f.value) ? "✓ " : ""}${esc(f.value)}</a> <span class="muted">(${f.count})</span></li>`
+          : `<li class="muted" data-structure="${esc(f.value)}" title="${esc(info.explain)}">${esc(f.value)} (${f.count})</li>`;
+      }).join("") : '<li class="muted">none</li>'}</ul><p class="hint">At most N of every M consecutive weights kept; 2:4 runs fast on NVIDIA sparse tensor cores. A pattern also finds the stricter ones.</p></fieldset>`;
+    }
     // The verdict facet in words, with its badge's colour (the rule on hover).
     const dot = (v) => `<span class="verdict v-${/^[a-z_]+$/.test(v) ? v : "other"}" aria-hidden="true"></span>`;
     const shown = (v) => (key === "verdict" ? verdictLabel(v) : v);
@@ -56,6 +68,17 @@ export async function search(params, fixedTask = null) {
       ${key === "verdict" ? `data-verdict="${esc(f.value)}"` : ""} href="${esc(toggled(key, f.value))}">${active.includes(f.value) ? "✓ " : ""}${esc(shown(f.value))}</a> <span class="muted">(${f.count})</span></li>`).join("") : '<li class="muted">none</li>'}</ul></fieldset>`;
   }).join("");
   const val = (k) => esc(params.get(k) ?? "");
+  // The active filters with no field of their own, each with a link that drops it.
+  const without = (key, value) => {
+    const p = new URLSearchParams(params);
+    const rest = p.getAll(key).filter((v) => v !== value);
+    p.delete(key);
+    for (const v of rest) p.append(key, v);
+    return pageUrl(p);
+  };
+  const chips = filterChips(filters, CHIPPED.filter((k) => !(k === "task" && fixedTask)));
+  const chipsHtml = chips.length ? `<ul class="chips active-filters" id="active-filters" aria-label="Active filters">${chips.map((c) => `<li class="chip on" data-key="${esc(c.key)}" title="${esc(c.title)}">${esc(c.label)}
+      <a href="${esc(without(c.key, c.value))}" data-link aria-label="${esc(`remove the filter ${c.label}`)}">✕</a></li>`).join("")}</ul>` : "";
   app.innerHTML = `
     <h1>${fixedTask ? `Task: ${esc(fixedTask)}` : "Search tickets"}</h1>
     ${fixedTask ? `<p><a href="/frontier?task=${encodeURIComponent(fixedTask)}" data-link>See this task's sparsity/accuracy frontier →</a>
@@ -87,6 +110,7 @@ export async function search(params, fixedTask = null) {
         ${[...filters].length ? `<p><a href="${esc(fixedTask ? `/tasks/${encodeURIComponent(fixedTask)}` : "/search")}" data-link>Clear filters</a></p>` : ""}
       </aside>
       <section aria-live="polite">
+        ${chipsHtml}
         <p class="muted" id="count">${refused ? "The registry refused this search; see the message by the field." : page.items.length ? "" : "No tickets match."}</p>
         <ul class="results" id="results">${page.items.map(ticketRow).join("")}</ul>
         ${page.next_cursor ? '<button class="secondary" id="more">Load more</button>' : ""}

@@ -1,12 +1,14 @@
 // A ticket (/tickets/{id}, /owners/{owner}/tickets/{name}): every field, the evidence (does it
-// win?) with its results and a form to report one, lineage, the layerwise profile, download and
-// snippets.
+// win?) with its results and a form to report one, the mask (its N:M structure, tickets of the same
+// architecture, similar masks, compare with another), lineage, the layerwise profile with each
+// layer's pattern, the downloads with their sizes, and snippets.
 
 import {
-  barScale, EVIDENCE_GROUPS, keptPct, pct, points, profileRows, remaining, RESULT_KINDS, resultBody, splitChildren,
-  VERDICTS, verdictExplain, verdictLabel,
+  barScale, compareUrl, downloadItems, EVIDENCE_GROUPS, exactBytes, jaccardText, keptPct, layerPattern, pct, points,
+  profileRows, remaining, RESULT_KINDS, resultBody, shortFingerprint, sizeText, splitChildren, structureInfo, VERDICTS,
+  verdictExplain, verdictLabel,
 } from "../lib.js";
-import { API, api, apiSend, app, bytes, esc, frac, rem, title, TOKEN_KEY, verdictBadge } from "../ui.js";
+import { API, api, apiSend, app, bytes, esc, frac, navigate, rem, title, TOKEN_KEY, verdictBadge } from "../ui.js";
 
 /** The evidence panel (docs/evidence.md): the verdict and why, each group of runs as a bar (mean)
  *  with its spread (min to max), the numbers beside it, and the four rules, the one applied marked. */
@@ -142,7 +144,7 @@ function wireReport(t, results) {
 
 /** The layerwise profile: a row per pruned parameter (kept of total, % remaining), and apart,
  *  the tensors that are not pruned, with no bar (a bar would read as pruning). */
-function tensorProfile(tensors) {
+function tensorProfile(tensors, structure) {
   const { rows, notPruned } = profileRows(tensors);
   const shape = (s) => `[${s.join(", ")}]`;
   const n = (x) => x.toLocaleString("en-US");
@@ -151,16 +153,124 @@ function tensorProfile(tensors) {
     return `<td class="num">${n(kept)} / ${n(params)}</td>
       <td class="bar"><span class="meter wide" aria-hidden="true"><span style="width:${share * 100}%"></span></span> <span class="num">${keptPct(share)}</span></td>`;
   };
-  const body = rows.map((r) => `<tr title="${esc(`${r.tensors.join(" + ")}: ${r.kept} of ${r.params} kept`)}">
-      <th scope="row"><code>${esc(r.name)}</code></th><td class="shape">${esc(shape(r.shape))}</td>${cells(r.kept, r.params)}</tr>`).join("");
+  const pattern = (r) => {
+    const p = layerPattern(r.structure);
+    return `<td class="pattern${p.pattern ? " on" : ""}" title="${esc(p.title)}">${esc(p.label)}</td>`;
+  };
+  const body = rows.map((r) => `<tr title="${esc(`${r.tensors.join(" + ")}: ${r.kept} of ${r.params} kept`)}" data-name="${esc(r.name)}">
+      <th scope="row"><code>${esc(r.name)}</code></th><td class="shape">${esc(shape(r.shape))}</td>${cells(r.kept, r.params)}${pattern(r)}</tr>`).join("");
   const sum = (k) => rows.reduce((a, r) => a + r[k], 0);
-  const total = rows.length > 1 ? `<tfoot><tr><th scope="row">all ${rows.length}</th><td class="shape"></td>${cells(sum("kept"), sum("params"))}</tr></tfoot>` : "";
+  const info = structureInfo(structure);
+  const total = rows.length > 1 ? `<tfoot><tr><th scope="row">all ${rows.length}</th><td class="shape"></td>${cells(sum("kept"), sum("params"))}<td class="pattern" title="${esc(info.explain)}">${esc(structure ?? "–")}</td></tr></tfoot>` : "";
   const rest = notPruned.length ? `<h3 id="not-pruned-title">Not pruned</h3>
     <p class="muted">Tensors outside the mask (biases, norms, buffers): kept whole, counted in no sparsity.</p>
     <ul class="not-pruned" aria-labelledby="not-pruned-title">${notPruned.map((t) => `<li><code>${esc(t.name)}</code> <span class="muted">${esc(shape(t.shape))} · ${n(t.params)}</span></li>`).join("")}</ul>` : "";
   return `<div class="table-wrap"><table class="profile">
-    <thead><tr><th scope="col">Parameter</th><th scope="col" class="shape">Shape</th><th scope="col" class="num">Kept / total</th><th scope="col">Weights remaining</th></tr></thead>
+    <thead><tr><th scope="col">Parameter</th><th scope="col" class="shape">Shape</th><th scope="col" class="num">Kept / total</th><th scope="col">Weights remaining</th><th scope="col" class="pattern" title="N:M: at most N of every M consecutive weights kept">N:M</th></tr></thead>
     <tbody>${body}</tbody>${total}</table></div>${rest}`;
+}
+
+/** The mask at a glance: its N:M structure in words, and the tickets that prune the same
+ *  network (same architecture fingerprint, docs/masks.md). */
+function maskPanel(t) {
+  const info = structureInfo(t.structure);
+  const cls = `structure${info.accelerated ? " accel" : ""}${info.value === "unknown" ? " unknown" : ""}`;
+  const fp = t.architecture_fingerprint;
+  const arch = fp
+    ? `<p id="architecture-line">Architecture fingerprint <code title="${esc(fp)}">${esc(shortFingerprint(fp))}</code>
+        · <a id="fingerprint-link" href="/search?fingerprint=${encodeURIComponent(fp)}" data-link>Tickets for this architecture<span id="fingerprint-count"></span> →</a>
+        <span class="muted">(the same tensor names and shapes, whatever the layout or dtype)</span></p>`
+    : '<p id="architecture-line" class="muted">No architecture fingerprint yet: the ticket was stored before the server measured one.</p>';
+  return `<div class="structure-head"><span class="${cls}" id="structure" data-structure="${esc(info.value)}">${esc(info.label)}</span>
+      <p id="structure-why">${esc(info.explain)}</p></div>${arch}`;
+}
+
+/** Where the similar tickets and the compare-with form go; filled by loadSimilar. */
+function similarSection(t) {
+  return `<h2 id="similar-title">Similar tickets</h2>
+    <p class="muted">Tickets of the same architecture whose masks keep the most of the same weights: the overlap is the Jaccard index of the two kept sets (shared ÷ kept by either), estimated from a signature measured at upload. <em>Compare</em> counts it exactly, layer by layer, against chance.</p>
+    <div id="similar" aria-labelledby="similar-title" aria-live="polite"><p class="muted">Looking for similar tickets…</p></div>
+    <form class="searchbar compare-with" id="compare-form" novalidate>
+      <label for="compare-with">Compare with…</label>
+      <input id="compare-with" name="b" placeholder="another ticket: its id or owner/name" autocomplete="off" aria-describedby="err-compare-with">
+      <button type="submit">Compare</button>
+      <span class="error" id="err-compare-with" role="alert"></span>
+    </form>`;
+}
+
+async function loadSimilar(t) {
+  const box = document.getElementById("similar");
+  let items;
+  try {
+    items = (await api(`/tickets/${encodeURIComponent(t.id)}/similar?limit=10`)).items;
+  } catch (err) {
+    if (document.body.contains(box)) box.innerHTML = `<p class="error">Could not load similar tickets: ${esc(err.message)}</p>`;
+    return;
+  }
+  if (!document.body.contains(box)) return;
+  if (!items.length) {
+    box.innerHTML = `<p class="muted" id="no-similar">No other ticket of this architecture yet.</p>`;
+    return;
+  }
+  box.innerHTML = `<ol class="similar" id="similar-list">${items.map((x) => `<li data-id="${esc(x.id)}">
+      <span class="overlap" title="${esc(`estimated Jaccard index ${x.jaccard}`)}"><span class="meter" aria-hidden="true"><span style="width:${Math.max(0, Math.min(100, x.jaccard * 100)).toFixed(1)}%"></span></span>
+        <strong class="jaccard">${esc(jaccardText(x.jaccard))}</strong> overlap</span>
+      <a class="name" href="/tickets/${encodeURIComponent(x.id)}" data-link>${esc(x.owner)}/${esc(x.name)}</a>
+      <span class="muted">${rem(x.sparsity)} · ${frac(x.accuracy)} · ${esc(structureInfo(x.structure).label)}</span>
+      <a class="compare" href="${esc(compareUrl(t.id, x.id))}" data-link>compare →</a></li>`).join("")}</ol>`;
+}
+
+function wireCompare(t) {
+  const form = document.getElementById("compare-form");
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const b = form.b.value.trim();
+    const err = document.getElementById("err-compare-with");
+    if (!b) { err.textContent = "type another ticket's id or owner/name"; form.b.classList.add("invalid"); form.b.focus(); return; }
+    navigate(compareUrl(t.id, b));
+  });
+}
+
+/** How many tickets share the fingerprint, after the link (the facet counts answer it). */
+async function loadArchitectureCount(t) {
+  const el = document.getElementById("fingerprint-count");
+  if (!el) return;
+  try {
+    const f = await api(`/facets?fingerprint=${encodeURIComponent(t.architecture_fingerprint)}`);
+    const n = (f.task || []).reduce((a, x) => a + x.count, 0);
+    if (document.body.contains(el)) el.textContent = ` (${n})`;
+  } catch { /* the link works without its count */ }
+}
+
+/** The download menu: plain links to the API, each with its size; the generated files' sizes
+ *  from HEAD (exact Content-Length). Masks only is dropped for a file without masks (a 400). */
+function downloadsSection(t) {
+  return `<h2 id="downloads-title">Downloads</h2>
+    <p class="muted">Plain links to the API. The parts and the packed file are made from the stored file when asked for (docs/masks.md); their sizes are the server's exact <code>Content-Length</code>. Only the whole file counts as a download.</p>
+    <ul class="downloads" id="download-menu" aria-labelledby="downloads-title">${downloadItems(t, API).map((d) => `<li data-key="${d.key}">
+      <a href="${esc(d.href)}" download="${esc(d.filename)}">${esc(d.label)}</a>
+      <span class="size num"${d.size != null ? ` data-bytes="${d.size}" title="${esc(exactBytes(d.size))}"` : ""}>${d.size != null ? esc(sizeText(d.size)) : '<span class="muted">…</span>'}</span>
+      <span class="hint muted">${esc(d.hint)}</span></li>`).join("")}</ul>`;
+}
+
+async function loadSizes(t) {
+  const whole = t.size_bytes;
+  await Promise.all(downloadItems(t, API).filter((d) => d.head).map(async (d) => {
+    const li = document.querySelector(`#download-menu li[data-key="${d.key}"]`);
+    if (!li) return;
+    const size = li.querySelector(".size");
+    try {
+      const r = await fetch(d.href, { method: "HEAD" });
+      if (r.status === 400 && d.key === "masks") { li.remove(); return; }
+      const n = Number(r.headers.get("content-length"));
+      if (!r.ok || r.headers.get("content-length") == null || !Number.isFinite(n)) { size.innerHTML = `<span class="muted">${r.ok ? "size unknown" : `HTTP ${r.status}`}</span>`; return; }
+      size.dataset.bytes = String(n);
+      size.title = exactBytes(n);
+      size.innerHTML = `${esc(sizeText(n))}${whole && d.key !== "header" ? ` <span class="muted share">(${esc(keptPct(n / whole))} of the file)</span>` : ""}`;
+    } catch {
+      size.innerHTML = '<span class="muted">size unknown</span>';
+    }
+  }));
 }
 
 function snippets(t) {
@@ -210,8 +320,10 @@ export async function ticket(id, owner, name) {
         <div>${t.dense_accuracy != null ? `dense baseline ${frac(t.dense_accuracy)} (${t.accuracy >= t.dense_accuracy ? "+" : ""}${((t.accuracy - t.dense_accuracy) * 100).toFixed(2)} points)` : '<span class="muted">no dense baseline given</span>'}</div></div>
       <div class="card"><div class="muted">File</div><div>${bytes(t.size_bytes)}</div>
         <a class="button" id="download" href="${API}/tickets/${encodeURIComponent(t.id)}/file" download="${esc(t.name)}.safetensors">Download</a>
+        <button type="button" class="secondary" id="to-downloads">Masks, packed… ↓</button>
         <div class="muted" style="font-size:.75rem;overflow-wrap:anywhere">sha256 <code id="sha256">${esc(t.sha256)}</code></div></div>
     </div>
+    <section class="card mask" id="mask" aria-label="The mask">${maskPanel(t)}</section>
     ${t.description_html ? `<section class="card" aria-label="Description">${t.description_html}</section>` : ""}
     <h2 id="evidence-title">Does it win?</h2>
     <p class="muted">A winning ticket trains to the dense network's accuracy, and better than the same mask re-initialized at random or a random mask of the same sparsity. The verdict comes from the results reported against it.</p>
@@ -225,6 +337,7 @@ export async function ticket(id, owner, name) {
     <div class="lineage">${chain.join(" → ")}</div>
     ${own.length ? `<p id="next-rounds">Next rounds: ${own.map(link).join(", ")}</p>` : ""}
     ${others.length ? `<p id="built-on">Built on this by others: ${others.map(link).join(", ")}</p>` : ""}
+    ${similarSection(t)}
     <h2>Details</h2>
     <dl class="meta">
       ${optional("Owner", esc(t.owner))}${optional("Task", esc(t.task))}${optional("Dataset", esc(t.dataset))}
@@ -239,9 +352,17 @@ export async function ticket(id, owner, name) {
       ${optional("Hyperparameters", hp)}
     </dl>
     <h2>Layerwise profile</h2>
-    <p class="muted">Each pruned parameter in file order (a <code>P_orig</code> + <code>P_mask</code> pair is one row, <code>P</code>): weights kept of its total, and the share remaining.</p>
-    ${tensorProfile(t.tensors || [])}
+    <p class="muted">Each pruned parameter in file order (a <code>P_orig</code> + <code>P_mask</code> pair is one row, <code>P</code>): weights kept of its total, the share remaining, and the strictest N:M pattern its mask keeps (along rows, or for a convolution along input channels; the counts on hover).</p>
+    ${tensorProfile(t.tensors || [], t.structure)}
+    ${downloadsSection(t)}
     <h2>Use it</h2>
     ${snippets(t)}`;
   wireReport(t, [...results.items]);
+  wireCompare(t);
+  // Not a #fragment link: that would be a history entry, and the router would draw the page again.
+  document.getElementById("to-downloads").addEventListener("click", () => document.getElementById("downloads-title").scrollIntoView({ behavior: "smooth" }));
+  // What is not needed to read the page loads after it.
+  loadSimilar(t);
+  loadSizes(t);
+  if (t.architecture_fingerprint) loadArchitectureCount(t);
 }

@@ -15,7 +15,11 @@ ticket page shows the badge, the rule and the numbers (checked against an indepe
 computation); search by the verdict facet and by reproductions; a result reported through the
 ticket page's form (client-side checks, the server's errors by their field, then the panel
 updates from the answer); the frontier coloured by verdict; the transfer grid after `transfer`
-results. OTHER_TOKEN is a token of another user (bob), who builds on
+results; the mask (docs/masks.md): a 2:4 ticket, a near duplicate and a random one of the same
+network give the structure badge and each layer's pattern, the structure facet, tickets of the
+same architecture (fingerprint), the similar list (near duplicate first), the compare view (IoU,
+chance and sign agreement against numpy; the 422 for another architecture) and the download
+menu (sizes against HEAD). OTHER_TOKEN is a token of another user (bob), who builds on
 one of alice's tickets; without it, the lineage answer is given such a child in the browser.
 Saves a screenshot of every page to OUTDIR, and one on failure. Prints 'browser: N passed, M failed'.
 """
@@ -117,6 +121,79 @@ def pareto(items):
         return any(b["sparsity"] >= a["sparsity"] and b["accuracy"] >= a["accuracy"]
                    and (b["sparsity"] > a["sparsity"] or b["accuracy"] > a["accuracy"]) for b in items)
     return {t["id"] for t in items if not dominated(t)}
+
+
+def two_of_four(shape, rng):
+    """A keep mask with exactly 2 of every 4 consecutive entries along the last axis."""
+    ranks = rng.random(shape[:-1] + (shape[-1] // 4, 4)).argsort(-1).argsort(-1)
+    return (ranks >= 2).reshape(shape)
+
+
+def redraw_groups(keep, share, rng):
+    """The same 2:4 mask with about `share` of its groups of 4 (along the last axis) drawn anew."""
+    groups = keep.reshape(-1, 4).copy()
+    for g in np.flatnonzero(rng.random(len(groups)) < share):
+        groups[g] = False
+        groups[g, rng.choice(4, 2, replace=False)] = True
+    return groups.reshape(keep.shape)
+
+
+def nm_tickets():
+    """Three tickets of one small network (conv.weight [8,16,3,3], fc.weight [16,32]): a 2:4 one
+    (fc along rows, conv along input channels, NVIDIA ASP's order) in the torch-prune layout, a
+    near duplicate of it (a few groups redrawn, the weights nudged), and a random one in the zeros
+    layout (no masks). Returns {name: (files' tensors, {layer: (keep, stored weights)})}."""
+    rng = np.random.default_rng(1616)
+    conv, fc = rng.standard_normal((8, 16, 3, 3)).astype(np.float32), rng.standard_normal((16, 32)).astype(np.float32)
+    # Input channels last ([out, kh, kw, in]) for the conv's groups, then back.
+    conv_keep = two_of_four((8, 3, 3, 16), rng).transpose(0, 3, 1, 2)
+    fc_keep = two_of_four((16, 32), rng)
+    near_conv = redraw_groups(conv_keep.transpose(0, 2, 3, 1), 0.08, rng).transpose(0, 3, 1, 2)
+    near_fc = redraw_groups(fc_keep, 0.08, rng)
+    nudge = lambda w: (w + 0.02 * rng.standard_normal(w.shape)).astype(np.float32)
+    near_w = {"conv.weight": nudge(conv), "fc.weight": nudge(fc)}
+    bias = {"conv.bias": np.zeros(8, np.float32), "fc.bias": np.zeros(16, np.float32)}
+
+    def masked(layers):
+        files = dict(bias)
+        for name, (keep, w) in layers.items():
+            # Contiguous: safetensors writes an array's buffer as it lies, whatever its strides.
+            files[f"{name}_orig"] = np.ascontiguousarray(w)
+            files[f"{name}_mask"] = np.ascontiguousarray(keep, dtype=np.float32)
+        return files, layers
+    out = {
+        "nm-2to4": masked({"conv.weight": (conv_keep, conv), "fc.weight": (fc_keep, fc)}),
+        "nm-2to4-near": masked({"conv.weight": (near_conv, near_w["conv.weight"]), "fc.weight": (near_fc, near_w["fc.weight"])}),
+    }
+    rand = {}
+    for name, shape in (("conv.weight", (8, 16, 3, 3)), ("fc.weight", (16, 32))):
+        keep = rng.random(shape) < 0.5
+        w = rng.standard_normal(shape).astype(np.float32)
+        w[~keep] = 0.0
+        rand[name] = (keep, w)
+    out["nm-random"] = (dict(bias, **{k: w for k, (_, w) in rand.items()}), rand)
+    return out
+
+
+def compare_numpy(a, b):
+    """Independent of the server: per layer and overall, the counts, IoU, chance and sign agreement."""
+    rows, tot = {}, dict(entries=0, kept_a=0, kept_b=0, intersection=0, same=0, expected=0.0)
+    for name in sorted(a):
+        (ka, wa), (kb, wb) = a[name], b[name]
+        both = ka & kb
+        r = dict(entries=ka.size, kept_a=int(ka.sum()), kept_b=int(kb.sum()), intersection=int(both.sum()),
+                 same=int((np.signbit(wa) == np.signbit(wb))[both].sum()))
+        r["expected"] = r["kept_a"] * r["kept_b"] / r["entries"]
+        for k in tot:
+            tot[k] += r[k]
+        rows[name] = r
+    rows["overall"] = tot
+    for r in rows.values():
+        union = r["kept_a"] + r["kept_b"] - r["intersection"]
+        r["union"], r["iou"] = union, r["intersection"] / union
+        r["expected_iou"] = r["expected"] / (r["kept_a"] + r["kept_b"] - r["expected"])
+        r["sign"] = r["same"] / r["intersection"]
+    return rows
 
 
 def until(predicate, seconds=10):
@@ -605,6 +682,170 @@ def main():
             page.screenshot(path=os.path.join(OUT, "transfer-phone.png"), full_page=True)
             page.set_viewport_size({"width": 1200, "height": 900})
         step(page, "transfer", transfer)
+
+        def masks():
+            # Issue 16: the mask as an object. Three tickets of one network: 2:4, a near duplicate, random.
+            made = nm_tickets()
+            base = {"task": "image-classification", "dataset": "mnist", "architecture": "tiny-cnn", "accuracy": 0.97}
+            nm = {}
+            for name, (tensors, _) in made.items():
+                path = os.path.join(TMP, f"{name}.safetensors")
+                save_file(tensors, path)
+                meta = dict(base, name=name, pruning_method="random" if name == "nm-random" else "asp-2to4")
+                with open(path, "rb") as f:
+                    r = requests.post(f"{URL}/api/v1/tickets", headers=AUTH, timeout=30,
+                                      files={"metadata": (None, json.dumps(meta)), "file": ("t.safetensors", f)})
+                r.raise_for_status()
+                nm[name] = r.json()
+            A, N, R = nm["nm-2to4"]["id"], nm["nm-2to4-near"]["id"], nm["nm-random"]["id"]
+            assert [nm[k]["structure"] for k in ("nm-2to4", "nm-2to4-near", "nm-random")] == ["2:4", "2:4", "unstructured"], nm
+            fp = nm["nm-2to4"]["architecture_fingerprint"]
+            assert fp and nm["nm-random"]["architecture_fingerprint"] == fp == nm["nm-2to4-near"]["architecture_fingerprint"]
+
+            # The ticket page: the badge and its one line, each layer's pattern.
+            page.goto(URL + f"/tickets/{A}")
+            expect(page.locator("#structure")).to_have_text("2:4 sparse")
+            expect(page.locator("#structure")).to_have_attribute("data-structure", "2:4")
+            expect(page.locator("#structure-why")).to_contain_text("NVIDIA's sparse tensor cores")
+            expect(page.locator("#structure-why")).to_contain_text("torch.sparse.to_sparse_semi_structured")
+            expect(page.locator("table.profile tr[data-name='fc.weight'] td.pattern")).to_have_text("2:4")
+            expect(page.locator("table.profile tr[data-name='conv.weight'] td.pattern")).to_have_text("2:4 (input channels)")
+            assert "along input channels" in page.get_attribute("table.profile tr[data-name='conv.weight'] td.pattern", "title")
+            expect(page.locator("table.profile tfoot td.pattern")).to_have_text("2:4")
+            # Similar tickets: the near duplicate first, each with its Jaccard estimate as a percentage.
+            similar = requests.get(f"{URL}/api/v1/tickets/{A}/similar").json()["items"]
+            assert [x["id"] for x in similar] == [N, R], similar
+            assert similar[0]["jaccard"] > 0.6 > similar[1]["jaccard"], similar
+            items = page.locator("#similar-list li")
+            expect(items).to_have_count(2)
+            assert [items.nth(i).get_attribute("data-id") for i in range(2)] == [N, R]
+            for i, x in enumerate(similar):
+                expect(items.nth(i).locator(".jaccard")).to_have_text(f"{x['jaccard'] * 100:.0f}%")
+                expect(items.nth(i).locator("a.name")).to_have_text(f"alice/{x['name']}")
+            expect(page.locator("#fingerprint-count")).to_have_text(" (3)")
+            # The download menu: each size is the HEAD's exact Content-Length.
+            menu = page.locator("#download-menu li")
+            expect(menu).to_have_count(5)
+            until(lambda: page.locator("#download-menu .size[data-bytes]").count() == 5)
+            for key in ("file", "masks", "weights", "packed", "header"):
+                href = page.get_attribute(f"#download-menu li[data-key={key}] a", "href")
+                head = requests.head(URL + href, timeout=30)
+                assert head.status_code == 200, (key, head.status_code)
+                got = page.get_attribute(f"#download-menu li[data-key={key}] .size", "data-bytes")
+                assert got == head.headers["content-length"], (key, got, head.headers)
+            assert int(page.get_attribute("#download-menu li[data-key=file] .size", "data-bytes")) == nm["nm-2to4"]["size_bytes"]
+            with page.expect_download() as info:
+                page.click("#download-menu li[data-key=packed] a")
+            assert info.value.suggested_filename == "nm-2to4.packed.safetensors", info.value.suggested_filename
+            packed = open(info.value.path(), "rb").read()
+            assert str(len(packed)) == page.get_attribute("#download-menu li[data-key=packed] .size", "data-bytes")
+            page.screenshot(path=os.path.join(OUT, "mask-ticket.png"), full_page=True)
+            page.set_viewport_size({"width": 390, "height": 844})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.screenshot(path=os.path.join(OUT, "mask-ticket-phone.png"), full_page=True)
+            page.set_viewport_size({"width": 1200, "height": 900})
+
+            # Tickets for this architecture: the search honours the fingerprint and shows it as a chip.
+            page.click("#fingerprint-link")
+            page.wait_for_url(f"**/search?fingerprint={fp}")
+            want = requests.get(f"{URL}/api/v1/tickets", params={"fingerprint": fp}).json()["items"]
+            assert len(want) == 3, want
+            expect(page.locator("#results li")).to_have_count(3)
+            expect(page.locator("#active-filters li[data-key=fingerprint]")).to_contain_text(fp[:12])
+            # The structure facet (2:4 also finds the stricter 1:4).
+            facet = {f["value"]: f["count"] for f in requests.get(f"{URL}/api/v1/facets", params={"fingerprint": fp}).json()["structure"]}
+            assert facet == {"2:4": 2, "unstructured": 1}, facet
+            expect(page.locator("#structure-facet li").filter(has=page.locator("a[data-structure='2:4']"))).to_have_text("2:4 (2)")
+            expect(page.locator("#results .structure")).to_have_count(2)
+            page.locator("#structure-facet a[data-structure='2:4']").click()
+            page.wait_for_url("**structure=2%3A4**")
+            expect(page.locator("#results .title a")).to_have_count(2)
+            assert sorted(page.locator("#results .title a").all_inner_texts()) == ["alice/nm-2to4", "alice/nm-2to4-near"]
+            expect(page.locator("#active-filters li")).to_have_count(2)
+            page.screenshot(path=os.path.join(OUT, "mask-search.png"), full_page=True)
+            # Dropping the fingerprint chip keeps the structure: every 2:4 ticket in the registry.
+            page.locator("#active-filters li[data-key=fingerprint] a").click()
+            page.wait_for_url("**/search?structure=2%3A4")
+            expect(page.locator("#results li")).to_have_count(2)
+
+            # The compare view from the similar list: per-layer bars against chance, checked against numpy.
+            page.goto(URL + f"/tickets/{A}")
+            page.locator(f"#similar-list li[data-id='{N}'] a.compare").click()
+            page.wait_for_url(f"**/compare?a={A}&b={N}")
+
+            def check_compare(want_rows):
+                rows = page.locator("#compare-table tbody tr")
+                expect(rows).to_have_count(2)
+                assert [rows.nth(i).get_attribute("data-layer") for i in range(2)] == ["conv.weight", "fc.weight"]
+                for name, sel in [("conv.weight", "#compare-table tbody tr[data-layer='conv.weight']"),
+                                  ("fc.weight", "#compare-table tbody tr[data-layer='fc.weight']"),
+                                  ("overall", "#compare-table tfoot tr")]:
+                    w, row = want_rows[name], page.locator(sel)
+                    for cls, k in (("kept-a", "kept_a"), ("kept-b", "kept_b"), ("both", "intersection"), ("entries", "entries")):
+                        expect(row.locator(f"td.{cls}")).to_have_text(f"{w[k]:,}")
+                    for cls, k in (("iou", "iou"), ("chance-iou", "expected_iou"), ("sign", "sign")):
+                        got = float(row.locator(f".{cls}").get_attribute("data-value"))
+                        assert abs(got - w[k]) < 1e-9, (name, k, got, w[k])
+                        expect(row.locator(f".{cls}")).to_have_text(f"{w[k] * 100:.1f}%")
+                    bar = row.locator(".ibar")
+                    assert abs(float(bar.get_attribute("data-fill")) - w["iou"] * 100) < 0.01, (name, bar.get_attribute("data-fill"))
+                    assert abs(float(bar.get_attribute("data-marker")) - w["expected_iou"] * 100) < 0.01, name
+                    # Drawn where the numbers say: the fill's width and the marker's position.
+                    box, fill, mark = bar.bounding_box(), bar.locator(".fill").bounding_box(), bar.locator(".chance").bounding_box()
+                    assert abs(fill["width"] - box["width"] * w["iou"]) < 1.5, (name, fill, box)
+                    assert abs(mark["x"] + mark["width"] / 2 - (box["x"] + box["width"] * w["expected_iou"])) < 2, (name, mark, box)
+                o = want_rows["overall"]
+                expect(page.locator("#overall-iou")).to_have_text(f"{o['iou'] * 100:.1f}%")
+                expect(page.locator("#overall-sign")).to_have_text(f"{o['sign'] * 100:.1f}%")
+
+            want_near = compare_numpy(made["nm-2to4"][1], made["nm-2to4-near"][1])
+            assert want_near["overall"]["iou"] > 0.8 and want_near["overall"]["sign"] > 0.95, want_near["overall"]
+            check_compare(want_near)
+            expect(page.locator("#ticket-a")).to_have_text("alice/nm-2to4")
+            expect(page.locator("#ticket-b")).to_have_text("alice/nm-2to4-near")
+            page.screenshot(path=os.path.join(OUT, "compare.png"), full_page=True)
+            page.set_viewport_size({"width": 390, "height": 844})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.screenshot(path=os.path.join(OUT, "compare-phone.png"), full_page=True)
+            page.set_viewport_size({"width": 1200, "height": 900})
+            # "Compare with…" on the ticket page, by owner/name: the random ticket, near chance.
+            page.goto(URL + f"/tickets/{A}")
+            page.click("#compare-form button")
+            expect(page.locator("#err-compare-with")).not_to_be_empty()
+            page.fill("#compare-with", "alice/nm-random")
+            page.click("#compare-form button")
+            page.wait_for_url(f"**/compare?a={A}&b=alice%2Fnm-random")
+            want_rand = compare_numpy(made["nm-2to4"][1], made["nm-random"][1])
+            check_compare(want_rand)
+            expect(page.locator("#overall-lift")).to_contain_text("chance")
+            # The random ticket has no masks: no masks-only download (its HEAD is a 400).
+            assert requests.head(f"{URL}/api/v1/tickets/{R}/file?part=masks").status_code == 400
+            page.goto(URL + f"/tickets/{R}")
+            expect(page.locator("#structure")).to_have_text("unstructured")
+            until(lambda: page.locator("#download-menu .size[data-bytes]").count() == 4)
+            expect(page.locator("#download-menu li")).to_have_count(4)
+            expect(page.locator("#download-menu li[data-key=masks]")).to_have_count(0)
+            expect(page.locator("table.profile tr[data-name='fc.weight'] td.pattern")).to_have_text("none")
+            # Tickets of different architectures: the 422, in words.
+            other_arch = ids["r20-imp-l0"]
+            refusal = requests.get(f"{URL}/api/v1/compare", params={"a": A, "b": other_arch})
+            assert refusal.status_code == 422 and refusal.json()["error"]["code"] == "not_comparable", refusal.text
+            page.goto(URL + f"/compare?a={A}&b={other_arch}")
+            expect(page.locator("#not-comparable")).to_contain_text("cannot be compared: they prune different architectures")
+            expect(page.locator("#refusal-message")).to_have_text(refusal.json()["error"]["message"])
+            expect(page.locator("#not-comparable ul.pair li")).to_have_count(2)
+            page.screenshot(path=os.path.join(OUT, "compare-refused.png"), full_page=True)
+            # Dark: the compare view and the ticket's mask panel stay readable.
+            dark_page = browser.new_context(color_scheme="dark", viewport={"width": 1200, "height": 900}).new_page()
+            dark_page.goto(URL + f"/compare?a={A}&b={N}")
+            expect(dark_page.locator("#compare-table tbody tr")).to_have_count(2)
+            dark_page.screenshot(path=os.path.join(OUT, "compare-dark.png"), full_page=True)
+            dark_page.goto(URL + f"/tickets/{A}")
+            expect(dark_page.locator("#similar-list li")).to_have_count(2)
+            until(lambda: dark_page.locator("#download-menu .size[data-bytes]").count() == 5)
+            dark_page.screenshot(path=os.path.join(OUT, "mask-ticket-dark.png"), full_page=True)
+            dark_page.context.close()
+        step(page, "masks", masks)
 
         def dark():
             dark_page = browser.new_context(color_scheme="dark").new_page()

@@ -81,6 +81,65 @@ mod client {
             .unwrap()
     }
 
+    /// `compatible FILE` sends only the header and lists the tickets with that fingerprint.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn compatible_lists_tickets_for_a_local_model() {
+        let srv = TestServer::start(Backend::Sqlite).await;
+        let dir = tempfile::tempdir().unwrap();
+        let r = srv
+            .upload(
+                Some(&crate::common::metadata("fits")),
+                Some(small_ticket(1, 4)),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+        let fp = r.json()["architecture_fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // Another file of the same shapes, never uploaded: only its header goes out.
+        let file = dir.path().join("mine.safetensors");
+        std::fs::write(&file, small_ticket(9, 2)).unwrap();
+        let out = run(
+            &srv,
+            dir.path(),
+            &["compatible", file.to_str().unwrap()],
+            true,
+        )
+        .await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(
+            out.stdout.contains(&format!("fingerprint {fp}")),
+            "{}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("fits"), "{}", out.stdout);
+        let json = run(
+            &srv,
+            dir.path(),
+            &["compatible", file.to_str().unwrap(), "--json"],
+            true,
+        )
+        .await;
+        let first: Value = serde_json::from_str(json.stdout.lines().next().unwrap()).unwrap();
+        assert_eq!(first["name"], "fits");
+        let bad = dir.path().join("bad.safetensors");
+        std::fs::write(&bad, b"abc").unwrap();
+        let out = run(
+            &srv,
+            dir.path(),
+            &["compatible", bad.to_str().unwrap()],
+            true,
+        )
+        .await;
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.contains("not a safetensors file"),
+            "{}",
+            out.stderr
+        );
+    }
+
     /// `result add` reports against owner/name, prints the verdict it leaves, and `show` prints
     /// the evidence; a server refusal is one line on stderr and exit 1.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

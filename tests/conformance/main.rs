@@ -14,6 +14,7 @@ mod integrity;
 mod interop;
 mod limits;
 mod masks;
+mod matching;
 mod observability;
 mod outage;
 mod pages;

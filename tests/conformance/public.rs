@@ -45,6 +45,11 @@ fn row(srv_owner: i64, task: &str, n: usize, accuracy: f64, kept: u64, total: u6
         tensors: vec![],
         created_at: Utc::now(),
         description_html: None,
+        masks: ticketbooth::domain::ticket::MaskFacts {
+            fingerprint: "f".repeat(64),
+            structure: "unstructured".into(),
+            signature: Vec::new(),
+        },
     }
 }
 

@@ -34,7 +34,10 @@ conformance! {
         let tensors = t["tensors"].as_array().unwrap();
         assert_eq!(tensors.len(), 2);
         let weight = tensors.iter().find(|x| x["name"] == "fc.weight").unwrap();
-        assert_eq!(weight, &json!({"name": "fc.weight", "dtype": "F32", "shape": [16, 16], "params": 256, "kept": 64, "prunable": true}));
+        // Every 4th entry kept: 1 of every 4 along the rows.
+        assert_eq!(weight, &json!({"name": "fc.weight", "dtype": "F32", "shape": [16, 16], "params": 256, "kept": 64, "prunable": true,
+            "structure": {"last_axis": {"4": 1, "8": 2}, "pattern": "1:4", "order": "last_axis"}}));
+        assert_eq!(t["structure"], "1:4");
         let bias = tensors.iter().find(|x| x["name"] == "fc.bias").unwrap();
         assert_eq!(bias["prunable"], false);
         assert_eq!(bias["kept"], 15);

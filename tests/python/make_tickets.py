@@ -4,6 +4,7 @@ counts the registry should measure for them, computed here independently with nu
 
 Usage: make_tickets.py OUTDIR   -> OUTDIR/*.safetensors and OUTDIR/expected.json
 """
+import hashlib
 import json
 import struct
 import sys
@@ -50,6 +51,69 @@ def bool_and_int_masks(rng):
     }, {}
 
 
+def structured(rng):
+    """2:4 along rows for a linear layer, 2:4 along input channels for a convolution (ASP)."""
+    fc = rng.standard_normal((16, 32)).astype(np.float32)
+    fc_keep = np.zeros((16, 32), np.float32)
+    for g in range(0, 32, 4):
+        for r in range(16):
+            fc_keep[r, g + rng.choice(4, size=2, replace=False)] = 1
+    conv = rng.standard_normal((8, 16, 3, 3)).astype(np.float32)
+    conv_keep = np.zeros((8, 16, 3, 3), bool)
+    for o in range(8):
+        for g in range(0, 16, 4):
+            for h in range(3):
+                for w in range(3):
+                    conv_keep[o, g + rng.choice(4, size=2, replace=False), h, w] = True
+    return {"fc.weight_orig": fc, "fc.weight_mask": fc_keep,
+            "conv.weight_orig": conv, "conv.weight_mask": conv_keep,
+            "fc.bias": np.zeros(16, np.float32)}, {}
+
+
+PATTERNS = [(1, 4), (2, 4), (4, 8)]
+
+
+def group_max(rows, m):
+    """The largest count of kept entries in any group of m along the rows; None if m does not
+    divide the row length."""
+    n, length = rows.shape
+    if length == 0 or length % m:
+        return None
+    return int(rows.reshape(n, length // m, m).sum(-1).max()) if rows.size else 0
+
+
+def structure(keep, shape):
+    """docs/masks.md's N:M rule, computed independently with numpy."""
+    rows = keep.reshape(shape[0], -1).astype(np.int64)
+    last = {"4": group_max(rows, 4), "8": group_max(rows, 8)}
+    out = {"last_axis": last}
+    orders = [("last_axis", last)]
+    if len(shape) == 4 and shape[1] % 4 == 0 and shape[2] * shape[3] > 1:
+        cin = shape[1]
+        by_channel = keep.reshape(shape).transpose(0, 2, 3, 1).reshape(-1, cin).astype(np.int64)
+        inch = {"4": group_max(by_channel, 4), "8": group_max(by_channel, 8)}
+        out["input_channel"] = inch
+        orders.append(("input_channel", inch))
+    out["pattern"], out["order"] = None, None
+    for n, m in PATTERNS:
+        held = [order for order, g in orders if g[str(m)] is not None and g[str(m)] <= n]
+        if held:
+            out["pattern"], out["order"] = f"{n}:{m}", held[0]
+            break
+    return out
+
+
+def fingerprint(header):
+    masks = {k for k in header if k.endswith("_mask")}
+    lines = []
+    for name, e in header.items():
+        if name in masks or e["dtype"] not in FLOATS or len(e["shape"]) < 2:
+            continue
+        base = name[: -len("_orig")] if name.endswith("_orig") and name[: -len("_orig")] + "_mask" in masks else name
+        lines.append(f"{base}\t{','.join(str(d) for d in e['shape'])}\n")
+    return hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
+
+
 def expected(path):
     """The sparsity rule of TICKETS.md, computed from the file with numpy."""
     raw = Path(path).read_bytes()
@@ -69,11 +133,19 @@ def expected(path):
             words = words & np.array((1 << (bits - 1)) - 1, dtype=words.dtype)  # drop the sign bit
         kept = int(np.count_nonzero(words))
         prunable = name.endswith("_mask") if masks else (e["dtype"] in FLOATS and len(e["shape"]) >= 2)
-        rows.append({"name": name, "dtype": e["dtype"], "shape": e["shape"],
-                     "params": int(np.prod(e["shape"], dtype=np.int64)), "kept": kept, "prunable": prunable})
+        row = {"name": name, "dtype": e["dtype"], "shape": e["shape"],
+               "params": int(np.prod(e["shape"], dtype=np.int64)), "kept": kept, "prunable": prunable}
+        if prunable:
+            row["structure"] = structure(words != 0, e["shape"])
+        rows.append(row)
     total = sum(r["params"] for r in rows if r["prunable"])
     kept = sum(r["kept"] for r in rows if r["prunable"])
-    return {"tensors": rows, "params_total": total, "params_kept": kept}
+    patterns = [r["structure"]["pattern"] for r in rows if r["prunable"]]
+    ticket = next((f"{n}:{m}" for n, m in PATTERNS
+                   if patterns and all(p is not None and PATTERNS.index(tuple(map(int, p.split(":")))) <= PATTERNS.index((n, m))
+                                       for p in patterns)), "unstructured")
+    return {"tensors": rows, "params_total": total, "params_kept": kept,
+            "fingerprint": fingerprint(header), "structure": ticket}
 
 
 def main():
@@ -81,7 +153,7 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(7)
     result = {}
-    for make in (torch_prune_style, masked_weights, bool_and_int_masks):
+    for make in (torch_prune_style, masked_weights, bool_and_int_masks, structured):
         tensors, meta = make(rng)
         path = out / f"{make.__name__}.safetensors"
         save_file(tensors, str(path), metadata=meta or None)

@@ -2,8 +2,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  barScale, checkFraction, denseBaseline, keptPct, pct, points, profileRows, remaining, resultBody, shade, splitChildren,
-  statsText, transferGrid, VERDICTS, verdictExplain, verdictLabel, verdictRule, verdictsById,
+  barScale, checkFraction, compareUrl, denseBaseline, downloadItems, exactBytes, filterChips, iouBar, jaccardText, keptPct,
+  layerPattern, liftText, pct, points, profileRows, remaining, resultBody, shade, shortFingerprint, sizeText,
+  sortStructureFacet, splitChildren, statsText, STRUCTURES, structureInfo, transferGrid, VERDICTS, verdictExplain,
+  verdictLabel, verdictRule, verdictsById,
 } from "../../static/lib.js";
 
 const T = (name, shape, params, kept, prunable, dtype = "F32") => ({ name, dtype, shape, params, kept, prunable });
@@ -205,4 +207,124 @@ test("each plotted ticket's verdict: from the per-verdict lists, the tickets at 
   assert.deepEqual([...m], [["a", "wins"], ["b", "wins"], ["c", "unknown"], ["d", "unknown"]]);
   const r = verdictsById(["a", "b", "c"], { wins: ["a"] }, [], "unverified");
   assert.deepEqual([...r], [["a", "wins"], ["b", "unverified"], ["c", "unverified"]]);
+});
+
+// ---- The mask as an object (docs/masks.md) ----
+
+test("structure: each value explained, what the tensor cores accelerate said for 2:4 and 1:4", () => {
+  for (const v of ["1:4", "2:4", "4:8", "unstructured", "unknown"]) {
+    const info = structureInfo(v);
+    assert.ok(info.explain.length > 40 && !info.explain.includes("\n"), v);
+  }
+  assert.equal(structureInfo("2:4").label, "2:4 sparse");
+  assert.ok(structureInfo("2:4").accelerated && structureInfo("1:4").accelerated);
+  assert.ok(!structureInfo("4:8").accelerated && !structureInfo("unstructured").accelerated);
+  assert.match(structureInfo("2:4").explain, /At most 2 of every 4 consecutive weights/);
+  for (const v of ["1:4", "2:4", "4:8", "unstructured"]) assert.match(structureInfo(v).explain, /torch\.sparse\.to_sparse_semi_structured/, v);
+  assert.match(structureInfo("2:4").explain, /NVIDIA's sparse tensor cores/);
+  assert.equal(structureInfo("unknown").label, "structure unknown");
+  assert.equal(structureInfo("unknown").filter, false);
+  // A value this page does not know yet: said from its numbers; nonsense reads as unknown.
+  assert.equal(structureInfo("8:16").explain, "At most 8 of every 16 consecutive weights are kept.");
+  assert.equal(structureInfo("8:16").filter, false);
+  assert.equal(structureInfo(null).label, "structure unknown");
+  assert.equal(structureInfo("<b>").value, "<b>");
+  assert.deepEqual(STRUCTURES.filter((s) => s.filter).map((s) => s.value), ["1:4", "2:4", "4:8", "unstructured"]);
+});
+
+test("structure facet: strictest first, unknown and unheard-of values last", () => {
+  const items = [{ value: "unstructured", count: 9 }, { value: "unknown", count: 4 }, { value: "2:4", count: 2 }, { value: "9:9", count: 1 }, { value: "1:4", count: 1 }];
+  assert.deepEqual(sortStructureFacet(items).map((f) => f.value), ["1:4", "2:4", "unstructured", "unknown", "9:9"]);
+  assert.equal(items[0].value, "unstructured"); // not sorted in place
+});
+
+test("a layer's pattern: along rows, along input channels, none with its counts, unmeasured", () => {
+  assert.deepEqual(layerPattern(null), { label: "–", title: "not measured", pattern: null });
+  const rows = layerPattern({ last_axis: { 4: 2, 8: 4 }, pattern: "2:4", order: "last_axis" });
+  assert.equal(rows.label, "2:4");
+  assert.equal(rows.pattern, "2:4");
+  assert.match(rows.title, /^2:4: at most 2 of every 4 consecutive entries kept, along each row\. along rows: at most 2 kept of 4, at most 4 kept of 8$/);
+  const conv = layerPattern({ last_axis: { 4: null, 8: null }, input_channel: { 4: 2, 8: 3 }, pattern: "2:4", order: "input_channel" });
+  assert.equal(conv.label, "2:4 (input channels)");
+  assert.match(conv.title, /along input channels \(the \[out·kh·kw, in\] order/);
+  assert.match(conv.title, /along rows: rows do not divide into groups of 4, rows do not divide into groups of 8; along input channels: at most 2 kept of 4, at most 3 kept of 8/);
+  const none = layerPattern({ last_axis: { 4: 4, 8: null }, pattern: null, order: null });
+  assert.equal(none.label, "none");
+  assert.equal(none.pattern, null);
+  assert.equal(none.title, "no N:M pattern (along rows: at most 4 kept of 4, rows do not divide into groups of 8)");
+});
+
+test("the profile carries each row's structure from its mask, or from the prunable tensor itself", () => {
+  const s24 = { last_axis: { 4: 2, 8: 4 }, pattern: "2:4", order: "last_axis" };
+  const { rows } = profileRows([
+    { ...T("a.weight_orig", [4, 8], 32, 32, false) },
+    { ...T("a.weight_mask", [4, 8], 32, 16, true), structure: s24 },
+    { ...T("b.weight", [4, 8], 32, 10, true), structure: null },
+  ]);
+  assert.deepEqual(rows.map((r) => r.structure), [s24, null]);
+});
+
+test("sizes for people, exact on hover", () => {
+  assert.equal(sizeText(0), "0 B");
+  assert.equal(sizeText(999), "999 B");
+  assert.equal(sizeText(1024), "1.0 KiB");
+  assert.equal(sizeText(1536), "1.5 KiB");
+  assert.equal(sizeText(5 * 1024 ** 2 + 1), "5.0 MiB");
+  assert.equal(sizeText(3.25 * 1024 ** 3), "3.3 GiB");
+  assert.equal(sizeText(2 * 1024 ** 5), "2048.0 TiB");
+  assert.equal(sizeText(null), "–");
+  assert.equal(sizeText(-1), "–");
+  assert.equal(exactBytes(1234567), "1,234,567 bytes");
+  assert.equal(exactBytes(1), "1 byte");
+});
+
+test("the download menu: the whole file sized from the ticket, the generated ones by HEAD, plain API links", () => {
+  const items = downloadItems({ id: "a b", name: "r20", size_bytes: 4096 });
+  assert.deepEqual(items.map((d) => d.key), ["file", "masks", "weights", "packed", "header"]);
+  assert.deepEqual(items.map((d) => d.href), ["/api/v1/tickets/a%20b/file", "/api/v1/tickets/a%20b/file?part=masks",
+    "/api/v1/tickets/a%20b/file?part=weights", "/api/v1/tickets/a%20b/packed", "/api/v1/tickets/a%20b/header"]);
+  assert.deepEqual(items.map((d) => d.filename), ["r20.safetensors", "r20.masks.safetensors", "r20.weights.safetensors", "r20.packed.safetensors", "r20.header.json"]);
+  assert.deepEqual(items.map((d) => d.head), [false, true, true, true, true]);
+  assert.equal(items[0].size, 4096);
+  assert.ok(items.slice(1).every((d) => d.size === null));
+});
+
+test("similar: the Jaccard estimate as a percentage", () => {
+  assert.equal(jaccardText(0.8731), "87%");
+  assert.equal(jaccardText(1), "100%");
+  assert.equal(jaccardText(0), "0%");
+  assert.equal(jaccardText(0.0712), "7.1%");
+  assert.equal(jaccardText(0.0996), "10%");
+  assert.equal(jaccardText(undefined), "–");
+  assert.equal(compareUrl("id-1", "alice/x y"), "/compare?a=id-1&b=alice%2Fx+y");
+  assert.equal(shortFingerprint("0123456789abcdef0123"), "0123456789ab…");
+  assert.equal(shortFingerprint("abc"), "abc");
+});
+
+test("IoU bars: the fill and the chance marker on a 0..1 scale, and the IoU against chance", () => {
+  assert.deepEqual(iouBar({ iou: 0.5, expected_iou: 0.25 }), { fill: 50, marker: 25, lift: 2 });
+  assert.deepEqual(iouBar({ iou: null, expected_iou: null }), { fill: 0, marker: null, lift: null });
+  assert.deepEqual(iouBar({ iou: 0.2, expected_iou: 0 }), { fill: 20, marker: 0, lift: null });
+  assert.deepEqual(iouBar({ iou: 1.0000001, expected_iou: -0.1 }), { fill: 100, marker: 0, lift: null }); // clamped
+  assert.equal(iouBar({ iou: 1, expected_iou: 0.25 }).lift, 4);
+  assert.equal(liftText(4), "4.0× chance");
+  assert.equal(liftText(12.6), "13× chance");
+  assert.equal(liftText(1.05), "at chance");
+  assert.equal(liftText(0.5), "0.5× chance");
+  assert.equal(liftText(null), "–");
+});
+
+test("active filters as chips: the fingerprint shortened, a structure with the stricter ones it finds", () => {
+  const fp = "ab".repeat(32);
+  const chips = filterChips(new URLSearchParams({ fingerprint: fp, structure: "2:4", q: "x", verdict: "below_dense", min_sparsity: "0.5" }),
+    ["fingerprint", "structure", "verdict", "q"]);
+  assert.deepEqual(chips.map((c) => c.key), ["fingerprint", "structure", "q", "verdict"]);
+  assert.equal(chips[0].label, "architecture ababababab…".replace("ababababab…", `${fp.slice(0, 12)}…`));
+  assert.match(chips[0].title, new RegExp(fp));
+  assert.equal(chips[1].label, "structure: 2:4");
+  assert.equal(chips[1].title, "2:4, or stricter (1:4)");
+  assert.equal(chips[3].label, "verdict: below dense");
+  assert.equal(filterChips(new URLSearchParams("structure=1:4"), ["structure"])[0].title, "structure 1:4");
+  assert.equal(filterChips(new URLSearchParams("structure=unstructured"), ["structure"])[0].title, "structure unstructured");
+  assert.deepEqual(filterChips(new URLSearchParams("tag=a&tag=b&tag="), ["tag"]).map((c) => c.value), ["a", "b"]);
 });

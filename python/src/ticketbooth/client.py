@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import json
 import os
+import struct
 import shutil
 import tempfile
 import time
@@ -28,7 +29,8 @@ _CHUNK = 1 << 20
 _READ_CHUNK = 64 << 10
 _SEARCH_FILTERS = {"task", "dataset", "architecture", "pruning_method", "owner", "tag", "parent_id",
                    "min_sparsity", "max_sparsity", "min_accuracy", "max_accuracy", "q", "include_yanked",
-                   "sort", "order", "verdict", "min_reproductions", "reproduced_by_others"}
+                   "sort", "order", "verdict", "min_reproductions", "reproduced_by_others",
+                   "fingerprint", "structure"}
 _FRACTION_FILTERS = {"min_sparsity", "max_sparsity", "min_accuracy", "max_accuracy"}
 
 
@@ -222,7 +224,8 @@ class Client:
         ``owner``, ``tag`` (a string or a list: all must match), ``parent_id``,
         ``min_sparsity``/``max_sparsity``/``min_accuracy``/``max_accuracy`` (fractions in
         [0, 1], checked before any request), ``q`` (free text), ``include_yanked``, ``verdict``
-        (``wins``, ...), ``min_reproductions``, ``reproduced_by_others``, ``sort`` (``created``,
+        (``wins``, ...), ``min_reproductions``, ``reproduced_by_others``, ``fingerprint``,
+        ``structure`` (``2:4`` also matches ``1:4``), ``sort`` (``created``,
         ``accuracy``, ``sparsity``, ``downloads``, ``reproductions``) and ``order`` (``desc``,
         ``asc``). ``limit`` caps how many tickets are yielded in all; ``page_size`` is the
         API's page ``limit`` (1-100; default 100, or ``limit`` when smaller). A page is
@@ -473,6 +476,38 @@ class Client:
                                  f"{info.sha256}; nothing was kept", code="bad_generated_file")
         os.replace(part_path, final)
         return final
+
+    def compatible(self, model: Any, *, limit: int = 20) -> Tuple[str, List[TicketInfo]]:
+        """Tickets that fit ``model``: the same architecture fingerprint (docs/masks.md), most
+        accurate first, at most ``limit`` (1-100). ``model`` is a ``torch.nn.Module``, a
+        ``state_dict`` (name -> tensor or array), or a path to a safetensors file (only its
+        header is sent). Returns ``(fingerprint, tickets)``."""
+        if not 1 <= int(limit) <= 100:
+            raise Invalid(f"limit must be 1 to 100; got {limit!r}", code="invalid_parameter")
+        params = {"limit": int(limit)}
+        if isinstance(model, (str, os.PathLike)):
+            with open(model, "rb") as f:
+                prefix = f.read(8)
+                if len(prefix) < 8:
+                    raise Invalid(f"{model}: not a safetensors file (shorter than 8 bytes)", code="invalid_safetensors")
+                (n,) = struct.unpack("<Q", prefix)
+                body = prefix + f.read(min(n, 16 << 20))
+            resp = self._request("POST", "/api/v1/compatible", params=params, data=body,
+                                 headers={"Content-Type": "application/octet-stream"})
+        else:
+            state = model.state_dict() if hasattr(model, "state_dict") else model
+            tensors = [{"name": str(k), "shape": [int(d) for d in getattr(v, "shape", ())]}
+                       for k, v in state.items()]
+            resp = self._request("POST", "/api/v1/compatible", params=params, json={"tensors": tensors})
+        page = resp.json()
+        return page["fingerprint"], [TicketInfo.from_json(t) for t in page["items"]]
+
+    def similar(self, ref: Ref, *, limit: int = 10) -> List[TicketInfo]:
+        """Tickets of the same architecture whose masks are most like ``ref``'s, best first; each
+        carries ``jaccard``, the estimated Jaccard index of the two kept-entry sets."""
+        rid = self._resolve(ref)
+        items = self._request("GET", f"/api/v1/tickets/{rid}/similar", params={"limit": int(limit)}).json()["items"]
+        return [TicketInfo.from_json(t) for t in items]
 
     def compare(self, a: Ref, b: Ref) -> Dict[str, Any]:
         """Compares two tickets' masks (same architecture, else :class:`Invalid`): ``{"a", "b",

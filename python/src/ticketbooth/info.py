@@ -101,6 +101,12 @@ class TicketInfo:
     yanked: bool = False
     same_owner: Optional[bool] = None
     evidence: Optional["Evidence"] = None
+    #: The sha256 of the network's shapes (docs/masks.md): equal for tickets that fit one model.
+    architecture_fingerprint: Optional[str] = None
+    #: N:M structure: ``"1:4"``, ``"2:4"``, ``"4:8"``, ``"unstructured"`` (or ``"unknown"``).
+    structure: Optional[str] = None
+    #: In :meth:`Client.similar` results: the estimated Jaccard index of the two kept sets.
+    jaccard: Optional[float] = None
     extra: Dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -3,12 +3,14 @@
 
 use super::dtypes::{dtype_name, elem_size, nonzero_mask};
 use super::header::{CONVERT_HINT, check_prefix, parse_header};
+use super::masks::MaskWork;
 use super::{Header, Inspection, InvalidSafetensors, MAX_HEADER_BYTES, TensorReport, invalid};
+use crate::domain::masks::{fingerprint, structure::ticket_structure};
 
 enum Stage {
     Prefix { buf: [u8; 8], have: usize },
     Header { len: u64, buf: Vec<u8> },
-    Data(DataState),
+    Data(Box<DataState>),
 }
 
 struct DataState {
@@ -20,6 +22,8 @@ struct DataState {
     /// A partial element split across chunks.
     carry: [u8; 8],
     carry_len: usize,
+    /// The masks' structure and signature, measured in the same pass.
+    masks: MaskWork,
 }
 
 /// Feed the file with [`Inspector::feed`], then call [`Inspector::finish`].
@@ -84,6 +88,7 @@ impl Inspector {
                     if buf.len() as u64 == *len {
                         let header = parse_header(buf)?;
                         let kept = vec![0; header.tensors.len()];
+                        let masks = MaskWork::new(&header.tensors);
                         let mut data = DataState {
                             header,
                             kept,
@@ -91,9 +96,10 @@ impl Inspector {
                             offset: 0,
                             carry: [0; 8],
                             carry_len: 0,
+                            masks,
                         };
                         data.skip_empty();
-                        self.stage = Stage::Data(data);
+                        self.stage = Stage::Data(Box::new(data));
                     }
                 }
                 Stage::Data(data) => {
@@ -114,7 +120,7 @@ impl Inspector {
                 "file ended inside the header: {} of {len} header bytes present",
                 buf.len()
             )),
-            Stage::Data(data) => {
+            Stage::Data(mut data) => {
                 let header_len = self.consumed - data.data_consumed();
                 if data.current < data.header.tensors.len() {
                     return invalid(format!(
@@ -124,13 +130,29 @@ impl Inspector {
                         data.header.tensors[data.current].name
                     ));
                 }
+                let dtypes: Vec<String> = data
+                    .header
+                    .tensors
+                    .iter()
+                    .map(|t| dtype_name(t.dtype))
+                    .collect();
+                let fingerprint = fingerprint(
+                    data.header
+                        .tensors
+                        .iter()
+                        .zip(&dtypes)
+                        .map(|(t, d)| (t.name.as_str(), d.as_str(), t.shape.as_slice())),
+                );
+                let structure = ticket_structure(data.masks.structures.iter().flatten());
                 let mut params_kept = 0;
+                let structures = std::mem::take(&mut data.masks.structures);
                 let tensors = data
                     .header
                     .tensors
                     .into_iter()
                     .zip(data.kept)
-                    .map(|(t, kept)| {
+                    .zip(structures)
+                    .map(|((t, kept), structure)| {
                         if t.prunable {
                             params_kept += kept;
                         }
@@ -141,6 +163,7 @@ impl Inspector {
                             params: t.params,
                             kept,
                             prunable: t.prunable,
+                            structure,
                         }
                     })
                     .collect();
@@ -150,6 +173,9 @@ impl Inspector {
                     params_total: data.header.params_total,
                     params_kept,
                     file_len: header_len + data.header.data_len,
+                    fingerprint,
+                    structure,
+                    signature: data.masks.signature(),
                 })
             }
         }
@@ -185,10 +211,26 @@ impl DataState {
             };
             let size = elem_size(t.dtype);
             let mask = nonzero_mask(t.dtype);
-            let n = ((t.end - t.begin - self.offset) as usize).min(chunk.len());
+            let index = self.current;
+            // Prunable tensors go through the mask work (kept count, structure, signature in
+            // one pass over their keep bits); the others are only counted.
+            let prunable = self.masks.is_prunable(index);
+            if prunable && self.offset == 0 {
+                self.masks.begin(t);
+            }
+            let len = t.end - t.begin;
+            let n = ((len - self.offset) as usize).min(chunk.len());
             let (mut part, rest) = chunk.split_at(n);
             chunk = rest;
             self.offset += n as u64;
+            let masks = &mut self.masks;
+            let mut count = |bytes: &[u8]| {
+                if prunable {
+                    masks.push(index, bytes, size, mask)
+                } else {
+                    count_nonzero(bytes, size, mask)
+                }
+            };
             let mut kept = 0;
             if self.carry_len > 0 {
                 let take = (size - self.carry_len).min(part.len());
@@ -196,16 +238,19 @@ impl DataState {
                 self.carry_len += take;
                 part = &part[take..];
                 if self.carry_len == size {
-                    kept += count_nonzero(&self.carry[..size], size, mask);
+                    kept += count(&self.carry[..size]);
                     self.carry_len = 0;
                 }
             }
             let whole = part.len() - part.len() % size;
-            kept += count_nonzero(&part[..whole], size, mask);
+            kept += count(&part[..whole]);
             let tail = &part[whole..];
             self.carry[..tail.len()].copy_from_slice(tail);
             self.carry_len += tail.len();
-            self.kept[self.current] += kept;
+            self.kept[index] += kept;
+            if prunable && self.offset == len {
+                self.masks.end(index);
+            }
             self.skip_empty();
         }
         Ok(())

@@ -139,6 +139,10 @@ pub struct TensorReport {
     pub kept: u64,
     /// Whether this tensor counts toward the ticket's sparsity.
     pub prunable: bool,
+    /// Prunable tensors: their N:M structure (docs/masks.md). Absent on tickets stored before
+    /// it was measured, until `ticketbooth reindex`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structure: Option<crate::domain::masks::structure::TensorStructure>,
 }
 
 /// The validated header: tensors in data-offset order, plus `__metadata__`.
@@ -179,6 +183,12 @@ pub struct Inspection {
     pub params_kept: u64,
     /// Bytes in the whole file, prefix and header included.
     pub file_len: u64,
+    /// The architecture fingerprint (`domain::masks::fingerprint`).
+    pub fingerprint: String,
+    /// `1:4`, `2:4`, `4:8` or `unstructured` (`domain::masks::structure`).
+    pub structure: String,
+    /// The kept-set signature (`domain::masks::signature`), `BINS * 4` bytes.
+    pub signature: Vec<u8>,
 }
 
 impl Inspection {
@@ -190,6 +200,7 @@ impl Inspection {
 mod dtypes;
 mod header;
 mod machine;
+mod masks;
 
 // The differential tests draw their dtypes from this list.
 #[cfg(test)]
