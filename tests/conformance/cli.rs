@@ -140,6 +140,117 @@ mod client {
         );
     }
 
+    /// `download --part/--tensors/--packed` write files the server makes, named by the part and
+    /// checked before they are kept; `compare` prints a row per layer; refusals exit 1.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn download_parts_and_compare() {
+        let srv = TestServer::start(Backend::Sqlite).await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = small_ticket(2, 3);
+        let r = srv
+            .upload(
+                Some(&crate::common::metadata("cli-parts")),
+                Some(file.clone()),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+        let other = srv
+            .upload(
+                Some(&crate::common::metadata("cli-other")),
+                Some(small_ticket(5, 2)),
+            )
+            .await;
+        assert_eq!(other.status, 201);
+        let source = safetensors::SafeTensors::deserialize(&file).unwrap();
+        let cwd = dir.path().to_str().unwrap();
+        for (flags, name, tensors) in [
+            (
+                vec!["--part", "weights"],
+                "cli-parts.weights.safetensors",
+                vec!["fc.bias", "fc.weight"],
+            ),
+            (
+                vec!["--tensors", "fc.bias"],
+                "cli-parts.tensors.safetensors",
+                vec!["fc.bias"],
+            ),
+        ] {
+            let path = dir.path().join(name);
+            let mut args = vec!["download", "alice/cli-parts", "-o", path.to_str().unwrap()];
+            args.extend(flags);
+            let out = run(&srv, dir.path(), &args, true).await;
+            assert_eq!(out.code, 0, "{}", out.stderr);
+            let bytes = std::fs::read(&path).unwrap();
+            let got = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+            let mut names: Vec<&str> = got.names().into_iter().collect();
+            names.sort();
+            assert_eq!(names, tensors);
+            for t in tensors {
+                assert_eq!(got.tensor(t).unwrap(), source.tensor(t).unwrap());
+            }
+            assert!(!dir.path().join(format!("{name}.part")).exists());
+        }
+        let packed = dir.path().join("p.safetensors");
+        let out = run(
+            &srv,
+            dir.path(),
+            &["download", &id, "--packed", "-o", packed.to_str().unwrap()],
+            true,
+        )
+        .await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let bytes = std::fs::read(&packed).unwrap();
+        let got = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        assert!(got.tensor("fc.weight.bitmask").is_ok() && got.tensor("fc.weight.values").is_ok());
+        let bad = run(
+            &srv,
+            dir.path(),
+            &[
+                "download",
+                &id,
+                "--part",
+                "masks",
+                "-o",
+                &format!("{cwd}/m"),
+            ],
+            true,
+        )
+        .await;
+        assert_eq!(bad.code, 1);
+        assert!(bad.stderr.contains("no masks"), "{}", bad.stderr);
+        assert!(!dir.path().join("m").exists() && !dir.path().join("m.part").exists());
+        assert_eq!(
+            downloads(&srv, &id).await,
+            0,
+            "generated files are not downloads"
+        );
+
+        let cmp = run(
+            &srv,
+            dir.path(),
+            &["compare", "alice/cli-parts", "alice/cli-other"],
+            true,
+        )
+        .await;
+        assert_eq!(cmp.code, 0, "{}", cmp.stderr);
+        assert!(
+            cmp.stdout.contains("fc.weight") && cmp.stdout.contains("(all layers)"),
+            "{}",
+            cmp.stdout
+        );
+        let json = run(
+            &srv,
+            dir.path(),
+            &["compare", &id, "alice/cli-other", "--json"],
+            true,
+        )
+        .await;
+        let v: Value = serde_json::from_str(&json.stdout).unwrap();
+        assert_eq!(v["layers"][0]["name"], "fc.weight");
+        assert!(v["overall"]["iou"].as_f64().is_some());
+    }
+
     /// `result add` reports against owner/name, prints the verdict it leaves, and `show` prints
     /// the evidence; a server refusal is one line on stderr and exit 1.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
