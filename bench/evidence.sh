@@ -68,18 +68,7 @@ PAIRS=(
 )
 run() {
   curl -fsS -o /dev/null "http://127.0.0.1:$PORT/api/v1/$1"
-  wrk -t2 -c16 -d"${DURATION}s" --latency "http://127.0.0.1:$PORT/api/v1/$1" | python3 -c '
-import re, sys
-text = sys.stdin.read()
-def ms(v):
-    n, unit = re.match(r"([\d.]+)(\w+)", v).groups()
-    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = ms(re.search(r"50%\s+(\S+)", text).group(1))
-p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
-bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-print(f"{rps:8.0f} req/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms" + (f"  {bad.group(1)} non-2xx!" if bad else ""))
-'
+  wrk -t2 -c16 -d"${DURATION}s" --latency "http://127.0.0.1:$PORT/api/v1/$1" | python3 bench/wrk_summary.py
 }
 for pair in "${PAIRS[@]}"; do
   base=${pair%%|*}; with=${pair#*|}

@@ -64,11 +64,7 @@ lua=$(mktemp)
   echo 'local i = 0'
   echo 'request = function() i = i % #ids + 1; return wrk.format("GET", "/api/v1/tickets/" .. ids[i] .. "/similar?limit=10") end'
 } > "$lua"
-report() { python3 -c '
-import re, sys
-t = sys.stdin.read()
-ms = lambda v: float(re.match(r"([\d.]+)(\w+)", v).group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[re.match(r"([\d.]+)(\w+)", v).group(2)]
-print(f"{float(re.search(r\"Requests/sec:\s+([\d.]+)\", t).group(1)):8.0f} req/s  p50 {ms(re.search(r\"50%\s+(\S+)\", t).group(1)):7.2f} ms  p99 {ms(re.search(r\"99%\s+(\S+)\", t).group(1)):7.2f} ms" + ("  non-2xx!" if "Non-2xx" in t else ""))'; }
+report() { python3 bench/wrk_summary.py; }
 printf '%-58s %s\n' "similar (20 tickets in turn, limit=10)" "$(wrk -t2 -c16 -d"${DURATION}s" --latency -s "$lua" "http://127.0.0.1:$PORT" | report)"
 printf '%-58s %s\n' "baseline: tickets?fingerprint=FP&sort=accuracy&limit=10" "$(wrk -t2 -c16 -d"${DURATION}s" --latency "http://127.0.0.1:$PORT/api/v1/tickets?fingerprint=$FP&sort=accuracy&limit=10" | report)"
 rm -f "$lua"
