@@ -10,8 +10,9 @@ use crate::domain::ticket::MaskFacts;
 /// A fingerprint group this small is ranked by scanning every signature; a larger one through
 /// the LSH bands.
 pub const SCAN_UP_TO: i64 = 2000;
-/// Candidates the bands may bring, at most.
-pub const CANDIDATES: i64 = 5000;
+/// Candidates the bands bring, at most: those sharing the most bands with the ticket (the
+/// count of shared bands rises with the Jaccard index), ranked then by their signatures.
+pub const CANDIDATES: i64 = 300;
 
 /// A ticket that still needs its masks measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,9 +93,10 @@ macro_rules! impl_masks {
                     let s = sql.bind(sql::Arg::Int(seq));
                     let cap = sql.bind(sql::Arg::Int(CANDIDATES));
                     sql.text = format!(
-                        "SELECT t.id, t.mask_signature FROM tickets t WHERE t.seq IN \
-                         (SELECT DISTINCT ticket_seq FROM ticket_bands WHERE fingerprint = {f} AND ({})) \
-                         AND t.yanked = FALSE AND t.seq <> {s} AND t.mask_signature IS NOT NULL LIMIT {cap}",
+                        "SELECT t.id, t.mask_signature FROM tickets t JOIN \
+                         (SELECT ticket_seq, COUNT(*) AS shared FROM ticket_bands WHERE fingerprint = {f} AND ({}) \
+                          AND ticket_seq <> {s} GROUP BY ticket_seq ORDER BY shared DESC, ticket_seq LIMIT {cap}) c \
+                         ON c.ticket_seq = t.seq WHERE t.yanked = FALSE AND t.mask_signature IS NOT NULL",
                         bands.join(" OR ")
                     );
                     $crate::index::rows::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql.text)), sql.args)

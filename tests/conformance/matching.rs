@@ -118,7 +118,77 @@ fn facet(srv_facets: &Value, name: &str) -> Vec<(String, u64)> {
     out
 }
 
+/// A ticket row whose kept set is `kept` (over a universe of 100,000 entries), straight into
+/// the index with every other one of its shape: one fingerprint for all.
+fn row(owner: i64, n: usize, kept: impl Iterator<Item = u64>) -> ticketbooth::index::NewTicket {
+    use ticketbooth::domain::masks::signature::SignatureBuilder;
+    let mut sig = SignatureBuilder::default();
+    kept.for_each(|i| sig.add(i));
+    ticketbooth::index::NewTicket {
+        id: uuid::Uuid::now_v7().to_string(),
+        owner_id: owner,
+        meta: ticketbooth::domain::metadata::TicketMetadata {
+            name: format!("lsh-{n}"),
+            task: "t".into(),
+            dataset: "d".into(),
+            architecture: "a".into(),
+            pruning_method: "imp".into(),
+            accuracy: 0.5,
+            dense_accuracy: None,
+            metric: ticketbooth::domain::metadata::DEFAULT_METRIC.into(),
+            description: None,
+            tags: vec![],
+            parent_id: None,
+            hyperparameters: None,
+            paper_url: None,
+            code_url: None,
+            license: None,
+            results: Vec::new(),
+        },
+        sha256: "0".repeat(64),
+        size_bytes: 1,
+        object_key: "none".into(),
+        params_total: 100_000,
+        params_kept: 1,
+        tensors: vec![],
+        created_at: chrono::Utc::now(),
+        description_html: None,
+        masks: ticketbooth::domain::ticket::MaskFacts {
+            fingerprint: "e".repeat(64),
+            structure: "unstructured".into(),
+            signature: sig.finish(),
+        },
+    }
+}
+
 conformance! {
+    async fn a_large_group_is_searched_through_the_lsh_bands(srv) {
+        use ticketbooth::index::{TicketStore as _, TokenStore as _};
+        // Past the scan limit (2,000), so the bands pick the candidates.
+        let owner = srv.state.index.create_token("lsh", &ticketbooth::domain::tokens::hash("tb_lsh")).await.unwrap();
+        let stride = |seed: u64| move |i: &u64| (i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(97)) % 10 < 3;
+        let base: Vec<u64> = (0..100_000u64).filter(stride(1)).collect();
+        let mut rows = vec![
+            row(owner.id, 0, base.iter().copied()),
+            // 2% of the set replaced: Jaccard about 0.96.
+            row(owner.id, 1, base.iter().copied().filter(|i| i % 50 != 0).chain(200_000..200_600)),
+            // A fifth replaced: Jaccard about 0.67 (found through some band with probability
+            // 0.999; at 0.5 it would be 0.87, docs/masks.md).
+            row(owner.id, 2, base.iter().copied().filter(|i| i % 5 != 0).chain(300_000..306_000)),
+        ];
+        rows.extend((3..2100).map(|n| row(owner.id, n, (0..100_000u64).filter(stride(n as u64 + 7)))));
+        srv.state.index.insert_many(&rows).await.unwrap();
+        let id = rows[0].id.clone();
+        let found = srv.get(&format!("/tickets/{id}/similar?limit=5")).await.json();
+        let items = found["items"].as_array().unwrap();
+        assert_eq!(items[0]["id"], json!(rows[1].id), "{found}");
+        assert_eq!(items[1]["id"], json!(rows[2].id), "{found}");
+        assert!(items[0]["jaccard"].as_f64().unwrap() > 0.85);
+        let j2 = items[1]["jaccard"].as_f64().unwrap();
+        assert!((0.5..0.8).contains(&j2), "{j2}");
+        assert!(items.iter().skip(2).all(|t| t["jaccard"].as_f64().unwrap() < 0.3), "{found}");
+    }
+
     async fn both_layouts_of_one_network_share_a_fingerprint_and_find_each_other(srv) {
         let keep = |i: usize| !i.is_multiple_of(5);
         let masked = upload(&srv, "masked", 0.91, linear(keep, true)).await;
