@@ -163,7 +163,6 @@ fn row(owner: i64, n: usize, kept: impl Iterator<Item = u64>) -> ticketbooth::in
 
 conformance! {
     async fn a_large_group_is_searched_through_the_lsh_bands(srv) {
-        use ticketbooth::index::{TicketStore as _, TokenStore as _};
         // Past the scan limit (2,000), so the bands pick the candidates.
         let owner = srv.state.index.create_token("lsh", &ticketbooth::domain::tokens::hash("tb_lsh")).await.unwrap();
         let stride = |seed: u64| move |i: &u64| (i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(97)) % 10 < 3;
