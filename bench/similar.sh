@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Similar tickets at N tickets of one architecture fingerprint (Postgres): the latency of
 # GET /tickets/{id}/similar beside a search page of the same fingerprint, in the same run, and
-# how many of the exact top 10 (every signature ranked by numpy) the LSH bands found.
+# how many of the exact top 10 (every signature ranked by numpy) the LSH bands found, for
+# neighbours above a few Jaccard floors.
 #
 #   bash bench/similar.sh [N]      (default 100000)
 #
@@ -46,16 +47,19 @@ rows = subprocess.run(["psql", db, "-Atc", "SELECT id, encode(mask_signature, 'h
 names = [r.split("|")[0] for r in rows]
 sigs = np.array([np.frombuffer(bytes.fromhex(r.split("|")[1]), dtype="<u4") for r in rows])
 index = {n: i for i, n in enumerate(names)}
-recalls = []
+recalls = {0.8: [], 0.6: [], 0.5: []}
 for q in ids:
     est = (sigs == sigs[index[q]]).mean(axis=1)
     est[index[q]] = -1
-    exact = set(names[i] for i in np.argsort(-est, kind="stable")[:10] if est[i] >= 0.5)
+    top = np.argsort(-est, kind="stable")[:10]
     got = json.load(urllib.request.urlopen(f"{url}/api/v1/tickets/{q}/similar?limit=10"))["items"]
     got_ids = {t["id"] for t in got}
-    if exact:
-        recalls.append(len(exact & got_ids) / len(exact))
-print(f"recall of the exact top 10 with estimated Jaccard >= 0.5: {np.mean(recalls):.3f} over {len(recalls)} queries")
+    for floor, found in recalls.items():
+        exact = set(names[i] for i in top if est[i] >= floor)
+        if exact:
+            found.append(len(exact & got_ids) / len(exact))
+for floor, found in recalls.items():
+    print(f"recall of the exact top 10 with estimated Jaccard >= {floor}: {np.mean(found):.3f} over {len(found)} queries")
 PY
 
 lua=$(mktemp)

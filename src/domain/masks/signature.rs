@@ -11,8 +11,9 @@
 
 /// Bins in a signature.
 pub const BINS: usize = 128;
-/// LSH bands, of `BINS / BANDS` values each.
-pub const BANDS: usize = 32;
+/// LSH bands, of `BINS / BANDS` values each: 16 bands of 8 find near duplicates and leave out
+/// the many tickets that share a third of their entries by chance (dense early IMP levels).
+pub const BANDS: usize = 16;
 const ROWS: usize = BINS / BANDS;
 const EMPTY: u32 = u32::MAX;
 const SALT: u64 = 0x7469_636b_6574_6273; // "ticketbs"
@@ -99,8 +100,8 @@ pub fn jaccard(a: &[u8], b: &[u8]) -> f64 {
 }
 
 /// The LSH band keys of a signature: band `i` hashes bins `i*ROWS..(i+1)*ROWS`. Two tickets
-/// with Jaccard `s` share at least one band with probability `1 - (1 - s^4)^32` (0.87 at 0.5,
-/// 0.99 at 0.65).
+/// with Jaccard `s` share at least one band with probability `1 - (1 - s^8)^16` (0.95 at 0.8,
+/// 0.9999 at 0.9, 0.25 at 0.6, 0.06 at 0.5).
 pub fn bands(signature: &[u8]) -> Vec<i64> {
     if signature.len() != BINS * 4 {
         return Vec::new();
