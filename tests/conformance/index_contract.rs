@@ -5,7 +5,6 @@
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
-use ticketbooth::domain::metadata::{DEFAULT_METRIC, TicketMetadata};
 use ticketbooth::domain::search::TicketFilter;
 use ticketbooth::domain::tokens::NewToken;
 use ticketbooth::index::{FacetCount, Index, IndexError, NewTicket, TicketEdit, User};
@@ -27,41 +26,13 @@ async fn owner(srv: &TestServer, name: &str) -> User {
 
 /// A ticket row with content `sha` stored (if first) under `object_key`.
 fn row(owner: &User, name: &str, sha: char, object_key: &str, tags: &[&str]) -> NewTicket {
-    NewTicket {
-        id: uuid::Uuid::now_v7().to_string(),
-        owner_id: owner.id,
-        meta: TicketMetadata {
-            name: name.to_owned(),
-            task: "contract".into(),
-            dataset: "d".into(),
-            architecture: "a".into(),
-            pruning_method: "imp".into(),
-            accuracy: 0.5,
-            dense_accuracy: None,
-            metric: DEFAULT_METRIC.into(),
-            description: None,
-            tags: tags.iter().map(|t| t.to_string()).collect(),
-            parent_id: None,
-            hyperparameters: None,
-            paper_url: None,
-            code_url: None,
-            license: None,
-            results: Vec::new(),
-        },
-        sha256: sha.to_string().repeat(64),
-        size_bytes: 10,
-        object_key: object_key.to_owned(),
-        params_total: 10,
-        params_kept: 5,
-        tensors: vec![],
-        created_at: Utc::now(),
-        description_html: None,
-        masks: ticketbooth::domain::ticket::MaskFacts {
-            fingerprint: "f".repeat(64),
-            structure: "unstructured".into(),
-            signature: Vec::new(),
-        },
-    }
+    let mut t = crate::common::ticket_row(owner.id, name);
+    t.meta.task = "contract".into();
+    t.meta.tags = tags.iter().map(|t| t.to_string()).collect();
+    t.sha256 = sha.to_string().repeat(64);
+    t.object_key = object_key.to_owned();
+    t.size_bytes = 10;
+    t
 }
 
 /// A time both backends store exactly (Postgres keeps microseconds).

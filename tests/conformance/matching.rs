@@ -124,41 +124,12 @@ fn row(owner: i64, n: usize, kept: impl Iterator<Item = u64>) -> ticketbooth::in
     use ticketbooth::domain::masks::signature::SignatureBuilder;
     let mut sig = SignatureBuilder::default();
     kept.for_each(|i| sig.add(i));
-    ticketbooth::index::NewTicket {
-        id: uuid::Uuid::now_v7().to_string(),
-        owner_id: owner,
-        meta: ticketbooth::domain::metadata::TicketMetadata {
-            name: format!("lsh-{n}"),
-            task: "t".into(),
-            dataset: "d".into(),
-            architecture: "a".into(),
-            pruning_method: "imp".into(),
-            accuracy: 0.5,
-            dense_accuracy: None,
-            metric: ticketbooth::domain::metadata::DEFAULT_METRIC.into(),
-            description: None,
-            tags: vec![],
-            parent_id: None,
-            hyperparameters: None,
-            paper_url: None,
-            code_url: None,
-            license: None,
-            results: Vec::new(),
-        },
-        sha256: "0".repeat(64),
-        size_bytes: 1,
-        object_key: "none".into(),
-        params_total: 100_000,
-        params_kept: 1,
-        tensors: vec![],
-        created_at: chrono::Utc::now(),
-        description_html: None,
-        masks: ticketbooth::domain::ticket::MaskFacts {
-            fingerprint: "e".repeat(64),
-            structure: "unstructured".into(),
-            signature: sig.finish(),
-        },
-    }
+    let mut t = crate::common::ticket_row(owner, &format!("lsh-{n}"));
+    t.params_total = 100_000;
+    t.params_kept = 1;
+    t.masks.fingerprint = "e".repeat(64);
+    t.masks.signature = sig.finish();
+    t
 }
 
 conformance! {

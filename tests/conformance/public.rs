@@ -4,53 +4,21 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::Value;
 
-use ticketbooth::domain::metadata::{DEFAULT_METRIC, TicketMetadata};
 use ticketbooth::index::NewTicket;
 
 use crate::common::{Backend, TestServer, conformance, metadata, on_both_backends, small_ticket};
 
 /// A ticket row with chosen measurements, straight into the index.
 fn row(srv_owner: i64, task: &str, n: usize, accuracy: f64, kept: u64, total: u64) -> NewTicket {
-    NewTicket {
-        id: uuid::Uuid::now_v7().to_string(),
-        owner_id: srv_owner,
-        meta: TicketMetadata {
-            name: format!("{task}-{n}"),
-            task: task.to_owned(),
-            dataset: "d".into(),
-            architecture: "a".into(),
-            pruning_method: "imp".into(),
-            accuracy,
-            dense_accuracy: None,
-            metric: DEFAULT_METRIC.into(),
-            description: None,
-            tags: vec![],
-            parent_id: None,
-            hyperparameters: None,
-            paper_url: None,
-            code_url: None,
-            license: None,
-            results: Vec::new(),
-        },
-        sha256: "0".repeat(64),
-        size_bytes: 1,
-        object_key: "none".into(),
-        params_total: total,
-        params_kept: kept,
-        tensors: vec![],
-        created_at: Utc::now(),
-        description_html: None,
-        masks: ticketbooth::domain::ticket::MaskFacts {
-            fingerprint: "f".repeat(64),
-            structure: "unstructured".into(),
-            signature: Vec::new(),
-        },
-    }
+    let mut t = crate::common::ticket_row(srv_owner, &format!("{task}-{n}"));
+    t.meta.task = task.to_owned();
+    t.meta.accuracy = accuracy;
+    (t.params_kept, t.params_total) = (kept, total);
+    t
 }
 
 /// Follows `next_cursor` from the first page; every id in order, or a failure if the walk

@@ -5,13 +5,16 @@
 //! - `server.rs`: [`TestServer`] and its builder.
 //! - `http.rs`: [`Response`] and the metadata tests upload.
 //! - `files.rs`: safetensors files, well-formed and not.
+//! - `rows.rs`: ticket rows for tests that write straight into the index.
 
 mod files;
 mod http;
+mod rows;
 mod server;
 
 pub use files::{f32_bytes, raw_file, safetensors_file, sha256_hex, small_ticket};
 pub use http::{Response, metadata};
+pub use rows::ticket_row;
 pub use server::{TestServer, fresh_postgres_database};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
