@@ -79,52 +79,24 @@ pub async fn run(args: &DownloadArgs) -> Result<(), CliError> {
     let part = PathBuf::from(format!("{}.part", path.display()));
     let io = |what: &str, e: std::io::Error| CliError::Local(format!("{what}: {e}"));
 
-    let have = tokio::fs::metadata(&part)
-        .await
-        .map(|m| m.len())
-        .unwrap_or(0);
-    let mut request = client
-        .http
-        .get(client.url(&format!("/api/v1/tickets/{id}/file")));
-    if have > 0 && have < size {
-        // Resume, but only if the file is still the one we started (If-Range: its ETag).
-        request = request
-            .header("Range", format!("bytes={have}-"))
-            .header("If-Range", format!("\"{sha256}\""));
-    }
-    let response = request.send().await.map_err(|e| client.network(e))?;
-    let resumed = match response.status() {
-        StatusCode::PARTIAL_CONTENT => true,
-        StatusCode::OK => false,
-        _ => return Err(Client::error_of(response).await),
-    };
-    let mut out = tokio::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(resumed)
-        .truncate(!resumed)
-        .open(&part)
-        .await
-        .map_err(|e| io(&part.display().to_string(), e))?;
     let bar = ProgressBar::new(size).with_style(
         ProgressStyle::with_template(
             "{bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    bar.set_position(if resumed { have } else { 0 });
-    let mut body = response.bytes_stream();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| client.network(e))?;
-        out.write_all(&chunk)
-            .await
-            .map_err(|e| io(&part.display().to_string(), e))?;
-        bar.inc(chunk.len() as u64);
-    }
-    out.flush()
-        .await
-        .map_err(|e| io(&part.display().to_string(), e))?;
-    drop(out);
+    let request = client
+        .http
+        .get(client.url(&format!("/api/v1/tickets/{id}/file")));
+    fetch_into(
+        &client,
+        request,
+        &part,
+        size,
+        &format!("\"{sha256}\""),
+        Some(&bar),
+    )
+    .await?;
     bar.finish_and_clear();
 
     let actual = hash_file(&part)
@@ -193,37 +165,8 @@ async fn run_generated(
         .get("content-length")
         .and_then(|v| v.to_str().ok()?.parse().ok())
         .unwrap_or_default();
-    let have = tokio::fs::metadata(&part)
-        .await
-        .map(|m| m.len())
-        .unwrap_or(0);
-    let mut request = client.http.get(&url).query(&query);
-    if have > 0 && have < size && !etag.is_empty() {
-        request = request
-            .header("Range", format!("bytes={have}-"))
-            .header("If-Range", etag.clone());
-    }
-    let response = request.send().await.map_err(|e| client.network(e))?;
-    let resumed = match response.status() {
-        StatusCode::PARTIAL_CONTENT => true,
-        StatusCode::OK => false,
-        _ => return Err(Client::error_of(response).await),
-    };
-    let mut out = tokio::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(resumed)
-        .truncate(!resumed)
-        .open(&part)
-        .await
-        .map_err(|e| io(&part, e))?;
-    let mut body = response.bytes_stream();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| client.network(e))?;
-        out.write_all(&chunk).await.map_err(|e| io(&part, e))?;
-    }
-    out.flush().await.map_err(|e| io(&part, e))?;
-    drop(out);
+    let request = client.http.get(&url).query(&query);
+    fetch_into(client, request, &part, size, &etag, None).await?;
     let got = tokio::fs::metadata(&part)
         .await
         .map_err(|e| io(&part, e))?
@@ -244,6 +187,55 @@ async fn run_generated(
 }
 
 /// Whether the file's header is a JSON object whose tensors end exactly at the file's end.
+/// Streams `request`'s answer into `part`, resuming what `part` already holds with `Range` when
+/// it is shorter than `size`, but only if the content still has the ETag `etag` (`If-Range`);
+/// a 200 starts the file over. `bar`, if any, follows the bytes.
+async fn fetch_into(
+    client: &Client,
+    mut request: reqwest::RequestBuilder,
+    part: &std::path::Path,
+    size: u64,
+    etag: &str,
+    bar: Option<&ProgressBar>,
+) -> Result<(), CliError> {
+    let io = |e: std::io::Error| CliError::Local(format!("{}: {e}", part.display()));
+    let have = tokio::fs::metadata(part)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if have > 0 && have < size && !etag.is_empty() {
+        request = request
+            .header("Range", format!("bytes={have}-"))
+            .header("If-Range", etag);
+    }
+    let response = request.send().await.map_err(|e| client.network(e))?;
+    let resumed = match response.status() {
+        StatusCode::PARTIAL_CONTENT => true,
+        StatusCode::OK => false,
+        _ => return Err(Client::error_of(response).await),
+    };
+    let mut out = tokio::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(resumed)
+        .truncate(!resumed)
+        .open(part)
+        .await
+        .map_err(io)?;
+    if let Some(bar) = bar {
+        bar.set_position(if resumed { have } else { 0 });
+    }
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| client.network(e))?;
+        out.write_all(&chunk).await.map_err(io)?;
+        if let Some(bar) = bar {
+            bar.inc(chunk.len() as u64);
+        }
+    }
+    out.flush().await.map_err(io)
+}
+
 fn is_safetensors(path: &std::path::Path, len: u64) -> std::io::Result<bool> {
     use std::io::Read;
     let mut file = std::fs::File::open(path)?;

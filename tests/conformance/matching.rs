@@ -4,11 +4,8 @@
 
 use safetensors::Dtype;
 use serde_json::{Value, json};
-use sqlx::Connection;
 
-use crate::common::{
-    Backend, Response, TestServer, conformance, f32_bytes, metadata, safetensors_file,
-};
+use crate::common::{Response, TestServer, conformance, f32_bytes, metadata, safetensors_file};
 
 /// A 16x32 linear layer whose entry i is kept iff `keep(i)`, in the torch.nn.utils.prune
 /// layout (`masked`: weight_orig + float mask) or the zeros layout, with a bias.
@@ -72,34 +69,6 @@ fn ids(page: &Value) -> Vec<String> {
         .iter()
         .map(|t| t["id"].as_str().unwrap().to_owned())
         .collect()
-}
-
-/// Runs statements straight on the test server's database.
-async fn exec(srv: &TestServer, statements: &[&str]) {
-    match srv.backend {
-        Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&srv.locations.database_url)
-                .await
-                .unwrap();
-            for s in statements {
-                sqlx::query(sqlx::AssertSqlSafe(*s))
-                    .execute(&mut c)
-                    .await
-                    .unwrap();
-            }
-        }
-        Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&srv.locations.database_url)
-                .await
-                .unwrap();
-            for s in statements {
-                sqlx::query(sqlx::AssertSqlSafe(*s))
-                    .execute(&mut c)
-                    .await
-                    .unwrap();
-            }
-        }
-    }
 }
 
 fn facet(srv_facets: &Value, name: &str) -> Vec<(String, u64)> {
@@ -269,7 +238,7 @@ conformance! {
         let t = upload(&srv, "old", 0.9, linear(|i| i % 4 < 2, true)).await;
         let id = t["id"].as_str().unwrap().to_owned();
         // As a row from before migration 0007 looks: nothing measured, counted as unknown.
-        exec(&srv, &[
+        srv.exec(&[
             "UPDATE tickets SET structure = 'unknown', architecture_fingerprint = NULL, mask_signature = NULL",
             "UPDATE facet_counts SET structure = 'unknown'",
             "UPDATE tag_counts SET structure = 'unknown'",

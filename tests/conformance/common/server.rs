@@ -229,6 +229,35 @@ impl TestServer {
         Response::read(self.client.get(self.api(path)).send().await.unwrap()).await
     }
 
+    /// Runs statements straight on this server's database (to stage what the API cannot, such
+    /// as a row from before a migration).
+    pub async fn exec(&self, statements: &[&str]) {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.locations.database_url)
+                    .await
+                    .unwrap();
+                for s in statements {
+                    sqlx::query(sqlx::AssertSqlSafe(*s))
+                        .execute(&mut c)
+                        .await
+                        .unwrap();
+                }
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.locations.database_url)
+                    .await
+                    .unwrap();
+                for s in statements {
+                    sqlx::query(sqlx::AssertSqlSafe(*s))
+                        .execute(&mut c)
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    }
+
     /// Rows in the tickets table, read straight from the database.
     pub async fn ticket_rows(&self) -> i64 {
         let sql = "SELECT COUNT(*) FROM tickets";
