@@ -225,8 +225,14 @@ impl From<IngestError> for ApiError {
             IngestError::Description(e) => {
                 ApiError::with_field(Code::InvalidMetadata, "description", e.to_string())
             }
-            IngestError::NameTaken(_) => {
+            IngestError::NameTaken(..) => {
                 ApiError::with_field(Code::Conflict, "name", e.to_string())
+            }
+            IngestError::NotYourOwner(_) => {
+                ApiError::with_field(Code::Forbidden, "owner", e.to_string())
+            }
+            IngestError::UnknownOwner(_) => {
+                ApiError::with_field(Code::InvalidMetadata, "owner", e.to_string())
             }
             IngestError::UnknownParent(_) => {
                 ApiError::with_field(Code::InvalidMetadata, "parent_id", e.to_string())
@@ -392,6 +398,32 @@ impl IntoResponse for ApiError {
             ApiError::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error");
                 error_response(Code::Internal, "Internal Server Error", None)
+            }
+        }
+    }
+}
+
+impl From<crate::domain::accounts::MemberDenied> for ApiError {
+    fn from(e: crate::domain::accounts::MemberDenied) -> Self {
+        use crate::domain::accounts::MemberDenied;
+        let code = match e {
+            MemberDenied::NotAdmin => Code::Forbidden,
+            MemberDenied::NotMember => Code::NotFound,
+            MemberDenied::LastAdmin => Code::Conflict,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl From<crate::oidc::SignInError> for ApiError {
+    fn from(e: crate::oidc::SignInError) -> Self {
+        use crate::oidc::SignInError;
+        match e {
+            SignInError::UnknownProvider(_) => ApiError::not_found(e.to_string()),
+            // The provider's outage is ours to report, its cause to log.
+            SignInError::Unreachable(_) => ApiError::unavailable(e),
+            SignInError::CodeRefused(_) | SignInError::BadIdToken(_) => {
+                ApiError::new(Code::BadRequest, e.to_string())
             }
         }
     }

@@ -15,6 +15,7 @@ pub mod http;
 pub mod index;
 pub mod ingest;
 pub mod metrics;
+pub mod oidc;
 pub mod ops;
 
 pub use http::{AppState, app};

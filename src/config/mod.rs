@@ -5,6 +5,7 @@
 //! `serve`, where the index and blobs live in `storage`, the operator commands' flags in
 //! `ops`, and the client commands' flags beside the client, in `crate::cli::args`.
 
+pub mod accounts;
 pub mod ops;
 pub mod serve;
 pub mod storage;

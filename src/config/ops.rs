@@ -73,7 +73,7 @@ pub enum TokenCommand {
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "upload,yank,tokens,results"
+            default_value = "upload,yank,tokens,results,orgs"
         )]
         scopes: Vec<Scope>,
         /// Lifetime, e.g. `90d`, `12h`, `1month` (default: no expiry).

@@ -13,6 +13,8 @@ use super::storage::StorageArgs;
 pub struct ServeArgs {
     #[command(flatten)]
     pub storage: StorageArgs,
+    #[command(flatten)]
+    pub accounts: super::accounts::AccountArgs,
     /// Address to listen on.
     #[arg(long, env = "TICKETBOOTH_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,

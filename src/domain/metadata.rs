@@ -17,6 +17,7 @@ pub const DEFAULT_METRIC: &str = "top1_accuracy";
 
 /// Every key the metadata accepts.
 pub const FIELDS: &[&str] = &[
+    "owner",
     "name",
     "task",
     "dataset",
@@ -53,6 +54,10 @@ fn fail<T>(field: &str, message: impl Into<String>) -> Result<T, InvalidMetadata
 /// Validated metadata, ready to index.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TicketMetadata {
+    /// The organization to publish under (the uploader must be a member); `None`: the
+    /// uploader's own name.
+    #[serde(default)]
+    pub owner: Option<String>,
     pub name: String,
     pub task: String,
     pub dataset: String,
@@ -264,6 +269,9 @@ pub fn resolve(
     let req_slug = |f: &str| src.required(f).and_then(|r| slug(f, string(f, r)?));
     let opt = |f: &str| src.get(f);
     let mut meta = TicketMetadata {
+        owner: opt("owner")
+            .map(|r| slug("owner", string("owner", r)?))
+            .transpose()?,
         name: req_slug("name")?,
         task: req_slug("task")?,
         dataset: req_slug("dataset")?,

@@ -14,6 +14,7 @@
 
 #[cfg(test)]
 mod differential;
+pub mod accounts;
 pub mod evidence;
 pub mod inspector;
 pub mod markdown;

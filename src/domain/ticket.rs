@@ -20,7 +20,10 @@ pub struct User {
 #[derive(Debug, Clone)]
 pub struct NewTicket {
     pub id: String,
+    /// The account it is published under: the uploader, or an organization they belong to.
     pub owner_id: i64,
+    /// Who uploaded it; `None`: the owner did.
+    pub uploader_id: Option<i64>,
     pub meta: TicketMetadata,
     pub sha256: String,
     pub size_bytes: u64,
@@ -143,6 +146,14 @@ pub struct Ticket {
     pub architecture_fingerprint: Option<String>,
     /// N:M structure: `1:4`, `2:4`, `4:8`, `unstructured`, or `unknown` until reindexed.
     pub structure: String,
+    /// Who published it: for an organization's ticket, the member who uploaded it. Given when
+    /// one ticket is read, not in lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uploader: Option<String>,
+    /// The uploader's account id (internal: who may edit and yank).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub uploader_id: Option<i64>,
     /// Insertion order: the keyset tie-breaker. Internal.
     #[serde(skip)]
     #[schema(ignore)]

@@ -58,10 +58,18 @@ pub enum Scope {
     Tokens,
     /// Report results (reproductions, controls, transfers) and delete one's own.
     Results,
+    /// Create organizations and manage their members.
+    Orgs,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [Scope::Upload, Scope::Yank, Scope::Tokens, Scope::Results];
+    pub const ALL: [Scope; 5] = [
+        Scope::Upload,
+        Scope::Yank,
+        Scope::Tokens,
+        Scope::Results,
+        Scope::Orgs,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -69,6 +77,7 @@ impl Scope {
             Scope::Yank => "yank",
             Scope::Tokens => "tokens",
             Scope::Results => "results",
+            Scope::Orgs => "orgs",
         }
     }
 }
@@ -260,6 +269,7 @@ pub fn plan(
     if let Some(label) = &req.label {
         check_label(label).map_err(|m| invalid("label", m))?;
     }
+    let asked = asked_expiry(&req, now)?;
     let scopes = match req.scopes {
         None => caller.scopes.clone(),
         Some(s) if s.is_empty() => {
@@ -276,28 +286,6 @@ pub fn plan(
             ),
         });
     }
-    let asked = match (req.expires_in_days, req.expires_at) {
-        (Some(_), Some(_)) => {
-            return Err(invalid(
-                "expires_at",
-                "give expires_in_days or expires_at, not both".into(),
-            ));
-        }
-        (Some(days), None) => {
-            if !(1..=MAX_LIFETIME_DAYS).contains(&i64::from(days)) {
-                return Err(invalid(
-                    "expires_in_days",
-                    format!("expires_in_days must be from 1 to {MAX_LIFETIME_DAYS}"),
-                ));
-            }
-            Some(now + Duration::days(days.into()))
-        }
-        (None, Some(at)) => {
-            check_expiry(at, now).map_err(|m| invalid("expires_at", m))?;
-            Some(at)
-        }
-        (None, None) => None,
-    };
     let expires_at = match (asked, caller.expires_at) {
         (Some(at), Some(limit)) if at > limit => {
             return Err(RequestError::Escalation {
@@ -317,6 +305,74 @@ pub fn plan(
         scopes,
         expires_at,
         minted_by: Some(caller.id),
+        max_live: None,
+    })
+}
+
+/// The expiry a request asks for, if any: `expires_in_days` or `expires_at`, not both.
+fn asked_expiry(req: &TokenRequest, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, RequestError> {
+    let invalid = |field, message: String| RequestError::Invalid { field, message };
+    match (req.expires_in_days, req.expires_at) {
+        (Some(_), Some(_)) => Err(invalid(
+            "expires_at",
+            "give expires_in_days or expires_at, not both".into(),
+        )),
+        (Some(days), None) => {
+            if !(1..=MAX_LIFETIME_DAYS).contains(&i64::from(days)) {
+                return Err(invalid(
+                    "expires_in_days",
+                    format!("expires_in_days must be from 1 to {MAX_LIFETIME_DAYS}"),
+                ));
+            }
+            Ok(Some(now + Duration::days(days.into())))
+        }
+        (None, Some(at)) => {
+            check_expiry(at, now).map_err(|m| invalid("expires_at", m))?;
+            Ok(Some(at))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// What a token created from a signed-in browser session gets: any scopes (default: all), and a
+/// lifetime of at most `max_days` (default: that). It belongs to the account, not to the
+/// session, so it survives signing out.
+pub fn plan_for_session(
+    req: TokenRequest,
+    now: DateTime<Utc>,
+    max_days: u32,
+) -> Result<NewToken, RequestError> {
+    if let Some(label) = &req.label {
+        check_label(label).map_err(|message| RequestError::Invalid { field: "label", message })?;
+    }
+    let scopes = match &req.scopes {
+        None => Scope::ALL.to_vec(),
+        Some(s) if s.is_empty() => {
+            return Err(RequestError::Invalid {
+                field: "scopes",
+                message: "a token needs at least one scope".into(),
+            });
+        }
+        Some(s) => normalize(s.clone()),
+    };
+    let limit = now + Duration::days(max_days.into());
+    let expires_at = match asked_expiry(&req, now)? {
+        Some(at) if at > limit => {
+            return Err(RequestError::Invalid {
+                field: "expires_at",
+                message: format!(
+                    "a token created from the web page lives at most {max_days} days (--max-session-token-days)"
+                ),
+            });
+        }
+        Some(at) => at,
+        None => limit,
+    };
+    Ok(NewToken {
+        label: req.label.filter(|l| !l.is_empty()),
+        scopes,
+        expires_at: Some(expires_at),
+        minted_by: None,
         max_live: None,
     })
 }

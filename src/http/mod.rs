@@ -1,17 +1,21 @@
 //! The HTTP surface. Handlers are thin: parse, authorize, call the domain, shape the reply.
 
+mod account;
 mod auth;
 mod files;
 mod health;
 pub mod limits;
 mod masks;
 mod matching;
+mod orgs;
 pub mod metrics;
 pub mod openapi;
 mod pages;
 mod results;
 mod schemas;
 mod search;
+pub mod session;
+mod signin;
 pub mod server;
 mod tickets;
 mod tokens;
@@ -29,7 +33,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
@@ -44,7 +48,7 @@ use crate::error::{ApiError, Code, error_response};
 use crate::index::DynIndex;
 use crate::ingest::pipeline::UploadLimits;
 
-pub use auth::Authenticated;
+pub use auth::{Authenticated, Credential};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -57,6 +61,8 @@ pub struct AppState {
     pub guards: Arc<limits::Guards>,
     /// Headers read from blobs, comparisons and their slots (`derived`).
     pub derived: Arc<crate::derived::Derived>,
+    /// Sign-in providers, cookies and session lifetimes.
+    pub accounts: Arc<session::AccountSettings>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -71,6 +77,8 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
+        .route("/auth/{provider}/login", get(signin::login))
+        .route("/auth/{provider}/callback", get(signin::callback))
         .route("/static/{name}", get(pages::asset))
         .route("/static/pages/{name}", get(pages::page_module))
         .merge(openapi::docs())
@@ -137,6 +145,21 @@ fn api_routes(deadline: Duration) -> Router<AppState> {
         .route("/frontier", get(search::frontier))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
+        .route("/auth/providers", get(signin::providers))
+        .route("/signup", get(signin::show_signup).post(signin::signup))
+        .route("/session", delete(account::sign_out))
+        .route("/account", get(account::show))
+        .route("/account/sessions", delete(account::sign_out_everywhere))
+        .route("/account/identities", post(signin::link))
+        .route("/account/identities/{id}", delete(account::unlink))
+        .route("/orgs", post(orgs::create_org))
+        .route("/orgs/{org}/members", get(orgs::members))
+        .route(
+            "/orgs/{org}/members/{user}",
+            put(orgs::set_member).delete(orgs::remove_member),
+        )
+        .route("/owners/{name}", get(orgs::show_owner))
+        .route("/owners/{name}/results", get(orgs::owner_results))
 }
 
 /// What every response goes through: JSON errors (also for panics and layer rejections),

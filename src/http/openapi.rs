@@ -88,13 +88,29 @@ fn packed_head() {}
         super::tokens::create,
         super::tokens::list,
         super::tokens::revoke,
+        super::signin::providers,
+        super::signin::login,
+        super::signin::callback,
+        super::signin::show_signup,
+        super::signin::signup,
+        super::signin::link,
+        super::account::show,
+        super::account::sign_out,
+        super::account::sign_out_everywhere,
+        super::account::unlink,
+        super::orgs::create_org,
+        super::orgs::members,
+        super::orgs::set_member,
+        super::orgs::remove_member,
+        super::orgs::show_owner,
+        super::orgs::owner_results,
         super::health::healthz,
         super::health::readyz,
     ),
     components(schemas(UploadForm, MetadataInput, EditRequest, Slug, SortKey, Order, FilePart, FrontierAccuracy, StructureFilter, crate::error::ErrorBody,
         crate::domain::tokens::TokenRequest, crate::domain::tokens::TokenRecord, crate::domain::tokens::Scope)),
     modifiers(&BearerAuth),
-    tags((name = "tickets"), (name = "search"), (name = "evidence"), (name = "masks"), (name = "tokens"), (name = "health"))
+    tags((name = "tickets"), (name = "search"), (name = "evidence"), (name = "masks"), (name = "tokens"), (name = "accounts"), (name = "health"))
 )]
 pub struct ApiDoc;
 

@@ -43,6 +43,7 @@ pub async fn open_state(
             protection.max_concurrent_compares as usize,
         )),
         guards: Arc::new(Guards::new(protection)),
+        accounts: Arc::new(super::session::AccountSettings::disabled()),
     })
 }
 
@@ -141,6 +142,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut state = open_state(&locations, limits, args.protection.clone()).await?;
     state.download_redirect = args.download_redirect;
+    state.accounts = Arc::new(super::session::AccountSettings::from_args(
+        &args.accounts,
+        args.listen,
+        std::env::vars(),
+    )?);
     crate::ops::integrity::spawn_startup_sweep(
         state.index.clone(),
         state.blobs.clone(),

@@ -12,7 +12,7 @@ use super::upload::{UploadBody, Uploader};
 use super::{AppState, Authenticated};
 use crate::domain::metadata;
 use crate::domain::tokens::Scope;
-use crate::error::{ApiError, ApiResult, Code};
+use crate::error::{ApiError, ApiResult};
 use crate::index::{Ticket, User};
 use crate::ingest::pipeline;
 
@@ -103,19 +103,15 @@ pub async fn show_by_name(
         .ok_or_else(|| ApiError::not_found(format!("no ticket '{owner}/{name}'")))
 }
 
-/// The ticket, if the caller owns it: 404 when missing, 403 when someone else's.
+/// The ticket, if the caller may change it (its owner; for an organization's, its admins and
+/// the member who uploaded it): 404 when missing, 403 otherwise.
 async fn owned(state: &AppState, id: &str, user: &User) -> ApiResult<Ticket> {
     let ticket = state
         .index
         .ticket(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no ticket with id '{id}'")))?;
-    if ticket.owner != user.name {
-        return Err(ApiError::new(
-            Code::Forbidden,
-            format!("only {} can change this ticket", ticket.owner),
-        ));
-    }
+    super::orgs::ensure_steward(state, &ticket, user).await?;
     Ok(ticket)
 }
 

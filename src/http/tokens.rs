@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
 
-use super::{AppState, Authenticated};
+use super::{AppState, Authenticated, Credential};
 use crate::domain::tokens::{self, Scope, TokenRecord, TokenRequest};
 use crate::error::{ApiError, ApiResult, Code};
 
@@ -54,7 +54,14 @@ pub async fn create(
         )
     })?;
     auth.require(Scope::Tokens)?;
-    let mut spec = tokens::plan(request, &auth.token, chrono::Utc::now())?;
+    let now = chrono::Utc::now();
+    let mut spec = match &auth.credential {
+        Credential::Token(caller) => tokens::plan(request, caller, now)?,
+        // Made on the web page: the account's own, bounded by the session-token setting.
+        Credential::Session(_) => {
+            tokens::plan_for_session(request, now, state.accounts.max_session_token_days)?
+        }
+    };
     spec.max_live = Some(state.guards.protection.max_tokens_per_user);
     let token = tokens::generate().map_err(|e| ApiError::internal(e.to_string()))?;
     let record = state

@@ -1,5 +1,5 @@
 //! The index: tickets, users, tokens and the sha256 -> object map. The [`Index`] port is the
-//! sum of seven small roles, each in its own file with the SQL both backends share:
+//! sum of eight small roles, each in its own file with the SQL both backends share:
 //!
 //! - [`TicketStore`] (`tickets.rs`): one ticket at a time, publish, read, edit, yank;
 //! - [`Catalog`] (`catalog.rs`): search pages, facets, tasks, points, frontier, lineage;
@@ -8,13 +8,16 @@
 //! - [`Upkeep`] (`upkeep.rs`): health, pool figures, start-up maintenance;
 //! - [`ResultStore`] (`results.rs`): results reported against tickets, the evidence kept in
 //!   step with them, the transfer matrix, and the open-data dump's reads;
-//! - [`MaskStore`] (`masks.rs`): similar tickets through the LSH bands, and `reindex`.
+//! - [`MaskStore`] (`masks.rs`): similar tickets through the LSH bands, and `reindex`;
+//! - [`AccountStore`] (`accounts.rs`): people and organizations, sign-in identities, browser
+//!   sessions, sign-ins under way, organization members.
 //!
 //! `rows.rs` holds what the index returns and how a row decodes, `shared.rs` the helpers the
 //! roles share inside a transaction, `sql.rs` the search SQL, `error.rs` how it fails. Postgres
 //! (`postgres.rs`) and the embedded SQLite (`sqlite.rs`) differ only in how they connect and in
 //! three knobs given to `impl_index!`; both pass the same conformance and contract suites.
 
+pub mod accounts;
 pub mod catalog;
 mod error;
 pub mod integrity;
@@ -34,6 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::domain::metadata::TicketEdit;
+pub use accounts::AccountStore;
 pub use catalog::Catalog;
 pub use error::{IndexError, IndexResult};
 pub use integrity::Integrity;
@@ -49,12 +53,21 @@ pub use upkeep::Upkeep;
 
 /// The index port: every role together, so one `Arc<dyn Index>` serves them all.
 pub trait Index:
-    TicketStore + Catalog + TokenStore + Integrity + Upkeep + ResultStore + MaskStore
+    TicketStore + Catalog + TokenStore + Integrity + Upkeep + ResultStore + MaskStore + AccountStore
 {
 }
 
-impl<T: TicketStore + Catalog + TokenStore + Integrity + Upkeep + ResultStore + MaskStore + ?Sized>
-    Index for T
+impl<
+    T: TicketStore
+        + Catalog
+        + TokenStore
+        + Integrity
+        + Upkeep
+        + ResultStore
+        + MaskStore
+        + AccountStore
+        + ?Sized,
+> Index for T
 {
 }
 
@@ -112,6 +125,7 @@ macro_rules! impl_index {
         $crate::index::upkeep::impl_upkeep!($ty);
         $crate::index::results::impl_results!($ty, $begin);
         $crate::index::masks::impl_masks!($ty, $begin);
+        $crate::index::accounts::impl_accounts!($ty, $begin);
     };
 }
 pub(crate) use impl_index;

@@ -92,7 +92,7 @@ macro_rules! list_columns {
          t.pruning_method, t.accuracy, t.dense_accuracy, t.metric, t.description, t.tags, \
          t.parent_id, t.hyperparameters, t.paper_url, t.code_url, t.license, t.sha256, \
          t.size_bytes, t.sparsity, t.params_total, t.params_kept, t.created_at, \
-         t.downloads, t.yanked, t.evidence, t.architecture_fingerprint, t.structure \
+         t.downloads, t.yanked, t.evidence, t.architecture_fingerprint, t.structure, t.uploader_id \
          FROM tickets t JOIN users u ON u.id = t.owner_id"
     };
 }
@@ -104,7 +104,8 @@ pub const LIST_COLUMNS: &str = list_columns!();
 macro_rules! select_ticket {
     () => {
         concat!(
-            "SELECT t.tensors, t.description_html, ",
+            "SELECT t.tensors, t.description_html, \
+             (SELECT name FROM users WHERE id = t.uploader_id) AS uploader, ",
             $crate::index::rows::list_columns!()
         )
     };
@@ -125,6 +126,11 @@ macro_rules! ticket_from_row {
                 row.try_get::<Json<Vec<$crate::domain::inspector::TensorReport>>, _>("tensors")?
                     .0,
             )
+        } else {
+            None
+        };
+        let uploader: Option<String> = if single {
+            row.try_get("uploader")?
         } else {
             None
         };
@@ -176,6 +182,8 @@ macro_rules! ticket_from_row {
             architecture_fingerprint: row.try_get("architecture_fingerprint")?,
             structure: row.try_get("structure")?,
             seq: row.try_get("seq")?,
+            uploader,
+            uploader_id: row.try_get("uploader_id")?,
         }
     }};
 }

@@ -35,7 +35,7 @@ macro_rules! impl_shared {
                          paper_url, code_url, license, sha256, size_bytes, sparsity, params_total, params_kept, \
                          tensors, created_at, search_text, description_html, evidence, verdict, \
                          reproductions, reproductions_by_others, reproduced_accuracy, \
-                         architecture_fingerprint, structure, mask_signature) ",
+                         architecture_fingerprint, structure, mask_signature, uploader_id) ",
                     );
                     insert.push_values(chunk, |mut row, t| {
                         let m = &t.meta;
@@ -79,7 +79,8 @@ macro_rules! impl_shared {
                             .push_bind(evidence.ticket.mean)
                             .push_bind(t.masks.fingerprint.clone())
                             .push_bind(t.masks.structure.clone())
-                            .push_bind(t.masks.signature.clone());
+                            .push_bind(t.masks.signature.clone())
+                            .push_bind(t.uploader_id.unwrap_or(t.owner_id));
                     });
                     insert.push(" RETURNING id, seq");
                     let seqs: Vec<(String, i64)> = insert
@@ -232,7 +233,11 @@ macro_rules! impl_shared {
             ) -> IndexResult<$crate::domain::evidence::Evidence> {
                 let old = Self::locked(&mut *conn, ticket_id).await?;
                 let rows: Vec<(String, f64, String, bool)> = sqlx::query_as(
-                    "SELECT r.kind, r.accuracy, r.metric, r.user_id = t.owner_id FROM results r \
+                    // The owner's side: the owner, the uploader, and for an organization its
+                    // members (docs/accounts.md); everyone else is "others".
+                    "SELECT r.kind, r.accuracy, r.metric, (r.user_id = t.owner_id \
+                     OR r.user_id = COALESCE(t.uploader_id, t.owner_id) OR EXISTS (SELECT 1 FROM org_members m \
+                     WHERE m.org_id = t.owner_id AND m.user_id = r.user_id)) AS by_owner FROM results r \
                      JOIN tickets t ON t.seq = r.ticket_seq WHERE r.ticket_seq = $1",
                 )
                 .bind(old.seq)

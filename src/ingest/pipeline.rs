@@ -42,8 +42,14 @@ pub enum IngestError {
     Metadata(#[from] InvalidMetadata),
     #[error("{0}")]
     Description(#[from] crate::domain::markdown::TooDeep),
-    #[error("you already have a ticket named '{0}'")]
-    NameTaken(String),
+    #[error("{0} already has a ticket named '{1}'")]
+    NameTaken(String, String),
+    /// `owner` names an account the uploader may not publish under.
+    #[error("{0}")]
+    NotYourOwner(String),
+    /// `owner` names no account.
+    #[error("there is no organization '{0}'")]
+    UnknownOwner(String),
     #[error("parent ticket '{0}' does not exist")]
     UnknownParent(String),
     #[error(transparent)]
@@ -120,12 +126,13 @@ pub async fn ingest(
         return Err(IngestError::MissingFile);
     };
     let meta = metadata::resolve(json.as_ref(), &file.inspection.metadata)?;
-    precheck(index, owner, &meta).await?;
+    let owner_id = precheck(index, owner, &meta).await?;
     let description_html = render_description(meta.description.clone()).await?;
 
     let ticket = NewTicket {
         id: uuid::Uuid::now_v7().to_string(),
-        owner_id: owner.id,
+        owner_id,
+        uploader_id: Some(owner.id),
         meta,
         sha256: file.sha256,
         size_bytes: file.inspection.file_len,
@@ -274,17 +281,40 @@ pub async fn render_description(description: Option<String>) -> IngestResult<Opt
     Ok(Some(rendered?))
 }
 
-/// Clear errors for the two conflicts the index would otherwise report at commit.
-async fn precheck(index: &dyn Index, owner: &User, meta: &TicketMetadata) -> IngestResult<()> {
-    if index.name_taken(owner.id, &meta.name).await? {
-        return Err(IngestError::NameTaken(meta.name.clone()));
+/// Who the ticket is published under, and clear errors for the two conflicts the index would
+/// otherwise report at commit. The owner is the uploader, or the organization named in `owner`
+/// if the uploader is one of its members.
+async fn precheck(index: &dyn Index, uploader: &User, meta: &TicketMetadata) -> IngestResult<i64> {
+    let (owner_id, owner_name) = match meta.owner.as_deref() {
+        None => (uploader.id, uploader.name.as_str()),
+        Some(name) if name == uploader.name => (uploader.id, uploader.name.as_str()),
+        Some(name) => {
+            let account = index
+                .account(name)
+                .await?
+                .ok_or_else(|| IngestError::UnknownOwner(name.to_owned()))?;
+            if account.kind != crate::domain::accounts::AccountKind::Org {
+                return Err(IngestError::NotYourOwner(format!(
+                    "you can publish under your own name or an organization you belong to, not as '{name}'"
+                )));
+            }
+            if index.role(account.id, uploader.id).await?.is_none() {
+                return Err(IngestError::NotYourOwner(format!(
+                    "you are not a member of the organization '{name}'"
+                )));
+            }
+            (account.id, name)
+        }
+    };
+    if index.name_taken(owner_id, &meta.name).await? {
+        return Err(IngestError::NameTaken(owner_name.to_owned(), meta.name.clone()));
     }
     if let Some(parent) = &meta.parent_id
         && !index.ticket_exists(parent).await?
     {
         return Err(IngestError::UnknownParent(parent.clone()));
     }
-    Ok(())
+    Ok(owner_id)
 }
 
 /// Hex sha256 of bytes already in memory (small files: seeding, tests).

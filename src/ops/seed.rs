@@ -243,7 +243,9 @@ pub async fn seed(
             batch.push(NewTicket {
                 id: id.clone(),
                 owner_id: owner.id,
+                uploader_id: None,
                 meta: TicketMetadata {
+                    owner: None,
                     name: format!("{run_prefix}-run{run}-l{level}"),
                     task: task.to_string(),
                     dataset: dataset.to_owned(),

@@ -37,10 +37,10 @@ fn scopes_parse_and_print() {
         normalize(vec![Scope::Yank, Scope::Upload, Scope::Yank]),
         vec![Scope::Upload, Scope::Yank]
     );
-    assert_eq!(join(&Scope::ALL), "upload,yank,tokens,results");
+    assert_eq!(join(&Scope::ALL), "upload,yank,tokens,results,orgs");
     assert_eq!(
         serde_json::to_string(&Scope::ALL).unwrap(),
-        r#"["upload","yank","tokens","results"]"#
+        r#"["upload","yank","tokens","results","orgs"]"#
     );
 }
 
@@ -210,4 +210,33 @@ fn malformed_requests_name_the_field() {
         }),
         "label"
     );
+}
+
+#[test]
+fn a_session_token_is_bounded_by_the_session_lifetime_setting() {
+    let now = Utc::now();
+    let all = plan_for_session(TokenRequest::default(), now, 90).unwrap();
+    assert_eq!(all.scopes, Scope::ALL.to_vec());
+    assert_eq!(all.expires_at, Some(now + Duration::days(90)));
+    assert_eq!(all.minted_by, None, "it belongs to the account, not to a token");
+    let short = plan_for_session(
+        TokenRequest {
+            scopes: Some(vec![Scope::Yank, Scope::Upload, Scope::Yank]),
+            expires_in_days: Some(7),
+            ..Default::default()
+        },
+        now,
+        90,
+    )
+    .unwrap();
+    assert_eq!(short.scopes, vec![Scope::Upload, Scope::Yank]);
+    assert_eq!(short.expires_at, Some(now + Duration::days(7)));
+    let long = plan_for_session(
+        TokenRequest { expires_in_days: Some(91), ..Default::default() },
+        now,
+        90,
+    );
+    assert!(matches!(long, Err(RequestError::Invalid { field: "expires_at", .. })));
+    let none = plan_for_session(TokenRequest { scopes: Some(vec![]), ..Default::default() }, now, 90);
+    assert!(matches!(none, Err(RequestError::Invalid { field: "scopes", .. })));
 }

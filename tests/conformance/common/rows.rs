@@ -12,7 +12,9 @@ pub fn ticket_row(owner_id: i64, name: &str) -> NewTicket {
     NewTicket {
         id: uuid::Uuid::now_v7().to_string(),
         owner_id,
+        uploader_id: None,
         meta: TicketMetadata {
+            owner: None,
             name: name.to_owned(),
             task: "t".into(),
             dataset: "d".into(),
