@@ -47,7 +47,14 @@ pub fn providers_from_env(
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> anyhow::Result<Vec<ProviderConfig>> {
     const PREFIX: &str = "TICKETBOOTH_OIDC_";
-    const KEYS: [&str; 6] = ["ISSUER", "CLIENT_ID", "CLIENT_SECRET", "KIND", "NAME", "SCOPES"];
+    const KEYS: [&str; 6] = [
+        "ISSUER",
+        "CLIENT_ID",
+        "CLIENT_SECRET",
+        "KIND",
+        "NAME",
+        "SCOPES",
+    ];
     let mut found: BTreeMap<String, BTreeMap<&'static str, String>> = BTreeMap::new();
     for (key, value) in vars {
         let Some(rest) = key.strip_prefix(PREFIX) else {
@@ -74,18 +81,30 @@ pub fn providers_from_env(
         .map(|(id, mut f)| {
             let mut take = |k: &str| f.remove(k).filter(|v| !v.trim().is_empty());
             let required = |v: Option<String>, k: &str| {
-                v.ok_or_else(|| anyhow::anyhow!("provider '{id}': {PREFIX}{}_{k} is not set", id.to_uppercase().replace('-', "_")))
+                v.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "provider '{id}': {PREFIX}{}_{k} is not set",
+                        id.to_uppercase().replace('-', "_")
+                    )
+                })
             };
             let issuer = required(take("ISSUER"), "ISSUER")?;
-            url::Url::parse(&issuer)
-                .map_err(|e| anyhow::anyhow!("provider '{id}': the issuer {issuer:?} is not a URL: {e}"))?;
+            url::Url::parse(&issuer).map_err(|e| {
+                anyhow::anyhow!("provider '{id}': the issuer {issuer:?} is not a URL: {e}")
+            })?;
             let kind = match take("KIND").as_deref().map(str::to_lowercase).as_deref() {
                 None | Some("generic") | Some("oidc") => ProviderKind::Generic,
                 Some("orcid") => ProviderKind::Orcid,
-                Some(other) => anyhow::bail!("provider '{id}': unknown KIND {other:?} (orcid or generic)"),
+                Some(other) => {
+                    anyhow::bail!("provider '{id}': unknown KIND {other:?} (orcid or generic)")
+                }
             };
             let scopes = match take("SCOPES") {
-                Some(s) => s.split_whitespace().filter(|s| *s != "openid").map(str::to_owned).collect(),
+                Some(s) => s
+                    .split_whitespace()
+                    .filter(|s| *s != "openid")
+                    .map(str::to_owned)
+                    .collect(),
                 // ORCID answers only `openid`; others also give a name and an email.
                 None if kind == ProviderKind::Orcid => Vec::new(),
                 None => vec!["profile".to_owned(), "email".to_owned()],
@@ -111,7 +130,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -122,7 +144,10 @@ mod tests {
             ("TICKETBOOTH_OIDC_ORCID_CLIENT_ID", "APP-1"),
             ("TICKETBOOTH_OIDC_ORCID_CLIENT_SECRET", "s1"),
             ("TICKETBOOTH_OIDC_ORCID_KIND", "orcid"),
-            ("TICKETBOOTH_OIDC_MY_LAB_ISSUER", "https://id.lab.example/realms/x"),
+            (
+                "TICKETBOOTH_OIDC_MY_LAB_ISSUER",
+                "https://id.lab.example/realms/x",
+            ),
             ("TICKETBOOTH_OIDC_MY_LAB_CLIENT_ID", "tb"),
             ("TICKETBOOTH_OIDC_MY_LAB_CLIENT_SECRET", "s2"),
             ("TICKETBOOTH_OIDC_MY_LAB_NAME", "Lab Keycloak"),
@@ -137,15 +162,22 @@ mod tests {
         assert_eq!(got[1].kind, ProviderKind::Orcid);
         assert_eq!(got[1].display_name, "ORCID");
         assert!(got[1].scopes.is_empty());
-        assert!(!format!("{:?}", got[1]).contains("s1"), "Debug hides the secret");
+        assert!(
+            !format!("{:?}", got[1]).contains("s1"),
+            "Debug hides the secret"
+        );
     }
 
     #[test]
     fn an_incomplete_or_unknown_setting_names_the_problem() {
-        let missing = providers_from_env(vars(&[("TICKETBOOTH_OIDC_X_ISSUER", "https://a.example")]))
-            .unwrap_err()
-            .to_string();
-        assert!(missing.contains("TICKETBOOTH_OIDC_X_CLIENT_ID"), "{missing}");
+        let missing =
+            providers_from_env(vars(&[("TICKETBOOTH_OIDC_X_ISSUER", "https://a.example")]))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            missing.contains("TICKETBOOTH_OIDC_X_CLIENT_ID"),
+            "{missing}"
+        );
         let typo = providers_from_env(vars(&[("TICKETBOOTH_OIDC_X_ISSUR", "https://a.example")]))
             .unwrap_err()
             .to_string();

@@ -10,9 +10,34 @@ pub const MAX_NAME_LEN: usize = 39;
 
 /// Names that would read as part of the site rather than as somebody.
 pub const RESERVED_NAMES: &[&str] = &[
-    "about", "account", "admin", "anonymous", "api", "auth", "compare", "docs", "explore", "help",
-    "login", "logout", "me", "new", "null", "orgs", "owners", "root", "search", "settings",
-    "signin", "signout", "signup", "static", "system", "ticketbooth", "tickets", "transfer",
+    "about",
+    "account",
+    "admin",
+    "anonymous",
+    "api",
+    "auth",
+    "compare",
+    "docs",
+    "explore",
+    "help",
+    "login",
+    "logout",
+    "me",
+    "new",
+    "null",
+    "orgs",
+    "owners",
+    "root",
+    "search",
+    "settings",
+    "signin",
+    "signout",
+    "signup",
+    "static",
+    "system",
+    "ticketbooth",
+    "tickets",
+    "transfer",
 ];
 
 /// A new username or organization name, lowercased: 2 to 39 letters, digits and single
@@ -54,7 +79,11 @@ pub fn suggest_name(candidates: &[Option<&str>]) -> Option<String> {
                 _ => {}
             }
         }
-        let trimmed: String = out.trim_end_matches('-').chars().take(MAX_NAME_LEN).collect();
+        let trimmed: String = out
+            .trim_end_matches('-')
+            .chars()
+            .take(MAX_NAME_LEN)
+            .collect();
         check_name(trimmed.trim_end_matches('-')).ok()
     })
 }
@@ -238,8 +267,7 @@ pub fn safe_return_to(raw: Option<&str>) -> String {
 /// Compares two secrets in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0

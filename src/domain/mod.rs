@@ -12,9 +12,9 @@
 //! - [`ticket`]: a ticket as uploaded and as shown, and its owner.
 //! - [`tokens`]: token generation and hashing, scopes, expiry and the escalation rules.
 
+pub mod accounts;
 #[cfg(test)]
 mod differential;
-pub mod accounts;
 pub mod evidence;
 pub mod inspector;
 pub mod markdown;

@@ -310,7 +310,10 @@ pub fn plan(
 }
 
 /// The expiry a request asks for, if any: `expires_in_days` or `expires_at`, not both.
-fn asked_expiry(req: &TokenRequest, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, RequestError> {
+fn asked_expiry(
+    req: &TokenRequest,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, RequestError> {
     let invalid = |field, message: String| RequestError::Invalid { field, message };
     match (req.expires_in_days, req.expires_at) {
         (Some(_), Some(_)) => Err(invalid(
@@ -343,7 +346,10 @@ pub fn plan_for_session(
     max_days: u32,
 ) -> Result<NewToken, RequestError> {
     if let Some(label) = &req.label {
-        check_label(label).map_err(|message| RequestError::Invalid { field: "label", message })?;
+        check_label(label).map_err(|message| RequestError::Invalid {
+            field: "label",
+            message,
+        })?;
     }
     let scopes = match &req.scopes {
         None => Scope::ALL.to_vec(),

@@ -39,7 +39,10 @@ pub struct AccountView {
         (status = 200, description = "The caller's account", body = AccountView),
         (status = 401, description = "Neither a valid token nor a live session", body = crate::error::ErrorBody),
     ))]
-pub async fn show(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Json<AccountView>> {
+pub async fn show(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> ApiResult<Json<AccountView>> {
     let account = state
         .index
         .account(&auth.user.name)

@@ -58,7 +58,9 @@ async fn account_named(state: &AppState, name: &str) -> ApiResult<Account> {
 async fn org_named(state: &AppState, name: &str) -> ApiResult<Account> {
     let account = account_named(state, name).await?;
     if account.kind != AccountKind::Org {
-        return Err(ApiError::not_found(format!("'{name}' is a user, not an organization")));
+        return Err(ApiError::not_found(format!(
+            "'{name}' is a user, not an organization"
+        )));
     }
     Ok(account)
 }
@@ -100,6 +102,8 @@ pub struct OwnerResults {
 }
 
 /// Results a user reported.
+///
+/// Newest first, paginated with `next_cursor`; what the profile page lists.
 #[utoipa::path(get, path = "/api/v1/owners/{name}/results", tag = "accounts", operation_id = "owner_results",
     params(("name" = String, Path, description = "A username"), ResultsQuery),
     responses(
@@ -124,7 +128,11 @@ pub async fn owner_results(
         .cursor
         .map(|c| {
             c.parse::<i64>().map_err(|_| {
-                ApiError::with_field(Code::InvalidParameter, "cursor", "not a cursor from this list")
+                ApiError::with_field(
+                    Code::InvalidParameter,
+                    "cursor",
+                    "not a cursor from this list",
+                )
             })
         })
         .transpose()?;
@@ -149,7 +157,11 @@ pub async fn owner_results(
 #[serde(deny_unknown_fields)]
 pub struct NewOrg {
     /// 2 to 39 letters, digits and single hyphens; shares the namespace with usernames.
-    #[schema(min_length = 2, max_length = 39, pattern = "^[A-Za-z0-9](-?[A-Za-z0-9])+$")]
+    #[schema(
+        min_length = 2,
+        max_length = 39,
+        pattern = "^[A-Za-z0-9](-?[A-Za-z0-9])+$"
+    )]
     name: String,
     /// Free text, one line.
     #[schema(max_length = 128)]
@@ -183,8 +195,13 @@ pub async fn create_org(
         .map_err(|m| ApiError::with_field(Code::InvalidParameter, "name", m))?;
     let display_name = request.display_name.filter(|d| !d.trim().is_empty());
     if let Some(d) = &display_name {
-        crate::domain::tokens::check_label(d)
-            .map_err(|m| ApiError::with_field(Code::InvalidParameter, "display_name", m.replace("label", "display name")))?;
+        crate::domain::tokens::check_label(d).map_err(|m| {
+            ApiError::with_field(
+                Code::InvalidParameter,
+                "display_name",
+                m.replace("label", "display name"),
+            )
+        })?;
     }
     match state
         .index
@@ -201,6 +218,8 @@ pub async fn create_org(
 }
 
 /// An organization's members.
+///
+/// Everyone may see who belongs to an organization and with which role.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/members", tag = "accounts", operation_id = "list_members",
     params(("org" = String, Path, description = "The organization's name")),
     responses(
@@ -250,7 +269,9 @@ pub async fn set_member(
     let org = org_named(&state, &org).await?;
     let target = account_named(&state, &member).await?;
     if target.kind != AccountKind::User {
-        return Err(ApiError::not_found(format!("'{member}' is an organization, not a user")));
+        return Err(ApiError::not_found(format!(
+            "'{member}' is an organization, not a user"
+        )));
     }
     let change = MemberChange::Set {
         target: target.id,
@@ -288,7 +309,12 @@ pub async fn remove_member(
     let target = account_named(&state, &member).await?;
     state
         .index
-        .change_member(org.id, user.id, MemberChange::Remove { target: target.id }, Utc::now())
+        .change_member(
+            org.id,
+            user.id,
+            MemberChange::Remove { target: target.id },
+            Utc::now(),
+        )
         .await??;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -91,7 +91,8 @@ impl AccountSettings {
             .secure(self.secure_cookies)
             .max_age(cookie::time::Duration::seconds(max_age.as_secs() as i64))
             .build();
-        HeaderValue::from_str(&cookie.to_string()).expect("hex and fixed names are valid header text")
+        HeaderValue::from_str(&cookie.to_string())
+            .expect("hex and fixed names are valid header text")
     }
 
     /// A `Set-Cookie` value deleting `kind`.
@@ -138,17 +139,35 @@ mod tests {
         s.secure_cookies = true;
         let secure = s.set_cookie(CookieKind::Session, "abc", Duration::from_secs(60));
         let secure = secure.to_str().unwrap();
-        assert!(secure.starts_with("__Host-tb_session=abc") && secure.contains("Secure"), "{secure}");
-        assert!(s.clear_cookie(CookieKind::SignIn).to_str().unwrap().contains("Max-Age=0"));
+        assert!(
+            secure.starts_with("__Host-tb_session=abc") && secure.contains("Secure"),
+            "{secure}"
+        );
+        assert!(
+            s.clear_cookie(CookieKind::SignIn)
+                .to_str()
+                .unwrap()
+                .contains("Max-Age=0")
+        );
     }
 
     #[test]
     fn a_cookie_is_read_by_its_name_among_others() {
         let s = AccountSettings::disabled();
         let mut headers = HeaderMap::new();
-        headers.append(COOKIE, HeaderValue::from_static("other=1; tb_session=s3cret; tb_signin="));
-        assert_eq!(s.read_cookie(&headers, CookieKind::Session).as_deref(), Some("s3cret"));
-        assert_eq!(s.read_cookie(&headers, CookieKind::SignIn), None, "empty is absent");
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static("other=1; tb_session=s3cret; tb_signin="),
+        );
+        assert_eq!(
+            s.read_cookie(&headers, CookieKind::Session).as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(
+            s.read_cookie(&headers, CookieKind::SignIn),
+            None,
+            "empty is absent"
+        );
         assert_eq!(s.read_cookie(&headers, CookieKind::SignUp), None);
     }
 }

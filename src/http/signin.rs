@@ -20,7 +20,7 @@ use crate::domain::tokens::hash;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::index::User;
 use crate::index::accounts::{AccountConflict, PendingAccount, SignIn};
-use crate::oidc::{Providers, ProviderInfo};
+use crate::oidc::{ProviderInfo, Providers};
 
 /// The sign-in providers this registry offers (none: use an operator-made token).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -65,7 +65,9 @@ pub async fn login(
 ) -> ApiResult<Response> {
     let (url, cookie) = begin(&state, &provider, None, query.return_to.as_deref()).await?;
     let mut response = StatusCode::SEE_OTHER.into_response();
-    response.headers_mut().insert(LOCATION, location(url.as_str())?);
+    response
+        .headers_mut()
+        .insert(LOCATION, location(url.as_str())?);
     add_cookies(response.headers_mut(), [cookie]);
     Ok(response)
 }
@@ -104,13 +106,16 @@ fn location(url: &str) -> ApiResult<HeaderValue> {
 
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct CallbackQuery {
+    /// The authorization code the provider issued.
     #[param(max_length = 2048)]
     code: Option<String>,
+    /// The `state` this registry sent with the authorization request.
     #[param(max_length = 512)]
     state: Option<String>,
     /// Set by a provider that refused (the user cancelled, say).
     #[param(max_length = 256)]
     error: Option<String>,
+    /// The provider's words on its `error`.
     #[param(max_length = 1024)]
     error_description: Option<String>,
 }
@@ -214,7 +219,13 @@ pub(super) async fn open_session(state: &AppState, user: &User) -> ApiResult<Hea
     let now = Utc::now();
     state
         .index
-        .create_session(user.id, &hash(&token), &csrf, now, now + settings.session_lifetime)
+        .create_session(
+            user.id,
+            &hash(&token),
+            &csrf,
+            now,
+            now + settings.session_lifetime,
+        )
         .await?;
     Ok(settings.set_cookie(CookieKind::Session, &token, settings.session_lifetime))
 }
@@ -255,6 +266,9 @@ fn no_signup() -> ApiError {
 }
 
 /// The sign-up under way in this browser.
+///
+/// What the provider said about the person signing in for the first time, a suggested
+/// username, and the CSRF token for choosing one.
 #[utoipa::path(get, path = "/api/v1/signup", tag = "accounts", operation_id = "pending_signup",
     responses(
         (status = 200, description = "What the provider said, and the CSRF token for choosing the username", body = PendingSignUp),
@@ -280,7 +294,11 @@ pub async fn show_signup(
 #[serde(deny_unknown_fields)]
 pub struct SignUpRequest {
     /// The username: 2 to 39 letters, digits and single hyphens; the `owner` of your tickets.
-    #[schema(min_length = 2, max_length = 39, pattern = "^[A-Za-z0-9](-?[A-Za-z0-9])+$")]
+    #[schema(
+        min_length = 2,
+        max_length = 39,
+        pattern = "^[A-Za-z0-9](-?[A-Za-z0-9])+$"
+    )]
     name: String,
 }
 
@@ -403,7 +421,13 @@ pub async fn link(
         .map_err(|e| ApiError::new(Code::InvalidParameter, format!("invalid request: {e}")))?;
     auth.session()?;
     let return_to = request.return_to.as_deref().unwrap_or("/account");
-    let (url, cookie) = begin(&state, &request.provider, Some(auth.user.id), Some(return_to)).await?;
+    let (url, cookie) = begin(
+        &state,
+        &request.provider,
+        Some(auth.user.id),
+        Some(return_to),
+    )
+    .await?;
     let mut response = Json(Redirect {
         redirect: url.to_string(),
     })

@@ -26,6 +26,7 @@ const POSTGRES: &[Source] = &[
     migration!("postgres", "0005_public_traffic"),
     migration!("postgres", "0006_evidence"),
     migration!("postgres", "0007_masks"),
+    migration!("postgres", "0008_accounts"),
 ];
 const SQLITE: &[Source] = &[
     migration!("sqlite", "0001_init"),
@@ -35,6 +36,7 @@ const SQLITE: &[Source] = &[
     migration!("sqlite", "0005_public_traffic"),
     migration!("sqlite", "0006_evidence"),
     migration!("sqlite", "0007_masks"),
+    migration!("sqlite", "0008_accounts"),
 ];
 
 fn migrator(sources: &[Source]) -> Migrator {

@@ -307,7 +307,10 @@ async fn precheck(index: &dyn Index, uploader: &User, meta: &TicketMetadata) -> 
         }
     };
     if index.name_taken(owner_id, &meta.name).await? {
-        return Err(IngestError::NameTaken(owner_name.to_owned(), meta.name.clone()));
+        return Err(IngestError::NameTaken(
+            owner_name.to_owned(),
+            meta.name.clone(),
+        ));
     }
     if let Some(parent) = &meta.parent_id
         && !index.ticket_exists(parent).await?

@@ -176,10 +176,7 @@ impl Providers {
         Ok(RedirectUrl::from_url(url))
     }
 
-    async fn client(
-        &self,
-        provider: &Provider,
-    ) -> Result<DiscoveredClient, SignInError> {
+    async fn client(&self, provider: &Provider) -> Result<DiscoveredClient, SignInError> {
         let metadata = {
             let mut cached = provider.metadata.lock().await;
             match cached.as_ref() {

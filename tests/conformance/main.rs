@@ -3,6 +3,7 @@
 
 mod common;
 
+mod accounts;
 mod blob_contract;
 mod cli;
 mod crash;

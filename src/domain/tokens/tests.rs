@@ -218,7 +218,10 @@ fn a_session_token_is_bounded_by_the_session_lifetime_setting() {
     let all = plan_for_session(TokenRequest::default(), now, 90).unwrap();
     assert_eq!(all.scopes, Scope::ALL.to_vec());
     assert_eq!(all.expires_at, Some(now + Duration::days(90)));
-    assert_eq!(all.minted_by, None, "it belongs to the account, not to a token");
+    assert_eq!(
+        all.minted_by, None,
+        "it belongs to the account, not to a token"
+    );
     let short = plan_for_session(
         TokenRequest {
             scopes: Some(vec![Scope::Yank, Scope::Upload, Scope::Yank]),
@@ -232,11 +235,33 @@ fn a_session_token_is_bounded_by_the_session_lifetime_setting() {
     assert_eq!(short.scopes, vec![Scope::Upload, Scope::Yank]);
     assert_eq!(short.expires_at, Some(now + Duration::days(7)));
     let long = plan_for_session(
-        TokenRequest { expires_in_days: Some(91), ..Default::default() },
+        TokenRequest {
+            expires_in_days: Some(91),
+            ..Default::default()
+        },
         now,
         90,
     );
-    assert!(matches!(long, Err(RequestError::Invalid { field: "expires_at", .. })));
-    let none = plan_for_session(TokenRequest { scopes: Some(vec![]), ..Default::default() }, now, 90);
-    assert!(matches!(none, Err(RequestError::Invalid { field: "scopes", .. })));
+    assert!(matches!(
+        long,
+        Err(RequestError::Invalid {
+            field: "expires_at",
+            ..
+        })
+    ));
+    let none = plan_for_session(
+        TokenRequest {
+            scopes: Some(vec![]),
+            ..Default::default()
+        },
+        now,
+        90,
+    );
+    assert!(matches!(
+        none,
+        Err(RequestError::Invalid {
+            field: "scopes",
+            ..
+        })
+    ));
 }

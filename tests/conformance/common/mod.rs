@@ -6,9 +6,11 @@
 //! - `http.rs`: [`Response`] and the metadata tests upload.
 //! - `files.rs`: safetensors files, well-formed and not.
 //! - `rows.rs`: ticket rows for tests that write straight into the index.
+//! - `oidc.rs`: the test OpenID Connect provider and a cookie-keeping browser.
 
 mod files;
 mod http;
+pub mod oidc;
 mod rows;
 mod server;
 

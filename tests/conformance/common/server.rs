@@ -12,7 +12,9 @@ use ticketbooth::config::storage::{Locations, StorageArgs};
 use ticketbooth::domain::tokens;
 use ticketbooth::http::limits::Protection;
 use ticketbooth::http::server;
+use ticketbooth::http::session::AccountSettings;
 use ticketbooth::ingest::pipeline::UploadLimits;
+use ticketbooth::oidc::{ProviderConfig, Providers};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -25,6 +27,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     pub locations: Locations,
     pub state: AppState,
+    /// The sign-in providers it offers (`TestServerBuilder::sign_in`).
+    providers: Vec<ProviderConfig>,
     shutdown: Option<oneshot::Sender<()>>,
     _dir: TempDir,
 }
@@ -37,6 +41,7 @@ pub struct TestServerBuilder {
     download_redirect: bool,
     protection: Protection,
     database_url: Option<String>,
+    providers: Vec<ProviderConfig>,
 }
 
 impl TestServerBuilder {
@@ -71,6 +76,13 @@ impl TestServerBuilder {
         self
     }
 
+    /// Offers sign-in with these OpenID Connect providers (`common::oidc::test_providers`),
+    /// with the server's own URL as its public URL.
+    pub fn sign_in(mut self, providers: Vec<ProviderConfig>) -> Self {
+        self.providers = providers;
+        self
+    }
+
     /// Opens the state, serves it on a port-0 listener and gives alice a token.
     pub async fn start(self) -> TestServer {
         // reqwest is built without a default TLS provider (the CLI installs ring); so do tests.
@@ -94,6 +106,7 @@ impl TestServerBuilder {
             dir,
             self.download_redirect,
             self.protection,
+            self.providers,
         )
         .await;
         server
@@ -124,6 +137,7 @@ impl TestServer {
             download_redirect: false,
             protection: Protection::without_rate_limits(),
             database_url: None,
+            providers: Vec::new(),
         }
     }
 
@@ -137,6 +151,7 @@ impl TestServer {
             tempfile::tempdir().unwrap(),
             self.state.download_redirect,
             self.state.guards.protection.clone(),
+            self.providers.clone(),
         )
         .await;
         server.token = self.token.clone();
@@ -150,6 +165,7 @@ impl TestServer {
         dir: TempDir,
         download_redirect: bool,
         protection: Protection,
+        providers: Vec<ProviderConfig>,
     ) -> Self {
         let mut state = server::open_state(&locations, limits, protection)
             .await
@@ -158,6 +174,12 @@ impl TestServer {
         let token = String::new();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        if !providers.is_empty() {
+            let mut accounts = AccountSettings::disabled();
+            accounts.providers =
+                Providers::new(providers.clone(), url::Url::parse(&url).unwrap()).unwrap();
+            state.accounts = std::sync::Arc::new(accounts);
+        }
         let (tx, rx) = oneshot::channel();
         let serving = state.clone();
         tokio::spawn(async move {
@@ -174,6 +196,7 @@ impl TestServer {
             client: reqwest::Client::new(),
             locations,
             state,
+            providers,
             shutdown: Some(tx),
             _dir: dir,
         }
@@ -260,7 +283,11 @@ impl TestServer {
 
     /// Rows in the tickets table, read straight from the database.
     pub async fn ticket_rows(&self) -> i64 {
-        let sql = "SELECT COUNT(*) FROM tickets";
+        self.count("SELECT COUNT(*) FROM tickets").await
+    }
+
+    /// A `SELECT COUNT(*) ...` read straight from the database.
+    pub async fn count(&self, sql: &'static str) -> i64 {
         match self.backend {
             Backend::Sqlite => {
                 let mut c = sqlx::SqliteConnection::connect(&self.locations.database_url)
