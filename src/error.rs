@@ -326,6 +326,7 @@ impl From<IndexError> for ApiError {
                 Code::Conflict,
                 format!("this ticket already holds {limit} results, the most it may"),
             ),
+            IndexError::NotAUser(_) => ApiError::new(Code::Conflict, e.to_string()),
             IndexError::Unavailable(e) => ApiError::unavailable(e),
             IndexError::Cancelled(e) => {
                 tracing::warn!(error = %e, "a statement ran past the statement timeout");

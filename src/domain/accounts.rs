@@ -88,6 +88,19 @@ pub fn suggest_name(candidates: &[Option<&str>]) -> Option<String> {
     })
 }
 
+/// What a provider's verified ID token says about who signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedIdentity {
+    /// The configured provider's id.
+    pub provider: String,
+    pub issuer: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// Set for a provider of kind `orcid`: its subject, checked as an ORCID iD.
+    pub orcid: Option<String>,
+}
+
 /// Whether an account is a person (who signs in) or an organization (which people publish for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

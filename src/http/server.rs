@@ -129,11 +129,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 || locations.database_url.starts_with("sqlite:"),
             "unsupported database URL (expected postgres:// or sqlite://)"
         );
+        let providers = crate::config::accounts::providers_from_env(std::env::vars())?;
         println!(
-            "configuration ok: listen on http://{}, {}, max upload {} bytes",
+            "configuration ok: listen on http://{}, {}, max upload {} bytes, {} sign-in provider(s)",
             args.listen,
             locations.describe(),
-            args.max_upload_bytes
+            args.max_upload_bytes,
+            providers.len()
         );
         return Ok(());
     }

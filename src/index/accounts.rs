@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{IndexResult, User};
+pub use crate::domain::accounts::VerifiedIdentity;
 use crate::domain::accounts::{AccountKind, MemberChange, MemberDenied, Role};
 use crate::domain::evidence::ResultRecord;
 
@@ -21,19 +22,6 @@ pub struct Account {
     /// The ORCID iD, verified by an ORCID sign-in (people only).
     pub orcid: Option<String>,
     pub created_at: DateTime<Utc>,
-}
-
-/// What a provider's verified ID token says about who signed in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedIdentity {
-    /// The configured provider's id.
-    pub provider: String,
-    pub issuer: String,
-    pub subject: String,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    /// Set for a provider of kind `orcid`: its subject, checked as an ORCID iD.
-    pub orcid: Option<String>,
 }
 
 /// One identity linked to an account.

@@ -22,6 +22,9 @@ pub enum IndexError {
     /// The ticket holds the most results it may.
     #[error("the ticket already has {0} results")]
     TooManyResults(usize),
+    /// Tokens are for people: the name is an organization's.
+    #[error("'{0}' is an organization: tokens belong to its members")]
+    NotAUser(String),
     #[error("index error: {0}")]
     Other(#[source] sqlx::Error),
 }
@@ -54,6 +57,7 @@ impl IndexError {
             | IndexError::TooManyTokens(_)
             | IndexError::DuplicateResult
             | IndexError::TooManyResults(_)
+            | IndexError::NotAUser(_)
             | IndexError::Cancelled(_) => true,
             IndexError::Unavailable(e) => {
                 matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)

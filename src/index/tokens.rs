@@ -56,11 +56,15 @@ macro_rules! impl_tokens {
                 .execute(&mut *tx)
                 .await
                 .map_err(IndexError::from_sqlx)?;
-                let (user_id,): (i64,) = sqlx::query_as("SELECT id FROM users WHERE name = $1")
+                let (user_id, kind): (i64, String) = sqlx::query_as("SELECT id, kind FROM users WHERE name = $1")
                     .bind(user)
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(IndexError::from_sqlx)?;
+                if kind != "user" {
+                    // An organization acts through its members, never on its own.
+                    return Err(IndexError::NotAUser(user.to_owned()));
+                }
                 if let Some(limit) = spec.max_live {
                     // Taking the user's row serializes concurrent creations, so a burst cannot
                     // slip past the count.

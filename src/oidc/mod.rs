@@ -2,7 +2,7 @@
 //! their discovery documents and keys (fetched when first needed, then cached a while), the
 //! authorization request (code flow with PKCE S256, `state` and `nonce`), and the callback's
 //! code exchange and ID-token verification (signature against the provider's JWKS, issuer,
-//! audience, expiry, nonce). No JWT code of our own. Uses `index` only for its identity type.
+//! audience, expiry, nonce). No JWT code of our own. Uses `domain/` only.
 
 mod http_client;
 
@@ -17,7 +17,7 @@ use openidconnect::{
 use tokio::sync::Mutex;
 
 use crate::domain::accounts;
-use crate::index::accounts::VerifiedIdentity;
+use crate::domain::accounts::VerifiedIdentity;
 use http_client::Http;
 
 /// How long a provider's discovery document and keys are trusted before being fetched again
