@@ -42,7 +42,8 @@ pub enum IngestError {
     Metadata(#[from] InvalidMetadata),
     #[error("{0}")]
     Description(#[from] crate::domain::markdown::TooDeep),
-    #[error("{0} already has a ticket named '{1}'")]
+    /// The owner (the uploader: "you"; or an organization) has a ticket of that name.
+    #[error("{0} already {have} a ticket named '{1}'", have = if .0 == "you" { "have" } else { "has" })]
     NameTaken(String, String),
     /// `owner` names an account the uploader may not publish under.
     #[error("{0}")]
@@ -286,8 +287,8 @@ pub async fn render_description(description: Option<String>) -> IngestResult<Opt
 /// if the uploader is one of its members.
 async fn precheck(index: &dyn Index, uploader: &User, meta: &TicketMetadata) -> IngestResult<i64> {
     let (owner_id, owner_name) = match meta.owner.as_deref() {
-        None => (uploader.id, uploader.name.as_str()),
-        Some(name) if name == uploader.name => (uploader.id, uploader.name.as_str()),
+        None => (uploader.id, "you"),
+        Some(name) if name == uploader.name => (uploader.id, "you"),
         Some(name) => {
             let account = index
                 .account(name)
