@@ -131,8 +131,9 @@ pub struct CallbackQuery {
     params(("provider" = String, Path, description = "The provider id"), CallbackQuery),
     responses(
         (status = 303, description = "Signed in, linked, or on to choose a username"),
-        (status = 400, description = "A refused sign-in: no or unknown or used state, another browser's, expired, the provider's error, a refused code or ID token", body = crate::error::ErrorBody),
+        (status = 400, description = "A refused sign-in: no or unknown or used state, another browser's, expired, the provider's error, a refused code or ID token; or an overlong parameter", body = crate::error::ErrorBody),
         (status = 409, description = "The identity is already linked to another account", body = crate::error::ErrorBody),
+        (status = 414, description = "The request target is longer than the server takes", body = crate::error::ErrorBody),
         (status = 503, description = "The provider could not be reached", body = crate::error::ErrorBody),
     ))]
 pub async fn callback(
@@ -142,6 +143,20 @@ pub async fn callback(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let refused = |m: String| ApiError::new(Code::BadRequest, m);
+    for (field, value, max) in [
+        ("code", &query.code, 2048),
+        ("state", &query.state, 512),
+        ("error", &query.error, 256),
+        ("error_description", &query.error_description, 1024),
+    ] {
+        if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+            return Err(ApiError::with_field(
+                Code::InvalidParameter,
+                field,
+                format!("{field} is longer than {max} characters"),
+            ));
+        }
+    }
     if let Some(error) = query.error {
         let detail = query.error_description.unwrap_or_default();
         return Err(refused(format!(
