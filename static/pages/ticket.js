@@ -51,7 +51,7 @@ function resultsTable(items, t) {
   return `<div class="table-wrap"><table class="data runs" id="results-table">
     <thead><tr><th scope="col">Reported by</th><th scope="col">Kind</th><th scope="col" class="num">Accuracy</th><th scope="col" class="num">Seed</th><th scope="col">Dataset</th><th scope="col">Notes</th><th scope="col">When</th></tr></thead>
     <tbody>${items.map((r) => `<tr data-id="${esc(r.id)}">
-      <td class="who">${esc(r.owner)}${r.owner === t.owner ? ' <span class="chip">owner</span>' : ""}</td>
+      <td class="who">${ownerLink(r.owner)}${r.owner === t.owner ? ' <span class="chip">owner</span>' : ""}</td>
       <td class="kind">${esc(kindLabel(r))}</td>
       <td class="num acc" title="${esc(String(r.accuracy))}">${pct(r.accuracy, 2)}${r.metric && r.metric !== t.metric ? ` <span class="muted">${esc(r.metric)}</span>` : ""}</td>
       <td class="num seed">${r.seed ?? dash}</td>

@@ -26,7 +26,7 @@ One browser context per person (their own cookies). The story:
  i. alice signs out (the header offers sign-in again; /api/v1/account is 401); carol signs in
     with ORCID: /signup shows her ORCID iD, and so does her profile; she links "local" and
     unlinks it, then signs out everywhere.
-Prints 'browser accounts: N passed, M failed' and exits non-zero on a failure.
+Prints 'accounts: N passed, M failed' and exits non-zero on a failure.
 """
 import json
 import os
@@ -368,6 +368,13 @@ def main():
                 alice.click("#member-form button[type=submit]")
             assert info.value.status == 200, info.value.text()
             expect(alice.locator("#members-table tbody tr[data-member=bob]")).to_have_attribute("data-role", "member")
+            # An admin changes a role from the table: bob admin, then member again.
+            for role in ("admin", "member"):
+                with alice.expect_response(lambda r: r.request.method == "PUT") as info:
+                    alice.select_option("#members-table tr[data-member=bob] select.role-select", role)
+                assert info.value.status == 200, info.value.text()
+                expect(alice.locator("#members-table tbody tr[data-member=bob]")).to_have_attribute("data-role", role)
+                assert {m["name"]: m["role"] for m in api("/orgs/lab/members").json()}["bob"] == role
             # bob's next page load knows his organization.
             t = upload_through_page(bob, "lab-net", "0.88", 2, owner="lab")
             state["lab_ticket"] = t["id"]
@@ -415,6 +422,7 @@ def main():
         # h. Profiles, and owner names linking to them.
         def profiles():
             alice.goto(URL + "/search")
+            expect(alice.locator("#results li")).to_have_count(2)
             owners = alice.locator("#results a.owner").all_inner_texts()
             assert sorted(owners) == ["alice", "lab"], owners
             alice.locator("#results li", has_text="alice-net").locator("a.owner").click()
@@ -423,6 +431,7 @@ def main():
             expect(alice.locator("#owner-tickets .title a")).to_have_text(["alice/alice-net"])
             expect(alice.locator("#profile-tickets")).to_have_text("1")
             expect(alice.locator("#owner-results tbody tr")).to_have_count(1)
+            expect(alice.locator("#owner-results tbody tr a")).to_have_attribute("href", f"/tickets/{state['alice_ticket']}")
             expect(alice.locator("#owner-orgs li[data-org=lab]")).to_contain_text("admin")
             alice.screenshot(path=os.path.join(OUT, "profile-alice.png"), full_page=True)
             alice.locator("#owner-orgs a.owner").click()
@@ -489,7 +498,7 @@ def main():
         step(alice, "console", no_script_errors)
         browser.close()
     print(f"accounts story took {time.monotonic() - started:.1f} s")
-    print(f"browser accounts: {passed} passed, {failed} failed")
+    print(f"accounts: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
 
