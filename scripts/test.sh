@@ -154,7 +154,7 @@ browser_accounts() {
   for backend in sqlite postgres; do
     local extra=()
     if [ "$backend" = postgres ]; then
-      psql "$ADMIN_URL" -qc "SET client_min_messages = warning; DROP DATABASE IF EXISTS $db" >/dev/null
+      PGOPTIONS="-c client_min_messages=warning" psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $db" >/dev/null
       psql "$ADMIN_URL" -qc "CREATE DATABASE $db" >/dev/null
       extra=(--database-url "${ADMIN_URL%/*}/$db")
     fi
