@@ -7,6 +7,10 @@
 #     (examples/python/requirements.txt: safetensors, numpy, requests, scikit-learn), and
 #     Debian's chromium with the playwright library for the web page's browser test;
 #   - an S3-compatible server on loopback (moto, from PyPI), exported as TEST_S3_ENDPOINT;
+#   - two OpenID Connect providers on loopback for the sign-in tests (tests/oidc: oidc-provider
+#     from npm, pinned by its package-lock.json; Debian's nodejs and npm if missing), checked by
+#     their self-test and exported as TEST_OIDC_ISSUER (a generic one) and
+#     TEST_OIDC_ORCID_ISSUER (one that behaves like ORCID);
 #   - a virtual environment for the Python package (python/), outside the clone and keyed by
 #     python/requirements-test.txt (torch from PyPI, once), for its pytest tests and the examples;
 #   - then every test: unit tests and the conformance suite on SQLite and on Postgres, and the
@@ -70,6 +74,14 @@ ensure_python() {
   fi
 }
 
+# The services started in the background below (their pids), stopped when this script exits.
+BACKGROUND_PIDS=""
+stop_background() {
+  local pid
+  for pid in $BACKGROUND_PIDS; do kill "$pid" 2>/dev/null || true; done
+}
+trap stop_background EXIT
+
 # An S3-compatible server on loopback for the object-storage and replica tests: moto's, from
 # PyPI. Unless the caller points TEST_S3_ENDPOINT at one already.
 ensure_s3() {
@@ -77,12 +89,67 @@ ensure_s3() {
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   python3 -m moto.server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
-  S3_PID=$!
-  trap 'kill $S3_PID 2>/dev/null || true' EXIT
+  BACKGROUND_PIDS="$BACKGROUND_PIDS $!"
   for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/" >/dev/null 2>&1 && break; sleep 0.2; done
   curl -fsS "http://127.0.0.1:$port/" >/dev/null || { say "the S3 server did not start"; return 1; }
   export TEST_S3_ENDPOINT="http://127.0.0.1:$port"
   export AWS_ENDPOINT_URL="$TEST_S3_ENDPOINT" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+}
+
+# Two OpenID Connect providers on loopback for the sign-in tests: tests/oidc/provider.mjs, on
+# oidc-provider from npm (tests/oidc/README.md). Its packages are installed with `npm ci` when
+# package-lock.json changed (a stamp in node_modules holds its sha256); its self-test runs on
+# providers of its own (a few seconds); then the ones the tests use start on two free ports,
+# logging to target/oidc-provider.log. Unless the caller set TEST_OIDC_ISSUER already. Without
+# CI=true a provider that cannot be had leaves the two variables unset; with it, that fails.
+oidc_unavailable() {
+  say "no test OpenID Connect provider: $*"
+  [ "${CI:-}" != true ]
+}
+
+ensure_oidc() {
+  if [ -n "${TEST_OIDC_ISSUER:-}" ]; then return 0; fi
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    say "installing Debian's nodejs and npm for the test OpenID Connect provider"
+    { as_root apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null; } ||
+      { oidc_unavailable "could not install nodejs and npm"; return; }
+  fi
+  # oidc-provider 9 uses URL.parse and crypto.hash: Node.js 20.18 or later (Debian 12's is 18).
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 18) ? 0 : 1)' ||
+    { oidc_unavailable "oidc-provider 9 needs Node.js 20.18 or later, this is $(node --version)"; return; }
+  local hash
+  hash=$(sha256sum tests/oidc/package-lock.json | cut -d' ' -f1)
+  if [ "$(cat tests/oidc/node_modules/.stamp 2>/dev/null)" != "$hash" ]; then
+    say "installing the test OpenID Connect provider's packages (npm ci in tests/oidc)"
+    npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error >/dev/null ||
+      { oidc_unavailable "npm ci failed in tests/oidc"; return; }
+    echo "$hash" >tests/oidc/node_modules/.stamp
+  fi
+  local out
+  out=$(node tests/oidc/selftest.mjs 2>&1) || { printf '%s\n' "$out" >&2; oidc_unavailable "its self-test failed"; return; }
+  say "${out##*$'\n'}"
+  local ports port orcid_port pid
+  ports=$(python3 -c 'import socket
+a, b = socket.socket(), socket.socket()
+a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')
+  read -r port orcid_port <<<"$ports"
+  mkdir -p target
+  node tests/oidc/provider.mjs --port "$port" --orcid-port "$orcid_port" >/dev/null 2>target/oidc-provider.log &
+  pid=$!
+  BACKGROUND_PIDS="$BACKGROUND_PIDS $pid"
+  local deadline=$((SECONDS + 20))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    curl -fsS --max-time 2 "http://127.0.0.1:$port/.well-known/openid-configuration" >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  curl -fsS --max-time 5 "http://127.0.0.1:$port/.well-known/openid-configuration" >/dev/null 2>&1 &&
+    curl -fsS --max-time 5 "http://127.0.0.1:$orcid_port/.well-known/openid-configuration" >/dev/null 2>&1 || {
+      cat target/oidc-provider.log >&2
+      oidc_unavailable "it did not start"; return; }
+  export TEST_OIDC_ISSUER="http://127.0.0.1:$port" TEST_OIDC_ORCID_ISSUER="http://127.0.0.1:$orcid_port"
 }
 
 ensure_browser() {
@@ -288,7 +355,9 @@ fresh_database
 ensure_python
 ensure_browser
 ensure_s3
-say "TEST_DATABASE_URL=$TEST_DATABASE_URL TEST_S3_ENDPOINT=$TEST_S3_ENDPOINT"
+ensure_oidc
+say "TEST_DATABASE_URL=$TEST_DATABASE_URL TEST_S3_ENDPOINT=$TEST_S3_ENDPOINT" \
+  "TEST_OIDC_ISSUER=${TEST_OIDC_ISSUER:-} TEST_OIDC_ORCID_ISSUER=${TEST_OIDC_ORCID_ISSUER:-}"
 
 cargo build --quiet
 smoke
