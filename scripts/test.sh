@@ -14,8 +14,9 @@
 #   - a virtual environment for the Python package (python/), outside the clone and keyed by
 #     python/requirements-test.txt (torch from PyPI, once), for its pytest tests and the examples;
 #   - then every test: unit tests and the conformance suite on SQLite and on Postgres, and the
-#     outside-in smoke check, the Python package's tests, the examples and the browser story
-#     against live servers.
+#     outside-in smoke check, the Python package's tests, the examples and the browser stories
+#     against live servers (the web page's, and accounts with sign-in through the test providers
+#     on both backends).
 # With CI=true nothing is skipped: a missing service is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."

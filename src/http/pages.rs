@@ -115,8 +115,15 @@ pub async fn fallback(uri: Uri) -> Response {
     let path = uri.path();
     let is_page = path == "/"
         || [
-            "/search", "/upload", "/frontier", "/transfer", "/compare", "/account", "/signup",
-        ].contains(&path)
+            "/search",
+            "/upload",
+            "/frontier",
+            "/transfer",
+            "/compare",
+            "/account",
+            "/signup",
+        ]
+        .contains(&path)
         || ["/tickets/", "/tasks/", "/owners/"]
             .iter()
             .any(|prefix| path.starts_with(prefix));
