@@ -14,8 +14,9 @@
 #   - a virtual environment for the Python package (python/), outside the clone and keyed by
 #     python/requirements-test.txt (torch from PyPI, once), for its pytest tests and the examples;
 #   - then every test: unit tests and the conformance suite on SQLite and on Postgres, and the
-#     outside-in smoke check, the Python package's tests, the examples and the browser story
-#     against live servers.
+#     outside-in smoke check, the Python package's tests, the examples and the browser stories
+#     against live servers (the web page's, and accounts with sign-in through the test providers
+#     on both backends).
 # With CI=true nothing is skipped: a missing service is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -166,18 +167,24 @@ ensure_browser() {
   fi
 }
 
-# Starts `ticketbooth serve` on a fresh data dir and a free port; sets SERVE_URL, SERVE_PID,
-# SERVE_DIR and SERVE_TOKEN (a token for user alice).
-start_server() {
+# Starts `ticketbooth serve` on a fresh data dir and a free port, with any extra arguments (and
+# the environment the caller gives it); its public URL (sign-in callbacks) is where it listens.
+# Sets SERVE_URL, SERVE_PID and SERVE_DIR.
+serve_fresh() {
   SERVE_DIR=$(mktemp -d)
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  # These checks test behaviour, not throttling (tests/conformance/limits.rs does that): no rate limits.
-  target/debug/ticketbooth serve --data-dir "$SERVE_DIR" --listen "127.0.0.1:$port" \
-    --read-rate off --upload-rate off --result-rate off 2>"$SERVE_DIR/serve.log" &
-  SERVE_PID=$!
   SERVE_URL="http://127.0.0.1:$port"
+  # These checks test behaviour, not throttling (tests/conformance/limits.rs does that): no rate limits.
+  target/debug/ticketbooth serve --data-dir "$SERVE_DIR" --listen "127.0.0.1:$port" --public-url "$SERVE_URL" \
+    --read-rate off --upload-rate off --result-rate off "$@" 2>"$SERVE_DIR/serve.log" &
+  SERVE_PID=$!
   for _ in $(seq 1 50); do curl -fsS "$SERVE_URL/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+}
+
+# serve_fresh, and SERVE_TOKEN: a token for user alice.
+start_server() {
+  serve_fresh
   SERVE_TOKEN=$(target/debug/ticketbooth token create --name alice --data-dir "$SERVE_DIR" 2>/dev/null)
 }
 
@@ -196,6 +203,42 @@ browser_story() {
   other=$(target/debug/ticketbooth token create --name bob --data-dir "$SERVE_DIR" 2>/dev/null)
   python3 tests/browser/story.py "$SERVE_URL" "$SERVE_TOKEN" target/screenshots "$other" || rc=$?
   stop_server
+  return $rc
+}
+
+# Accounts on the web page (tests/browser/accounts.py) in headless chromium: sign-in through the
+# test OpenID Connect providers ("local" at TEST_OIDC_ISSUER, "orcid" at TEST_OIDC_ORCID_ISSUER,
+# from ensure_oidc), sign-up, tokens, organizations, who may edit, CSRF, profiles, sign-out; on
+# SQLite, then on a fresh Postgres database. Screenshots in target/screenshots-accounts/<backend>.
+# Without the providers it is skipped, unless CI=true (then a failure).
+browser_accounts() {
+  if [ -z "${TEST_OIDC_ISSUER:-}" ] || [ -z "${TEST_OIDC_ORCID_ISSUER:-}" ]; then
+    say "no test OpenID Connect provider (TEST_OIDC_ISSUER, TEST_OIDC_ORCID_ISSUER): the accounts story cannot run"
+    if [ "${CI:-}" = true ]; then return 1; fi
+    return 0
+  fi
+  local rc=0 backend db=ticketbooth_accounts_test
+  rm -rf target/screenshots-accounts
+  for backend in sqlite postgres; do
+    local extra=()
+    if [ "$backend" = postgres ]; then
+      PGOPTIONS="-c client_min_messages=warning" psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $db" >/dev/null
+      psql "$ADMIN_URL" -qc "CREATE DATABASE $db" >/dev/null
+      extra=(--database-url "${ADMIN_URL%/*}/$db")
+    fi
+    TICKETBOOTH_OIDC_LOCAL_ISSUER="$TEST_OIDC_ISSUER" TICKETBOOTH_OIDC_LOCAL_CLIENT_ID=ticketbooth \
+      TICKETBOOTH_OIDC_LOCAL_CLIENT_SECRET=ticketbooth-secret \
+      TICKETBOOTH_OIDC_ORCID_ISSUER="$TEST_OIDC_ORCID_ISSUER" TICKETBOOTH_OIDC_ORCID_CLIENT_ID=ticketbooth \
+      TICKETBOOTH_OIDC_ORCID_CLIENT_SECRET=ticketbooth-secret TICKETBOOTH_OIDC_ORCID_KIND=orcid \
+      serve_fresh "${extra[@]}"
+    say "accounts story on $backend ($SERVE_URL)"
+    if ! python3 tests/browser/accounts.py "$SERVE_URL" "target/screenshots-accounts/$backend"; then
+      rc=1
+      tail -n 30 "$SERVE_DIR/serve.log" >&2
+    fi
+    stop_server
+    if [ "$backend" = postgres ]; then psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $db" >/dev/null; fi
+  done
   return $rc
 }
 
@@ -324,6 +367,7 @@ python_package
 python_workflow
 web_unit
 browser_story
+browser_accounts
 docs_csp
 # The test runner goes last, so its summary closes the output.
 if cargo nextest --version >/dev/null 2>&1; then

@@ -436,3 +436,158 @@ export function filterChips(params, keys) {
   }
   return out;
 }
+
+// ---- Accounts (issue 17): who is signed in, what they may do, what the page sends ----
+
+/** The token scopes, as the API names them, each with what it allows. */
+export const SCOPES = [
+  { value: "upload", hint: "publish tickets and edit yours" },
+  { value: "yank", hint: "yank and unyank your tickets" },
+  { value: "results", hint: "report results" },
+  { value: "tokens", hint: "list, create and revoke your tokens" },
+  { value: "orgs", hint: "create organizations and manage their members" },
+];
+
+/** Whether /api/v1/account's answer is a signed-in browser (a session with its CSRF token). */
+export const signedIn = (account) => Boolean(account && account.via === "session" && account.csrf_token);
+
+/**
+ * The headers that authenticate a state-changing request from the page: with a session, the
+ * session's CSRF token (the cookie goes by itself); else a pasted API token as Bearer; else
+ * none (the server answers 401). A session wins over a pasted token.
+ */
+export function authHeaders(account, token) {
+  if (signedIn(account)) return { "X-CSRF-Token": account.csrf_token };
+  const t = String(token ?? "").trim();
+  return t ? { Authorization: `Bearer ${t}` } : {};
+}
+
+/** The viewer's role in organization `org` ("admin", "member"), or null. */
+export function orgRole(account, org) {
+  return account?.organizations?.find((m) => m.org === org)?.role ?? null;
+}
+
+/**
+ * Whether the signed-in viewer may edit and yank the ticket, as the server decides it: its
+ * owner; for an organization's ticket, the organization's admins and the member who uploaded
+ * it (a former member keeps nothing). `ticket.uploader` is given on a single ticket's view.
+ */
+export function mayManage(ticket, account) {
+  if (!account?.name || !ticket) return false;
+  if (ticket.owner === account.name) return true;
+  const role = orgRole(account, ticket.owner);
+  if (role === "admin") return true;
+  return role === "member" && ticket.uploader === account.name;
+}
+
+/** Where a sign-in comes back to: this page (path and query), but never the sign-up page. */
+export function returnTo(path, search = "") {
+  const p = String(path || "/");
+  if (!p.startsWith("/") || p.startsWith("//") || p === "/signup") return "/";
+  return `${p}${search || ""}`;
+}
+
+/** The URL that starts signing in with a provider and comes back to `back`. */
+export const signInUrl = (providerId, back) => `/auth/${encodeURIComponent(providerId)}/login?return_to=${encodeURIComponent(back || "/")}`;
+
+/** The providers not yet linked to the account (offered as "Link <provider>"). */
+export function linkableProviders(providers, identities) {
+  const linked = new Set((identities || []).map((i) => i.provider));
+  return (providers || []).filter((p) => !linked.has(p.id));
+}
+
+/** An ORCID iD's public page, or null for something that is not an ORCID iD. */
+export function orcidUrl(id) {
+  return /^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$/.test(String(id ?? "")) ? `https://orcid.org/${id}` : null;
+}
+
+/** Who a ticket can be published under from the upload page: the viewer, then each of their
+ *  organizations. [{value ("" = yourself), label}] */
+export function publishOptions(account) {
+  if (!account?.name) return [];
+  return [{ value: "", label: `me (${account.name})` },
+    ...(account.organizations || []).map((m) => ({ value: m.org, label: `${m.org} (${m.role})` }))];
+}
+
+/** A token record's state at `now`: "revoked", "expired" or "live". */
+export function tokenState(record, now = new Date()) {
+  if (record.revoked_at) return "revoked";
+  if (record.expires_at && new Date(record.expires_at) <= now) return "expired";
+  return "live";
+}
+
+/**
+ * The create-a-token form as typed ({label, scopes: [..], days}), checked as the server would.
+ * `maxDays`: the longest life a token made from a session may have. Returns {body, errors}.
+ */
+export function tokenRequest(raw, maxDays = 90) {
+  const errors = {}, body = {};
+  const label = String(raw.label ?? "").trim();
+  if (label) {
+    if ([...label].length > 128) errors.label = "at most 128 characters";
+    // eslint-disable-next-line no-control-regex
+    else if (/[\u0000-\u001f\u007f-\u009f]/.test(label)) errors.label = "one line, no control characters";
+    else body.label = label;
+  }
+  const known = new Set(SCOPES.map((s) => s.value));
+  const scopes = [...new Set(raw.scopes || [])];
+  if (!scopes.length) errors.scopes = "choose at least one scope";
+  else if (scopes.some((s) => !known.has(s))) errors.scopes = `one of ${[...known].join(", ")}`;
+  else body.scopes = scopes;
+  const days = String(raw.days ?? "").trim();
+  if (!days) errors.days = "required";
+  else if (!/^\d+$/.test(days) || Number(days) < 1 || Number(days) > maxDays) errors.days = `a whole number of days from 1 to ${maxDays}`;
+  else body.expires_in_days = Number(days);
+  return { body, errors };
+}
+
+/** A username or organization name, checked as the server would: 2 to 39 letters, digits and
+ *  single hyphens, not starting or ending with one. Null when fine, else the message. */
+export function checkName(raw) {
+  const s = String(raw ?? "").trim();
+  if (!s) return "required";
+  if (s.length < 2 || s.length > 39) return "2 to 39 characters";
+  if (!/^[A-Za-z0-9](-?[A-Za-z0-9])+$/.test(s)) return "letters, digits and single hyphens, not at the start or end";
+  return null;
+}
+
+/**
+ * The body of a ticket edit (PATCH): only the fields that changed; an emptied field is null
+ * (cleared). `raw`: {description, tags ("a, b"), paper_url, code_url, license}. Returns
+ * {body, errors}.
+ */
+export function editBody(raw, ticket) {
+  const errors = {}, body = {};
+  const text = (k) => String(raw[k] ?? "").trim();
+  for (const k of ["description", "paper_url", "code_url", "license"]) {
+    const v = k === "description" ? String(raw[k] ?? "").replace(/\s+$/, "") : text(k);
+    const was = k === "description" ? String(ticket[k] ?? "").replace(/\s+$/, "") : ticket[k] ?? "";
+    if (v === was) continue;
+    if (v && (k === "paper_url" || k === "code_url") && !/^https?:\/\/\S+$/.test(v)) { errors[k] = "an http or https URL"; continue; }
+    body[k] = v || null;
+  }
+  const tags = text("tags").split(",").map((t) => t.trim().toLowerCase()).filter(Boolean);
+  if (tags.length > 32 || tags.some((t) => !/^[a-z0-9][a-z0-9._-]*$/.test(t))) errors.tags = "up to 32 slugs, comma-separated";
+  else if (tags.join(",") !== (ticket.tags || []).join(",")) body.tags = tags;
+  return { body, errors };
+}
+
+/** An instant for people, in UTC to the minute: "2026-12-03 21:07"; "" for none. */
+export function when(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? String(iso) : d.toISOString().slice(0, 16).replace("T", " ");
+}
+
+/**
+ * What the viewer may do to one member of an organization, as the server allows it: an admin
+ * changes roles and removes anyone (themselves: "Leave"); a member may only leave. The server
+ * still refuses the last admin stepping down or leaving (409). `viewerRole`: the viewer's role
+ * in the organization, or null. Returns {setRole: bool, remove: "Remove" | "Leave" | null}.
+ */
+export function memberActions(viewerName, viewerRole, memberName) {
+  const self = Boolean(viewerName) && viewerName === memberName;
+  if (viewerRole === "admin") return { setRole: true, remove: self ? "Leave" : "Remove" };
+  if (viewerRole === "member" && self) return { setRole: false, remove: "Leave" };
+  return { setRole: false, remove: null };
+}

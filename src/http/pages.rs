@@ -60,6 +60,21 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../static/pages/upload.js"),
     ),
     (
+        "pages/signup.js",
+        JS,
+        include_str!("../../static/pages/signup.js"),
+    ),
+    (
+        "pages/account.js",
+        JS,
+        include_str!("../../static/pages/account.js"),
+    ),
+    (
+        "pages/owner.js",
+        JS,
+        include_str!("../../static/pages/owner.js"),
+    ),
+    (
         "style.css",
         "text/css; charset=utf-8",
         include_str!("../../static/style.css"),
@@ -99,7 +114,16 @@ fn serve(name: &str) -> Response {
 pub async fn fallback(uri: Uri) -> Response {
     let path = uri.path();
     let is_page = path == "/"
-        || ["/search", "/upload", "/frontier", "/transfer", "/compare"].contains(&path)
+        || [
+            "/search",
+            "/upload",
+            "/frontier",
+            "/transfer",
+            "/compare",
+            "/account",
+            "/signup",
+        ]
+        .contains(&path)
         || ["/tickets/", "/tasks/", "/owners/"]
             .iter()
             .any(|prefix| path.starts_with(prefix));

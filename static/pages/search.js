@@ -3,7 +3,7 @@
 // from a ticket's page among them), sort, "load more"; the URL holds the state.
 
 import { checkFraction, filterChips, keptPct, sortStructureFacet, structureInfo, verdictLabel } from "../lib.js";
-import { api, app, esc, navigate, ticketRow, title } from "../ui.js";
+import { api, app, esc, navigate, ticketRow, title, wireMore } from "../ui.js";
 
 const FILTERS = ["task", "dataset", "architecture", "pruning_method", "owner", "tag", "parent_id",
   "min_sparsity", "max_sparsity", "min_accuracy", "max_accuracy", "q", "include_yanked",
@@ -147,16 +147,11 @@ export async function search(params, fixedTask = null) {
     if (p.get("order") === "desc") p.delete("order");
     navigate(pageUrl(p));
   });
-  let cursor = page.next_cursor;
-  const more = document.getElementById("more");
-  more?.addEventListener("click", async () => {
+  wireMore(document.getElementById("more"), document.getElementById("results"), page.next_cursor, (cursor) => {
     const q = new URLSearchParams(query);
     q.set("cursor", cursor);
-    const next = await api(`/tickets?${q}`);
-    document.getElementById("results").insertAdjacentHTML("beforeend", next.items.map(ticketRow).join(""));
-    cursor = next.next_cursor;
-    if (!cursor) more.remove();
-  });
+    return api(`/tickets?${q}`);
+  }, ticketRow);
 }
 
 const RANGES = ["min_sparsity", "max_sparsity", "min_accuracy", "max_accuracy"];

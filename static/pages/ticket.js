@@ -4,11 +4,11 @@
 // layer's pattern, the downloads with their sizes, and snippets.
 
 import {
-  barScale, compareUrl, downloadItems, EVIDENCE_GROUPS, exactBytes, jaccardText, keptPct, layerPattern, pct, points,
+  barScale, compareUrl, downloadItems, editBody, EVIDENCE_GROUPS, exactBytes, jaccardText, keptPct, layerPattern, mayManage, pct, points,
   profileRows, remaining, RESULT_KINDS, resultBody, shortFingerprint, sizeText, splitChildren, structureInfo, VERDICTS,
   verdictExplain, verdictLabel,
 } from "../lib.js";
-import { API, api, apiSend, app, bytes, esc, frac, navigate, rem, title, TOKEN_KEY, verdictBadge } from "../ui.js";
+import { account, API, api, apiSend, app, bytes, esc, frac, navigate, ownerLink, rem, send, title, TOKEN_KEY, verdictBadge } from "../ui.js";
 
 /** The evidence panel (docs/evidence.md): the verdict and why, each group of runs as a bar (mean)
  *  with its spread (min to max), the numbers beside it, and the four rules, the one applied marked. */
@@ -51,7 +51,7 @@ function resultsTable(items, t) {
   return `<div class="table-wrap"><table class="data runs" id="results-table">
     <thead><tr><th scope="col">Reported by</th><th scope="col">Kind</th><th scope="col" class="num">Accuracy</th><th scope="col" class="num">Seed</th><th scope="col">Dataset</th><th scope="col">Notes</th><th scope="col">When</th></tr></thead>
     <tbody>${items.map((r) => `<tr data-id="${esc(r.id)}">
-      <td class="who">${esc(r.owner)}${r.owner === t.owner ? ' <span class="chip">owner</span>' : ""}</td>
+      <td class="who">${ownerLink(r.owner)}${r.owner === t.owner ? ' <span class="chip">owner</span>' : ""}</td>
       <td class="kind">${esc(kindLabel(r))}</td>
       <td class="num acc" title="${esc(String(r.accuracy))}">${pct(r.accuracy, 2)}${r.metric && r.metric !== t.metric ? ` <span class="muted">${esc(r.metric)}</span>` : ""}</td>
       <td class="num seed">${r.seed ?? dash}</td>
@@ -60,9 +60,9 @@ function resultsTable(items, t) {
       <td class="when">${esc(new Date(r.created_at).toISOString().slice(0, 10))}</td></tr>`).join("")}</tbody></table></div>`;
 }
 
-/** The form to report a result: checked as the server would, then POSTed as JSON with the token
- *  kept in this browser (as on the upload page). */
-function reportForm(t) {
+/** The form to report a result: checked as the server would, then POSTed as JSON with the
+ *  session when signed in, else with the token kept in this browser (as on the upload page). */
+function reportForm(t, me) {
   // The hint under the control, so that the controls of a row line up whatever the hints' lengths.
   const f = (name, label, control, hint = "") => `<label for="r-${name}"><span class="${["kind", "accuracy"].includes(name) ? "req" : ""}">${label}</span>
       ${control}${hint ? `<span class="hint">${hint}</span>` : ""}<span class="error" id="err-r-${name}" role="alert"></span></label>`;
@@ -75,14 +75,15 @@ function reportForm(t) {
       ${f("scope", "Scope", `<select id="r-scope" name="scope"><option value="">not given</option><option value="layerwise">layerwise</option><option value="global">global</option></select>`, "how the random mask was drawn")}
     </div>
     ${f("notes", "Notes", `<textarea id="r-notes" name="notes" rows="2" placeholder="OpenLTH branch randomly_reinitialize, 30k steps"></textarea>`, "optional, at most 2,000 characters")}
-    ${f("token", "API token", `<input id="r-token" name="token" type="password" autocomplete="off">`, "kept in this browser, as on the upload page; it needs the <code>results</code> scope")}
+    ${me ? `<p class="muted" id="r-as">Reporting as ${ownerLink(me.name)} (signed in).</p>`
+      : f("token", "API token", `<input id="r-token" name="token" type="password" autocomplete="off">`, "kept in this browser, as on the upload page; it needs the <code>results</code> scope")}
     <p class="error" id="err-r-form" role="alert"></p>
     <p class="muted" id="report-status" role="status"></p>
     <div><button type="submit" id="report-submit">Report result</button></div>
   </form>`;
 }
 
-function wireReport(t, results) {
+function wireReport(t, results, me) {
   const form = document.getElementById("result-form");
   const kind = form.kind, scope = form.scope;
   const sync = () => {
@@ -94,7 +95,7 @@ function wireReport(t, results) {
   };
   kind.addEventListener("change", sync);
   sync();
-  form.token.value = localStorage.getItem(TOKEN_KEY) || "";
+  if (!me) form.token.value = localStorage.getItem(TOKEN_KEY) || "";
   const clear = () => {
     for (const el of form.querySelectorAll(".error")) el.textContent = "";
     for (const el of form.querySelectorAll(".invalid")) { el.classList.remove("invalid"); el.removeAttribute("aria-invalid"); }
@@ -119,9 +120,9 @@ function wireReport(t, results) {
     if (form.accuracy.validity.badInput) errors.accuracy = "must be a number";
     if (form.seed.validity.badInput) errors.seed = "an integer in [0, 2^53)";
     const token = String(data.token || "").trim();
-    if (!token) errors.token = "required: paste an API token";
+    if (!me && !token) errors.token = "required: paste an API token";
     if (Object.keys(errors).length) { show(errors); return; }
-    localStorage.setItem(TOKEN_KEY, token);
+    if (!me) localStorage.setItem(TOKEN_KEY, token);
     const button = document.getElementById("report-submit");
     button.disabled = true;
     try {
@@ -134,7 +135,7 @@ function wireReport(t, results) {
     } catch (err) {
       // The server's JSON error names the field; a token problem lands by the token.
       const field = err.body?.error?.field;
-      const key = field && document.getElementById(`err-r-${field}`) ? field : [401, 403].includes(err.status) ? "token" : field || "form";
+      const key = field && document.getElementById(`err-r-${field}`) ? field : [401, 403].includes(err.status) && !me ? "token" : field || "form";
       show({ [key]: err.message });
     } finally {
       button.disabled = false;
@@ -273,6 +274,73 @@ async function loadSizes(t) {
   }));
 }
 
+/** For who may change the ticket (its owner, an owning organization's admins, the member who
+ *  uploaded it): edit the descriptive fields, yank or unyank. What was measured never changes. */
+function managePanel(t) {
+  const input = (k, label, hint, v, type = "") => `<label for="e-${k}">${label}${hint ? ` <span class="hint">${hint}</span>` : ""}
+      <input id="e-${k}" name="${k}" ${type ? `type="${type}"` : ""} value="${esc(v ?? "")}"><span class="error" id="err-e-${k}" role="alert"></span></label>`;
+  return `<section class="card manage" id="manage" aria-label="Manage this ticket">
+    <div class="actions"><button type="button" class="secondary" id="edit-toggle" aria-expanded="false" aria-controls="edit-form">Edit</button>
+      <button type="button" class="secondary" id="${t.yanked ? "unyank" : "yank"}">${t.yanked ? "Unyank" : "Yank"}</button>
+      <span class="muted">${t.yanked ? "Yanked: out of search and lists, its page and file still reachable." : "Yanking takes it out of search and lists; its page, file and lineage stay."}</span>
+      <span class="error" id="err-manage" role="alert"></span></div>
+    <form class="upload" id="edit-form" novalidate hidden>
+      <label for="e-description">Description (markdown)<textarea id="e-description" name="description" rows="5">${esc(t.description ?? "")}</textarea><span class="error" id="err-e-description" role="alert"></span></label>
+      <div class="grid2">
+        ${input("tags", "Tags", "comma-separated", (t.tags || []).join(", "))}
+        ${input("license", "License", "", t.license)}
+        ${input("paper_url", "Paper URL", "", t.paper_url, "url")}
+        ${input("code_url", "Code URL", "", t.code_url, "url")}
+      </div>
+      <p class="muted">Only these fields can change: what was measured or uploaded stays (a corrected ticket is a new upload). An emptied field is cleared.</p>
+      <p class="error" id="err-e-form" role="alert"></p>
+      <div><button type="submit" id="edit-save">Save</button> <button type="button" class="secondary" id="edit-cancel">Cancel</button></div>
+    </form></section>`;
+}
+
+function wireManage(t) {
+  const form = document.getElementById("edit-form");
+  const toggle = document.getElementById("edit-toggle");
+  const open = (on) => { form.hidden = !on; toggle.setAttribute("aria-expanded", String(on)); if (on) form.description.focus(); };
+  toggle.addEventListener("click", () => open(form.hidden));
+  document.getElementById("edit-cancel").addEventListener("click", () => open(false));
+  const show = (errors) => {
+    for (const el of form.querySelectorAll(".error")) el.textContent = "";
+    for (const [k, msg] of Object.entries(errors)) {
+      const el = document.getElementById(`err-e-${k}`) || document.getElementById("err-e-form");
+      el.textContent = el.id === "err-e-form" && k !== "form" ? `${k}: ${msg}` : msg;
+    }
+  };
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const { body, errors } = editBody(Object.fromEntries(new FormData(form)), t);
+    show(errors);
+    if (Object.keys(errors).length) return;
+    if (!Object.keys(body).length) { open(false); return; }
+    const button = document.getElementById("edit-save");
+    button.disabled = true;
+    try {
+      await send("PATCH", `/tickets/${encodeURIComponent(t.id)}`, body);
+      // Drawn again from the server's answer: the description rendered, the fields as stored.
+      await ticket(t.id);
+    } catch (err) {
+      show({ [err.body?.error?.field || "form"]: err.message });
+      button.disabled = false;
+    }
+  });
+  const yank = document.getElementById(t.yanked ? "unyank" : "yank");
+  yank.addEventListener("click", async () => {
+    yank.disabled = true;
+    try {
+      await send("POST", `/tickets/${encodeURIComponent(t.id)}/${t.yanked ? "unyank" : "yank"}`);
+      await ticket(t.id);
+    } catch (err) {
+      document.getElementById("err-manage").textContent = err.message;
+      yank.disabled = false;
+    }
+  });
+}
+
 function snippets(t) {
   const url = `${location.origin}${API}/tickets/${t.id}/file`;
   const file = `${t.name}.safetensors`;
@@ -299,8 +367,8 @@ model.load_state_dict(weights, strict=False)  # your ${esc(t.architecture)}; kee
 export async function ticket(id, owner, name) {
   const t = id ? await api(`/tickets/${encodeURIComponent(id)}`) : await api(`/owners/${owner}/tickets/${name}`);
   // Without its results the rest of the page still shows, with the reason in their place.
-  const [lineage, results] = await Promise.all([api(`/tickets/${encodeURIComponent(t.id)}/lineage`),
-    api(`/tickets/${encodeURIComponent(t.id)}/results`).catch((err) => ({ items: [], error: err.message }))]);
+  const [lineage, results, me] = await Promise.all([api(`/tickets/${encodeURIComponent(t.id)}/lineage`),
+    api(`/tickets/${encodeURIComponent(t.id)}/results`).catch((err) => ({ items: [], error: err.message })), account()]);
   title(`${t.owner}/${t.name}`);
   // Another owner's ticket is named with its owner: building on someone else's ticket is provenance, marked as such.
   const link = (x) => `<a href="/tickets/${encodeURIComponent(x.id)}" data-link>${x.owner !== t.owner ? `${esc(x.owner)}/` : ""}${esc(x.name)}</a>
@@ -312,7 +380,9 @@ export async function ticket(id, owner, name) {
   const hp = t.hyperparameters ? `<pre><code>${esc(JSON.stringify(t.hyperparameters, null, 2))}</code></pre>` : null;
   app.innerHTML = `
     <p class="muted"><a href="/tasks/${encodeURIComponent(t.task)}" data-link>${esc(t.task)}</a> › ${esc(t.dataset)} › ${esc(t.architecture)}</p>
-    <h1>${esc(t.owner)}/${esc(t.name)} ${t.yanked ? '<span class="chip">yanked</span>' : ""}</h1>
+    <h1>${ownerLink(t.owner)}/${esc(t.name)} ${t.yanked ? '<span class="chip" id="yanked">yanked</span>' : ""}</h1>
+    ${t.uploader && t.uploader !== t.owner ? `<p class="muted" id="uploaded-by">Uploaded by ${ownerLink(t.uploader)} for ${ownerLink(t.owner)}.</p>` : ""}
+    ${mayManage(t, me) ? managePanel(t) : ""}
     <div class="kpis">
       <div class="card"><div class="muted">Measured by the server</div><div class="big" id="remaining">${esc(remaining(t.sparsity))}</div>
         <div>${t.params_kept.toLocaleString("en-US")} of ${t.params_total.toLocaleString("en-US")} prunable weights kept</div></div>
@@ -332,7 +402,7 @@ export async function ticket(id, owner, name) {
     <h3 id="results-title">Results</h3>
     <div id="results-list" aria-labelledby="results-title" aria-live="polite">${results.error ? `<p class="error">Could not load the results: ${esc(results.error)}</p>` : resultsTable(results.items, t)}</div>
     <h3 id="report-title">Report a result</h3>
-    ${reportForm(t)}
+    ${reportForm(t, me)}
     <h2>Lineage</h2>
     <div class="lineage">${chain.join(" → ")}</div>
     ${own.length ? `<p id="next-rounds">Next rounds: ${own.map(link).join(", ")}</p>` : ""}
@@ -340,7 +410,7 @@ export async function ticket(id, owner, name) {
     ${similarSection(t)}
     <h2>Details</h2>
     <dl class="meta">
-      ${optional("Owner", esc(t.owner))}${optional("Task", esc(t.task))}${optional("Dataset", esc(t.dataset))}
+      ${optional("Owner", ownerLink(t.owner))}${t.uploader && t.uploader !== t.owner ? optional("Uploaded by", ownerLink(t.uploader)) : ""}${optional("Task", esc(t.task))}${optional("Dataset", esc(t.dataset))}
       ${optional("Architecture", esc(t.architecture))}${optional("Pruning method", esc(t.pruning_method))}
       ${optional("Accuracy", `${t.accuracy} (${esc(t.metric)})`)}${optional("Dense accuracy", t.dense_accuracy)}
       ${optional("Sparsity", `<span id="sparsity">${t.sparsity}</span> <span class="muted">(fraction of prunable weights removed, as in the API)</span>`)}${optional("Tags", t.tags.length ? t.tags.map((g) => `<a class="chip" href="/search?tag=${encodeURIComponent(g)}" data-link>${esc(g)}</a>`).join(" ") : null)}
@@ -357,7 +427,8 @@ export async function ticket(id, owner, name) {
     ${downloadsSection(t)}
     <h2>Use it</h2>
     ${snippets(t)}`;
-  wireReport(t, [...results.items]);
+  wireReport(t, [...results.items], me);
+  if (mayManage(t, me)) wireManage(t);
   wireCompare(t);
   // Not a #fragment link: that would be a history entry, and the router would draw the page again.
   document.getElementById("to-downloads").addEventListener("click", () => document.getElementById("downloads-title").scrollIntoView({ behavior: "smooth" }));

@@ -1,7 +1,9 @@
-// Upload (/upload): the token, the file and the metadata form, checked as the server would,
-// with a progress bar and the server's errors next to their fields.
+// Upload (/upload): the file and the metadata form, checked as the server would, with a progress
+// bar and the server's errors next to their fields. Signed in, it sends with the session and
+// offers to publish under one of your organizations; otherwise with a pasted API token.
 
-import { API, app, navigate, title, TOKEN_KEY } from "../ui.js";
+import { publishOptions } from "../lib.js";
+import { account, API, app, authFor, esc, navigate, ownerLink, providers, signInLinks, title, TOKEN_KEY } from "../ui.js";
 
 const SLUG = /^[a-z0-9][a-z0-9._-]*$/;
 const REQUIRED = ["name", "task", "dataset", "architecture", "pruning_method", "accuracy"];
@@ -27,8 +29,9 @@ function checkMetadata(m, file) {
   return errors;
 }
 
-export function upload() {
+export async function upload() {
   title("Upload");
+  const [me, list] = await Promise.all([account(), providers()]);
   const field = (name, label, opts = {}) => `<label for="u-${name}"><span class="${REQUIRED.includes(name) ? "req" : ""}">${label}</span>
       ${opts.hint ? `<span class="hint">${opts.hint}</span>` : ""}
       ${opts.textarea ? `<textarea id="u-${name}" name="${name}" rows="${opts.rows || 3}" placeholder="${opts.placeholder || ""}"></textarea>`
@@ -38,7 +41,14 @@ export function upload() {
     <h1>Publish a ticket</h1>
     <p class="muted">A ticket is a safetensors file: the weights at the rewind point plus <code>*_mask</code> tensors (the <code>torch.nn.utils.prune</code> layout), or masked weights with pruned entries at zero. The server measures the sparsity itself. Fields marked * are required; the file's <code>__metadata__</code> may supply them too.</p>
     <form class="upload" id="upload-form" novalidate>
-      ${field("token", "API token", { hint: "kept in this browser; create one with <code>ticketbooth token create --name you</code>", type: "password" })}
+      ${me ? `<p class="muted" id="upload-as">Publishing as ${ownerLink(me.name)} (signed in).</p>
+      <label for="u-owner">Publish under<span class="hint">yourself, or an organization you belong to</span>
+        <select id="u-owner" name="owner">${publishOptions(me).map((o) => `<option value="${esc(o.value)}">${esc(o.label)}</option>`).join("")}</select>
+        <span class="error" id="err-owner" role="alert"></span></label>`
+    : `${field("token", "API token", { hint: list.length
+        ? "kept in this browser; or sign in above and publish without one"
+        : "kept in this browser; ask the registry's operator for one (<code>ticketbooth token create --name &lt;you&gt;</code>)", type: "password" })}
+      ${list.length ? `<p class="muted" id="upload-sign-in">No token? ${signInLinks(list)}</p>` : ""}`}
       <label for="u-file"><span class="req">Ticket file (.safetensors)</span><input id="u-file" name="file" type="file" accept=".safetensors"><span class="error" id="err-file" role="alert"></span></label>
       <div class="grid2">
         ${field("name", "Name", { placeholder: "resnet20-imp-level5" })}
@@ -62,14 +72,14 @@ export function upload() {
       <div><button type="submit" id="submit">Upload</button></div>
     </form>`;
   const form = document.getElementById("upload-form");
-  form.token.value = localStorage.getItem(TOKEN_KEY) || "";
+  if (!me) form.token.value = localStorage.getItem(TOKEN_KEY) || "";
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     for (const el of form.querySelectorAll(".error")) el.textContent = "";
     for (const el of form.querySelectorAll(".invalid")) el.classList.remove("invalid");
     const data = new FormData(form);
     const m = {};
-    for (const k of ["name", "task", "dataset", "architecture", "pruning_method", "metric", "parent_id", "paper_url", "code_url", "license", "description"]) {
+    for (const k of ["name", "task", "dataset", "architecture", "pruning_method", "metric", "parent_id", "paper_url", "code_url", "license", "description", "owner"]) {
       const v = (data.get(k) || "").toString().trim();
       if (v) m[k] = ["name", "task", "dataset", "architecture", "pruning_method", "metric"].includes(k) ? v.toLowerCase() : v;
     }
@@ -80,10 +90,10 @@ export function upload() {
     if (hp) { try { const v = JSON.parse(hp); m.hyperparameters = v && typeof v === "object" && !Array.isArray(v) ? v : null; } catch { m.hyperparameters = null; } }
     const file = form.file.files[0];
     const errors = checkMetadata(m, file);
-    const token = form.token.value.trim();
-    if (!token) errors.token = "required";
+    const token = me ? "" : form.token.value.trim();
+    if (!me && !token) errors.token = "required";
     if (Object.keys(errors).length) { showFieldErrors(errors); return; }
-    localStorage.setItem(TOKEN_KEY, token);
+    if (!me) localStorage.setItem(TOKEN_KEY, token);
     send(m, file, token);
   });
 }
@@ -99,7 +109,8 @@ function showFieldErrors(errors) {
   first?.focus();
 }
 
-function send(metadata, file, token) {
+async function send(metadata, file, token) {
+  const auth = await authFor(token);
   const body = new FormData();
   body.append("metadata", JSON.stringify(metadata));
   body.append("file", file, file.name);
@@ -113,11 +124,11 @@ function send(metadata, file, token) {
     try { reply = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
     if (xhr.status === 201) { navigate(`/tickets/${encodeURIComponent(reply.id)}`); return; }
     const err = reply.error || { message: `upload failed (HTTP ${xhr.status})` };
-    const key = err.field === "metadata" ? "form" : err.field || (xhr.status === 401 ? "token" : "form");
+    const key = err.field === "metadata" ? "form" : err.field || ([401, 403].includes(xhr.status) && !auth["X-CSRF-Token"] ? "token" : "form");
     showFieldErrors({ [key]: err.message });
   });
   xhr.addEventListener("error", () => { button.disabled = false; showFieldErrors({ form: "the upload did not reach the server" }); });
   xhr.open("POST", `${API}/tickets`);
-  xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+  for (const [k, v] of Object.entries(auth)) xhr.setRequestHeader(k, v);
   xhr.send(body);
 }

@@ -360,6 +360,10 @@ def main():
 
         def upload_form():
             page.goto(URL + "/upload")
+            # No sign-in configured: no sign-in link anywhere; the token box says how to get a token.
+            expect(page.locator("label[for=u-token] .hint")).to_contain_text("ticketbooth token create --name <you>")
+            expect(page.locator("#auth a.sign-in")).to_have_count(0)
+            expect(page.locator("#whoami")).to_have_count(0)
             page.fill("#u-token", TOKEN)
             path = ticket_file(os.path.join(TMP, "form.safetensors"), 0.25, 42)
             page.set_input_files("#u-file", path)

@@ -6,7 +6,7 @@ use crate::common::{conformance, metadata, small_ticket};
 
 conformance! {
     async fn pages_are_served_and_descriptions_rendered(srv) {
-        for path in ["/", "/search?q=x", "/tickets/abc", "/tasks/image-classification", "/frontier?task=t", "/upload", "/transfer?task=t&architecture=a", "/compare?a=x&b=y", "/compare"] {
+        for path in ["/", "/search?q=x", "/tickets/abc", "/tasks/image-classification", "/frontier?task=t", "/upload", "/transfer?task=t&architecture=a", "/compare?a=x&b=y", "/compare", "/account", "/signup", "/owners/alice"] {
             let r = srv.client.get(format!("{}{path}", srv.url)).send().await.unwrap();
             assert_eq!(r.status(), 200, "{path}");
             assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
@@ -14,7 +14,7 @@ conformance! {
         }
         // app.js imports a module per page and ui.js; they import lib.js (the page's pure
         // logic): every one must be served.
-        for file in ["app.js", "ui.js", "lib.js", "pages/home.js", "pages/search.js", "pages/ticket.js", "pages/frontier.js", "pages/upload.js", "pages/transfer.js", "pages/compare.js"] {
+        for file in ["app.js", "ui.js", "lib.js", "pages/home.js", "pages/search.js", "pages/ticket.js", "pages/frontier.js", "pages/upload.js", "pages/transfer.js", "pages/compare.js", "pages/signup.js", "pages/account.js", "pages/owner.js"] {
             let js = srv.client.get(format!("{}/static/{file}", srv.url)).send().await.unwrap();
             assert_eq!(js.status(), 200, "{file}");
             assert!(js.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"), "{file}");
