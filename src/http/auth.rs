@@ -17,7 +17,7 @@ use crate::domain::accounts::same_secret;
 use crate::domain::tokens::{self, Scope, TokenRecord};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::index::User;
-use crate::index::accounts::SessionRecord;
+use crate::index::sessions::SessionRecord;
 
 /// How a request proved who it is.
 #[derive(Clone)]

@@ -19,7 +19,8 @@ use crate::domain::accounts::{self, same_secret, secret};
 use crate::domain::tokens::hash;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::index::User;
-use crate::index::accounts::{AccountConflict, PendingAccount, SignIn};
+use crate::index::accounts::AccountConflict;
+use crate::index::sessions::{PendingAccount, SignIn};
 use crate::oidc::{ProviderInfo, Providers};
 
 /// The sign-in providers this registry offers (none: use an operator-made token).

@@ -66,6 +66,12 @@ impl IndexError {
         }
     }
 
+    /// Whether an insert hit a unique constraint (a name or identity already taken).
+    pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
+        e.as_database_error()
+            .is_some_and(|d| matches!(d.kind(), sqlx::error::ErrorKind::UniqueViolation))
+    }
+
     /// On a result's insert, its unique key is a repeated result.
     pub(super) fn from_result_insert(e: sqlx::Error) -> Self {
         match e.as_database_error().map(|d| d.kind()) {

@@ -1,5 +1,5 @@
 //! The index: tickets, users, tokens and the sha256 -> object map. The [`Index`] port is the
-//! sum of eight small roles, each in its own file with the SQL both backends share:
+//! sum of nine small roles, each in its own file with the SQL both backends share:
 //!
 //! - [`TicketStore`] (`tickets.rs`): one ticket at a time, publish, read, edit, yank;
 //! - [`Catalog`] (`catalog.rs`): search pages, facets, tasks, points, frontier, lineage;
@@ -9,8 +9,9 @@
 //! - [`ResultStore`] (`results.rs`): results reported against tickets, the evidence kept in
 //!   step with them, the transfer matrix, and the open-data dump's reads;
 //! - [`MaskStore`] (`masks.rs`): similar tickets through the LSH bands, and `reindex`;
-//! - [`AccountStore`] (`accounts.rs`): people and organizations, sign-in identities, browser
-//!   sessions, sign-ins under way, organization members.
+//! - [`AccountStore`] (`accounts.rs`): people and organizations, the identities they sign in
+//!   with, organization members, profiles;
+//! - [`SessionStore`] (`sessions.rs`): sign-ins under way, pending sign-ups, browser sessions.
 //!
 //! `rows.rs` holds what the index returns and how a row decodes, `shared.rs` the helpers the
 //! roles share inside a transaction, `sql.rs` the search SQL, `error.rs` how it fails. Postgres
@@ -26,6 +27,7 @@ mod migrations;
 pub mod postgres;
 pub mod results;
 mod rows;
+pub mod sessions;
 mod shared;
 pub mod sql;
 pub mod sqlite;
@@ -47,13 +49,22 @@ pub use rows::{
     BlobRef, FacetCount, Facets, LIST_COLUMNS, NewTicket, Point, Published, StoredBlob, Takedown,
     TaskSummary, Ticket, User,
 };
+pub use sessions::SessionStore;
 pub use tickets::TicketStore;
 pub use tokens::TokenStore;
 pub use upkeep::Upkeep;
 
 /// The index port: every role together, so one `Arc<dyn Index>` serves them all.
 pub trait Index:
-    TicketStore + Catalog + TokenStore + Integrity + Upkeep + ResultStore + MaskStore + AccountStore
+    TicketStore
+    + Catalog
+    + TokenStore
+    + Integrity
+    + Upkeep
+    + ResultStore
+    + MaskStore
+    + AccountStore
+    + SessionStore
 {
 }
 
@@ -66,6 +77,7 @@ impl<
         + ResultStore
         + MaskStore
         + AccountStore
+        + SessionStore
         + ?Sized,
 > Index for T
 {
@@ -126,6 +138,7 @@ macro_rules! impl_index {
         $crate::index::results::impl_results!($ty, $begin);
         $crate::index::masks::impl_masks!($ty, $begin);
         $crate::index::accounts::impl_accounts!($ty, $begin);
+        $crate::index::sessions::impl_sessions!($ty, $begin);
     };
 }
 pub(crate) use impl_index;

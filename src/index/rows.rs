@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::domain::accounts::{AccountKind, Role};
+
 pub use crate::domain::ticket::{NewTicket, Ticket, User};
 
 /// One facet value and how many tickets have it.
@@ -247,3 +249,45 @@ pub(crate) use select_ticket;
 pub(crate) use ticket_from_row;
 pub(crate) use token_columns;
 pub(crate) use token_from_row;
+
+/// A person or an organization, as a profile shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Account {
+    #[serde(skip)]
+    pub id: i64,
+    pub name: String,
+    pub kind: AccountKind,
+    pub display_name: Option<String>,
+    /// The ORCID iD, verified by an ORCID sign-in (people only).
+    pub orcid: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One identity linked to an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Identity {
+    pub id: i64,
+    pub provider: String,
+    pub issuer: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub orcid: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: DateTime<Utc>,
+}
+
+/// A member of an organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Member {
+    pub name: String,
+    pub role: Role,
+    pub since: DateTime<Utc>,
+}
+
+/// An organization a user belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Membership {
+    pub org: String,
+    pub role: Role,
+}
