@@ -70,7 +70,9 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn memberships(&self, user_id: i64) -> IndexResult<Vec<Membership>>;
     /// Applies a change to an organization's members if the rules allow it, checked against
     /// the members as they are inside the transaction (the organization's row is locked, so
-    /// two admins removing each other cannot leave none).
+    /// two admins removing each other cannot leave none). A member joining or leaving has the
+    /// evidence of the organization's tickets they reported on recomputed in the same
+    /// transaction.
     async fn change_member(
         &self,
         org_id: i64,
@@ -403,6 +405,22 @@ macro_rules! impl_accounts {
                             .execute(&mut *tx)
                             .await
                             .map_err(IndexError::from_sqlx)?;
+                    }
+                }
+                if target_role.is_none() || matches!(change, MemberChange::Remove { .. }) {
+                    // Joining or leaving moves the member's reproductions between "the owner's
+                    // side" and "by others" on the organization's tickets: recompute those.
+                    let touched: Vec<(String,)> = sqlx::query_as(
+                        "SELECT DISTINCT t.id FROM results r JOIN tickets t ON t.seq = r.ticket_seq \
+                         WHERE r.user_id = $1 AND t.owner_id = $2",
+                    )
+                    .bind(target)
+                    .bind(org_id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(IndexError::from_sqlx)?;
+                    for (ticket_id,) in touched {
+                        Self::refresh_evidence(&mut tx, &ticket_id).await?;
                     }
                 }
                 tx.commit().await.map_err(IndexError::from_sqlx)?;

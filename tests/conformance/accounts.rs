@@ -684,6 +684,38 @@ async fn organizations(backend: Backend) {
     assert_eq!(add(&dave, 1).await, 0, "a member");
     assert_eq!(add(&alice, 2).await, 0, "an admin");
     assert_eq!(add(&carol, 3).await, 1, "an outsider");
+    // Carol joins: her reproduction is now the organization's own, at once; she leaves: by
+    // others again.
+    let by_others = || async {
+        srv.get(&format!("/tickets/{bobs}")).await.json()["evidence"]["reproductions_by_others"]
+            .as_u64()
+    };
+    assert_eq!(
+        send(
+            &srv,
+            Method::PUT,
+            "/orgs/lab/members/carol",
+            &alice,
+            Some(json!({"role": "member"}))
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(by_others().await, Some(0), "carol joined");
+    assert_eq!(
+        send(
+            &srv,
+            Method::DELETE,
+            "/orgs/lab/members/carol",
+            &carol,
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(by_others().await, Some(1), "carol left");
 
     // Members: a member cannot remove another; the last admin cannot leave or step down.
     send(&srv, Method::DELETE, "/orgs/lab/members/alice", &bob, None)
