@@ -28,6 +28,8 @@ pub struct AccountView {
     csrf_token: Option<String>,
     /// For a session: when it ends.
     session_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The longest life of a token created with a session (`--max-session-token-days`).
+    max_session_token_days: u32,
 }
 
 /// Your account.
@@ -61,6 +63,7 @@ pub async fn show(
         via: via.to_owned(),
         csrf_token,
         session_expires_at,
+        max_session_token_days: state.accounts.max_session_token_days,
     }))
 }
 

@@ -126,14 +126,14 @@ pub struct CallbackQuery {
 /// The `state` must be one this registry issued, unused, unexpired, for this provider, and
 /// started in this browser; the code is exchanged with the PKCE verifier and the ID token
 /// verified (signature, issuer, audience, expiry, nonce). Then 303: to where the sign-in
-/// started (a session cookie set), to `/account` (a linked identity), or to `/signup` (a first
-/// sign-in, to choose a username).
+/// started (a session cookie set), to `/account` (a linked identity, or
+/// `/account?link_error=identity_taken` when it is already another account's: nothing is
+/// linked), or to `/signup` (a first sign-in, to choose a username).
 #[utoipa::path(get, path = "/auth/{provider}/callback", tag = "accounts", operation_id = "sign_in_callback",
     params(("provider" = String, Path, description = "The provider id"), CallbackQuery),
     responses(
         (status = 303, description = "Signed in, linked, or on to choose a username"),
         (status = 400, description = "A refused sign-in: no or unknown or used state, another browser's, expired, the provider's error, a refused code or ID token; or an overlong parameter", body = crate::error::ErrorBody),
-        (status = 409, description = "The identity is already linked to another account", body = crate::error::ErrorBody),
         (status = 414, description = "The request target is longer than the server takes", body = crate::error::ErrorBody),
         (status = 503, description = "The provider could not be reached", body = crate::error::ErrorBody),
     ))]
@@ -199,12 +199,8 @@ pub async fn callback(
     let target = if let Some(user_id) = sign_in.link_user_id {
         match state.index.link_identity(user_id, &identity, now).await? {
             Ok(()) => return_to,
-            Err(_) => {
-                return Err(ApiError::new(
-                    Code::Conflict,
-                    "that identity is already linked to another account",
-                ));
-            }
+            // Nothing linked; the account page says why.
+            Err(_) => "/account?link_error=identity_taken".to_owned(),
         }
     } else if let Some(user) = state.index.sign_in_identity(&identity, now).await? {
         cookies.push(open_session(&state, &user).await?);

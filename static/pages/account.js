@@ -52,8 +52,8 @@ export async function accountPage() {
       <div class="grid2">
         <label for="t-label">Label <span class="hint">what it is for, one line</span>
           <input id="t-label" name="label" placeholder="laptop CLI" maxlength="128"><span class="error" id="err-t-label" role="alert"></span></label>
-        <label for="t-days"><span class="req">Expires in (days)</span> <span class="hint">a token made here lives at most 90 days unless the operator set otherwise</span>
-          <input id="t-days" name="days" type="number" min="1" step="1" value="90"><span class="error" id="err-t-days" role="alert"></span></label>
+        <label for="t-days"><span class="req">Expires in (days)</span> <span class="hint">a token made here lives at most ${esc(me.max_session_token_days)} days</span>
+          <input id="t-days" name="days" type="number" min="1" max="${esc(me.max_session_token_days)}" step="1" value="${esc(me.max_session_token_days)}"><span class="error" id="err-t-days" role="alert"></span></label>
       </div>
       <fieldset class="scopes" id="t-scopes"><legend>Scopes</legend>
         ${SCOPES.map((s) => `<label class="check"><input type="checkbox" name="scopes" value="${s.value}" id="t-scope-${s.value}" ${["upload", "results"].includes(s.value) ? "checked" : ""}>
@@ -85,7 +85,7 @@ export async function accountPage() {
   wireSignOut();
   wireIdentities();
   loadTokens();
-  wireTokenForm();
+  wireTokenForm(me.max_session_token_days);
   wireOrgForm();
 }
 
@@ -103,6 +103,10 @@ function wireSignOut() {
 
 function wireIdentities() {
   const err = document.getElementById("err-identities");
+  // The sign-in callback comes back here when the identity to link is someone else's.
+  if (new URLSearchParams(location.search).get("link_error") === "identity_taken") {
+    err.textContent = "That identity is already linked to another account: nothing was linked.";
+  }
   for (const b of document.querySelectorAll("#identities button.unlink")) {
     b.addEventListener("click", async () => {
       err.textContent = "";
@@ -177,12 +181,12 @@ function showErrors(form, prefix, errors) {
   first?.focus();
 }
 
-function wireTokenForm() {
+function wireTokenForm(maxDays) {
   const form = document.getElementById("token-form");
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const data = new FormData(form);
-    const { body, errors } = tokenRequest({ label: data.get("label"), days: data.get("days"), scopes: data.getAll("scopes") }, 3650);
+    const { body, errors } = tokenRequest({ label: data.get("label"), days: data.get("days"), scopes: data.getAll("scopes") }, maxDays);
     if (form.days.validity.badInput) errors.days = "a whole number of days";
     showErrors(form, "t", errors);
     if (Object.keys(errors).length) return;

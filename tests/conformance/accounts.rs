@@ -159,7 +159,19 @@ async fn first_sign_in_then_again_link_orcid_and_replicas(backend: Backend) {
     let redirect = link.json()["redirect"].as_str().unwrap().to_owned();
     // At the provider bob signs in as alice: her identity is someone else's already.
     let (callback, _) = through_provider_from(&bob, &redirect, "alice", &srv.url).await;
-    bob.get(&callback).await.assert_error(409, "conflict", None);
+    let r = bob.get(&callback).await;
+    assert!(
+        location(&r, &srv.url).ends_with("/account?link_error=identity_taken"),
+        "{}",
+        text(&r)
+    );
+    let after = bob.get(&srv.api("/account")).await.json();
+    assert_eq!(
+        after["identities"].as_array().unwrap().len(),
+        1,
+        "nothing linked: {after}"
+    );
+    assert_eq!(after["max_session_token_days"], 90);
 
     // Unlinking: not the last identity.
     let ids: Vec<i64> = bob_account["identities"]
