@@ -117,7 +117,7 @@ async function tamper(idToken, mode, instance) {
     case 'audience': payload.aud = 'other-client'; payload.azp = 'other-client'; break;
     case 'issuer': payload.iss = 'http://evil.invalid'; break;
     case 'expired': payload.exp = now - 3600; payload.iat = now - 7200; break;
-    case 'key': key = instance.forgerKey; break; // same header, same kid, another key
+    case 'key': key = await instance.forgerKey; break; // same header, same kid, another key
     case 'none': return `${b64url(JSON.stringify({ alg: 'none' }))}.${b64url(JSON.stringify(payload))}.`;
     default: throw new Error(`unknown tamper mode ${mode}`);
   }
@@ -271,8 +271,10 @@ async function startInstance(name, port) {
     ...(await jose.exportJWK(signingKey)), kid, alg: 'RS256', use: 'sig',
   };
   const instance = {
-    name, issuer, server, signingKey, forgerKey: await rsaKey(), kid,
+    // The forger's key for the `key` tamper mode is made in the background, not before ready.
+    name, issuer, server, signingKey, forgerKey: rsaKey(), kid,
   };
+  instance.forgerKey.catch((err) => console.error(`[${name}] could not make the forger's key:`, err));
 
   const accounts = Object.values(ACCOUNTS[name]);
   const provider = new Provider(issuer, {
