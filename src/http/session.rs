@@ -19,6 +19,10 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// How long a sign-in may take at the provider, from redirect to callback.
 pub const SIGN_IN_WINDOW: Duration = Duration::from_secs(600);
 
+/// Sign-ins under way at once, across replicas (each a row for up to [`SIGN_IN_WINDOW`]): past
+/// it, a new sign-in is answered 503, so nobody can fill the table by starting sign-ins.
+pub const MAX_SIGN_INS_IN_FLIGHT: u32 = 10_000;
+
 /// How long a first sign-in may take to choose a username.
 pub const SIGN_UP_WINDOW: Duration = Duration::from_secs(1800);
 

@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::session::{CSRF_HEADER, CookieKind, SIGN_IN_WINDOW, SIGN_UP_WINDOW, add_cookies};
+use super::session::{
+    CSRF_HEADER, CookieKind, MAX_SIGN_INS_IN_FLIGHT, SIGN_IN_WINDOW, SIGN_UP_WINDOW, add_cookies,
+};
 use super::{AppState, Authenticated};
 use crate::domain::accounts::{self, same_secret, secret};
 use crate::domain::tokens::hash;
@@ -57,7 +59,7 @@ pub struct LoginQuery {
     responses(
         (status = 303, description = "To the provider"),
         (status = 404, description = "No such provider", body = crate::error::ErrorBody),
-        (status = 503, description = "The provider could not be reached", body = crate::error::ErrorBody),
+        (status = 503, description = "The provider could not be reached, or too many sign-ins are under way (Retry-After)", body = crate::error::ErrorBody),
     ))]
 pub async fn login(
     State(state): State<AppState>,
@@ -93,10 +95,17 @@ async fn begin(
         return_to: Some(accounts::safe_return_to(return_to)),
         expires_at: now + SIGN_IN_WINDOW,
     };
-    state
+    let stored = state
         .index
-        .start_sign_in(&hash(&auth.state), &sign_in, now)
+        .start_sign_in(&hash(&auth.state), &sign_in, now, MAX_SIGN_INS_IN_FLIGHT)
         .await?;
+    if !stored {
+        return Err(ApiError::busy(
+            Code::Unavailable,
+            "too many sign-ins are under way: try again in a minute",
+            std::time::Duration::from_secs(60),
+        ));
+    }
     let cookie = settings.set_cookie(CookieKind::SignIn, &browser, SIGN_IN_WINDOW);
     Ok((auth.url, cookie))
 }
@@ -422,7 +431,7 @@ pub struct Redirect {
         (status = 403, description = "Missing or wrong X-CSRF-Token", body = crate::error::ErrorBody),
         (status = 404, description = "No such provider", body = crate::error::ErrorBody),
         (status = 415, description = "Not JSON", body = crate::error::ErrorBody),
-        (status = 503, description = "The provider could not be reached", body = crate::error::ErrorBody),
+        (status = 503, description = "The provider could not be reached, or too many sign-ins are under way (Retry-After)", body = crate::error::ErrorBody),
     ))]
 pub async fn link(
     State(state): State<AppState>,

@@ -46,14 +46,17 @@ pub struct PendingAccount {
 /// Sign-ins under way, pending sign-ups and sessions.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
-    /// Stores a sign-in under way, keyed by its state's hash. Also deletes sign-ins, pending
-    /// sign-ups and sessions that expired before `now`, so abandoned ones do not pile up.
+    /// Stores a sign-in under way, keyed by its state's hash, unless `max_live` unexpired ones
+    /// are stored already (`Ok(false)`: nothing stored; counted without a lock, so concurrent
+    /// sign-ins may pass the bound by a few). Also deletes sign-ins, pending sign-ups
+    /// and sessions that expired before `now`, so abandoned ones do not pile up.
     async fn start_sign_in(
         &self,
         state_hash: &[u8],
         sign_in: &SignIn,
         now: DateTime<Utc>,
-    ) -> IndexResult<()>;
+        max_live: u32,
+    ) -> IndexResult<bool>;
     /// Takes (reads and deletes) the sign-in with this state: a state works once.
     async fn take_sign_in(&self, state_hash: &[u8]) -> IndexResult<Option<SignIn>>;
     /// Stores a first sign-in waiting for its username, keyed by its cookie's hash.
@@ -100,7 +103,8 @@ macro_rules! impl_sessions {
                 state_hash: &[u8],
                 s: &SignIn,
                 now: chrono::DateTime<chrono::Utc>,
-            ) -> IndexResult<()> {
+                max_live: u32,
+            ) -> IndexResult<bool> {
                 let mut tx = self.pool.begin_with($begin).await.map_err(IndexError::from_sqlx)?;
                 for purge in [
                     "DELETE FROM sign_ins WHERE expires_at < $1",
@@ -112,6 +116,13 @@ macro_rules! impl_sessions {
                         .execute(&mut *tx)
                         .await
                         .map_err(IndexError::from_sqlx)?;
+                }
+                let (live,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sign_ins")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(IndexError::from_sqlx)?;
+                if live >= i64::from(max_live) {
+                    return Ok(false);
                 }
                 sqlx::query(
                     "INSERT INTO sign_ins (state_hash, browser_hash, provider, nonce, pkce_verifier, \
@@ -130,7 +141,8 @@ macro_rules! impl_sessions {
                 .execute(&mut *tx)
                 .await
                 .map_err(IndexError::from_sqlx)?;
-                tx.commit().await.map_err(IndexError::from_sqlx)
+                tx.commit().await.map_err(IndexError::from_sqlx)?;
+                Ok(true)
             }
 
             async fn take_sign_in(&self, state_hash: &[u8]) -> IndexResult<Option<SignIn>> {

@@ -851,3 +851,41 @@ async fn organizations(backend: Backend) {
     .assert_error(403, "forbidden", None);
 }
 on_both_backends!(orgs_sqlite, orgs_postgres, organizations);
+
+mod session_store {
+    use chrono::{Duration, Utc};
+    use ticketbooth::index::sessions::SignIn;
+
+    use crate::common::conformance;
+
+    fn sign_in() -> SignIn {
+        SignIn {
+            browser_hash: vec![1; 32],
+            provider: "local".into(),
+            nonce: "n".into(),
+            pkce_verifier: "v".into(),
+            link_user_id: None,
+            return_to: Some("/".into()),
+            expires_at: Utc::now() + Duration::minutes(10),
+        }
+    }
+
+    conformance! {
+        // The port itself: sign-ins under way are bounded, taken once, and purged when expired.
+        async fn sign_ins_are_bounded_taken_once_and_purged(srv) {
+            let index = &srv.state.index;
+            let now = Utc::now();
+            assert!(index.start_sign_in(b"state-1", &sign_in(), now, 2).await.unwrap());
+            assert!(index.start_sign_in(b"state-2", &sign_in(), now, 2).await.unwrap());
+            assert!(!index.start_sign_in(b"state-3", &sign_in(), now, 2).await.unwrap(), "over the bound");
+            assert!(index.take_sign_in(b"state-3").await.unwrap().is_none(), "nothing was stored");
+            let taken = index.take_sign_in(b"state-1").await.unwrap().unwrap();
+            assert_eq!((taken.nonce.as_str(), taken.pkce_verifier.as_str()), ("n", "v"));
+            assert!(index.take_sign_in(b"state-1").await.unwrap().is_none(), "a state works once");
+            // Expired ones are purged by the next start, which then fits.
+            srv.exec(&["UPDATE sign_ins SET expires_at = '2000-01-01T00:00:00Z'"]).await;
+            assert!(index.start_sign_in(b"state-4", &sign_in(), now, 1).await.unwrap());
+            assert_eq!(srv.count("SELECT COUNT(*) FROM sign_ins").await, 1);
+        }
+    }
+}
