@@ -147,7 +147,7 @@ async fn first_sign_in_then_again_link_orcid_and_replicas(backend: Backend) {
     let (bob, _) = signed_in(&srv, "orcid", "bob", "bob").await;
     let bob_account = bob.get(&srv.api("/account")).await.json();
     assert_eq!(bob_account["orcid"], "0000-0001-5109-3700");
-    let (_, csrf_bob) = (0, bob_account["csrf_token"].as_str().unwrap().to_owned());
+    let csrf_bob = bob_account["csrf_token"].as_str().unwrap().to_owned();
     let link = bob
         .request(
             Method::POST,

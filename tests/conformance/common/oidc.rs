@@ -94,24 +94,14 @@ impl Browser {
         json: Option<&Value>,
         csrf: Option<&str>,
     ) -> Response {
-        let cookies: String = {
-            let jar = self.jar.lock().unwrap();
-            jar.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
         let mut req = self.client.request(method, url);
-        if !cookies.is_empty() {
-            req = req.header(COOKIE, cookies);
-        }
         if let Some(token) = csrf {
             req = req.header("X-CSRF-Token", token);
         }
         if let Some(body) = json {
             req = req.json(body);
         }
-        self.keep(Response::read(req.send().await.unwrap()).await)
+        self.send(req).await
     }
 
     pub async fn get(&self, url: &str) -> Response {
@@ -119,26 +109,30 @@ impl Browser {
     }
 
     pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Response {
-        let cookies: String = {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let req = self
+            .client
+            .post(url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(req).await
+    }
+
+    /// Sends with the jar's cookies and keeps the ones the answer sets.
+    async fn send(&self, mut req: reqwest::RequestBuilder) -> Response {
+        let cookies = {
             let jar = self.jar.lock().unwrap();
             jar.iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
                 .join("; ")
         };
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let r = self
-            .client
-            .post(url)
-            .header(COOKIE, cookies)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        self.keep(Response::read(r).await)
+        if !cookies.is_empty() {
+            req = req.header(COOKIE, cookies);
+        }
+        self.keep(Response::read(req.send().await.unwrap()).await)
     }
 
     fn keep(&self, response: Response) -> Response {
