@@ -6,7 +6,8 @@
 #
 # Seeds N synthetic tickets with `ticketbooth seed` (kept between runs: a database or data dir
 # named after N is reused when it already holds them), starts a release server, then runs each
-# tool for $DURATION seconds (default 20). Needs wrk and, for Postgres, pgbench (Debian).
+# tool for $DURATION seconds (default 20), then each query of the mix alone for $EACH seconds
+# (default 5) for its own p99. Needs wrk and, for Postgres, pgbench (Debian).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BACKEND=${1:-postgres}
@@ -100,6 +101,27 @@ p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 print(f"HTTP (wrk, 16 connections): {rps:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms" + (f", {errors.group(1)} non-2xx!" if errors else ""))
 PY
+
+# Each query of the mix alone, for its own latency ($EACH seconds each, default 5; 0 skips).
+EACH=${EACH:-5}
+if [ "$EACH" != 0 ]; then
+  for entry in "${MIX[@]}"; do
+    path="/api/v1/${entry%% *}?${entry#* }"
+    wrk -t2 -c"$CLIENTS" -d"${EACH}s" --latency "http://127.0.0.1:$PORT$path" > "$WORK/one.txt"
+    python3 - "$WORK/one.txt" "$path" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+def ms(v):
+    n, unit = re.match(r"([\d.]+)(\w+)", v).groups()
+    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+path = sys.argv[2] if len(sys.argv[2]) < 90 else sys.argv[2][:87] + "..."
+print(f"  {rps:6.0f} req/s  p99 {p99:7.2f} ms  {path}" + (" NON-2xx!" if errors else ""))
+PY
+  done
+fi
 
 if [ "$BACKEND" = postgres ]; then
   i=0

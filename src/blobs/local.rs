@@ -1,26 +1,36 @@
-//! The local filesystem store's specifics: a durable root, fsync on every object, the
-//! multipart staging files (`objects/<uuid>#<n>`) that object_store's list hides, and
-//! streaming a file's bytes in large reads. The durability argument is in the parent's doc.
+//! The local filesystem store's specifics: a durable root; its own writer (one thread per
+//! upload that hashes and writes each chunk while it is in cache, starts writeback as it goes
+//! and syncs, renames and syncs the directory at the end); the staging files
+//! (`objects/<uuid>#1`) that object_store's list hides; and serving a file's bytes from
+//! memory-mapped windows. The durability argument is in the parent's doc.
 
 use std::fs::File;
+use std::io::Write;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
-use std::path::Path as FsPath;
+use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use object_store::local::LocalFileSystem;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::{BlobResult, BlobStore, OBJECT_PREFIX, StoredObject};
 
-/// Part size for the local filesystem, which has no minimum part size. Small parts are written
-/// while still in the CPU cache: with 8 MiB parts the kernel's copy into the page cache took
-/// 62% of the server's CPU samples during a 1 GiB upload, with 1 MiB parts under 10%.
+/// Part size of the in-memory store (tests), which has no minimum part size.
 pub(super) const LOCAL_PART_BYTES: usize = 1 << 20;
-/// Read size when streaming a local file to a client.
-const READ_CHUNK_BYTES: u64 = 256 << 10;
+/// Chunks queued to a local writer's thread. A chunk is what the request body delivered (at
+/// most hyper's read buffer, a few hundred KiB), so this bounds an upload's buffers.
+const QUEUED_CHUNKS: usize = 16;
+/// Writeback of what the writer wrote is started every this many bytes, so the disk works
+/// while the body streams and the final fsync finds little left (it waited 0.5 s for a 1 GiB
+/// upload's dirty pages before).
+const WRITEBACK_BYTES: u64 = 8 << 20;
+/// The size of each memory-mapped window a local download is served from.
+const MAP_WINDOW_BYTES: u64 = 4 << 20;
 
 /// The store for `file://<dir>`: `dir` must be absolute; it is created durably.
 pub(super) fn open(url: &str, dir: &str) -> anyhow::Result<BlobStore> {
@@ -33,6 +43,178 @@ pub(super) fn open(url: &str, dir: &str) -> anyhow::Result<BlobStore> {
         local_root: Some(dir.to_owned()),
         ..BlobStore::new(Arc::new(local), LOCAL_PART_BYTES)
     })
+}
+
+/// An upload being written to `objects/<uuid>#1`. A thread of its own hashes each chunk and
+/// writes it while it is still in that core's cache (hashed on one thread and written on
+/// another, each chunk was read from memory twice); see BENCHMARKS.md, issue 18.
+pub(super) struct LocalWriter {
+    chunks: Option<mpsc::Sender<Bytes>>,
+    thread: Option<JoinHandle<std::io::Result<(File, Sha256)>>>,
+    staging: PathBuf,
+    target: PathBuf,
+}
+
+impl LocalWriter {
+    /// Creates the staging file for `key` (its directory durably, the file exclusively).
+    pub(super) async fn create(root: &FsPath, key: &str) -> BlobResult<Self> {
+        let target = root.join(key);
+        let staging = PathBuf::from(format!("{}#1", target.display()));
+        let path = staging.clone();
+        let file = blocking(move || {
+            if let Some(dir) = path.parent().filter(|dir| !dir.is_dir()) {
+                create_dir_durably(dir)?;
+            }
+            File::options().write(true).create_new(true).open(&path)
+        })
+        .await?;
+        let (chunks, rx) = mpsc::channel(QUEUED_CHUNKS);
+        let thread = tokio::task::spawn_blocking(move || write_chunks(file, rx));
+        Ok(Self {
+            chunks: Some(chunks),
+            thread: Some(thread),
+            staging,
+            target,
+        })
+    }
+
+    pub(super) async fn write(&mut self, data: Bytes) -> BlobResult<()> {
+        let Some(chunks) = &self.chunks else {
+            return Err(generic_error("write after finish".into()));
+        };
+        if chunks.send(data).await.is_ok() {
+            return Ok(());
+        }
+        // The thread stopped early: only an I/O error does that.
+        match self.stop().await {
+            Err(e) => Err(e),
+            Ok(_) => Err(generic_error("the blob writer stopped".into())),
+        }
+    }
+
+    /// Waits for the writes, then fsyncs the file, renames it into place and fsyncs the
+    /// directory. Returns the hex sha256 of everything written.
+    pub(super) async fn finish(mut self) -> BlobResult<String> {
+        let (file, hasher) = self.stop().await?;
+        let (staging, target) = (self.staging.clone(), self.target.clone());
+        let done = blocking(move || {
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(&staging, &target)?;
+            match target.parent() {
+                Some(dir) => File::open(dir)?.sync_all(),
+                None => Ok(()),
+            }
+        })
+        .await;
+        if let Err(e) = done {
+            self.remove_staging().await;
+            return Err(e);
+        }
+        self.staging = PathBuf::new();
+        Ok(hex::encode(hasher.finalize()))
+    }
+
+    /// Stops writing and removes the staging file.
+    pub(super) async fn abort(mut self) {
+        let _ = self.stop().await;
+        self.remove_staging().await;
+    }
+
+    /// Closes the queue and waits for the thread: the file and hash, or its error.
+    async fn stop(&mut self) -> BlobResult<(File, Sha256)> {
+        drop(self.chunks.take());
+        match self.thread.take() {
+            Some(thread) => thread
+                .await
+                .map_err(|e| generic_error(e.into()))?
+                .map_err(|e| generic_error(e.into())),
+            None => Err(generic_error("the blob writer already stopped".into())),
+        }
+    }
+
+    async fn remove_staging(&mut self) {
+        let path = std::mem::take(&mut self.staging);
+        if path.as_os_str().is_empty() {
+            return;
+        }
+        if let Err(e) = blocking(move || remove_if_present(&path)).await {
+            tracing::warn!(error = %e, "could not remove a staging file");
+        }
+    }
+}
+
+impl Drop for LocalWriter {
+    /// Dropped unfinished (a failed or cancelled upload): stop the thread, remove the file.
+    fn drop(&mut self) {
+        drop(self.chunks.take());
+        let thread = self.thread.take();
+        let path = std::mem::take(&mut self.staging);
+        if path.as_os_str().is_empty() {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Some(thread) = thread {
+                    let _ = thread.await;
+                }
+                let _ = blocking(move || remove_if_present(&path)).await;
+            });
+        }
+    }
+}
+
+/// The writer thread: hash, write, and start writeback every [`WRITEBACK_BYTES`].
+fn write_chunks(file: File, mut chunks: mpsc::Receiver<Bytes>) -> std::io::Result<(File, Sha256)> {
+    let mut hasher = Sha256::new();
+    let mut out = &file;
+    let (mut written, mut flushed) = (0u64, 0u64);
+    while let Some(chunk) = chunks.blocking_recv() {
+        hasher.update(&chunk);
+        out.write_all(&chunk)?;
+        written += chunk.len() as u64;
+        if written - flushed >= WRITEBACK_BYTES {
+            start_writeback(&file, flushed, written - flushed);
+            flushed = written;
+        }
+    }
+    Ok((file, hasher))
+}
+
+/// Asks the kernel to start writing a range back to disk, without waiting for it. Advisory:
+/// the final fsync is what makes the file durable, so a failure here changes nothing.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain syscall on an open descriptor; no memory is passed.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
+
+fn remove_if_present(path: &FsPath) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Runs blocking file work on tokio's blocking pool, as a store error.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> BlobResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| generic_error(e.into()))?
+        .map_err(|e| generic_error(e.into()))
 }
 
 /// Creates `dir` and any missing parents, and fsyncs each new entry's directory (up to the
@@ -63,18 +245,13 @@ pub(super) fn create_dir_durably(dir: &FsPath) -> std::io::Result<()> {
 /// thread, as a stream (one error item if the walk fails).
 pub(super) fn list_staging(root: &FsPath) -> BoxStream<'static, BlobResult<StoredObject>> {
     let root = root.to_owned();
-    futures_util::stream::once(async move {
-        tokio::task::spawn_blocking(move || staging_files(&root))
-            .await
-            .map_err(|e| generic_error(e.into()))?
-            .map_err(|e| generic_error(e.into()))
-    })
-    .map(|found| match found {
-        Ok(files) => futures_util::stream::iter(files.into_iter().map(Ok)).left_stream(),
-        Err(e) => futures_util::stream::iter([Err(e)]).right_stream(),
-    })
-    .flatten()
-    .boxed()
+    futures_util::stream::once(async move { blocking(move || staging_files(&root)).await })
+        .map(|found| match found {
+            Ok(files) => futures_util::stream::iter(files.into_iter().map(Ok)).left_stream(),
+            Err(e) => futures_util::stream::iter([Err(e)]).right_stream(),
+        })
+        .flatten()
+        .boxed()
 }
 
 /// object_store's local staging files under `root/objects`: names ending in `#<digits>`.
@@ -114,17 +291,18 @@ fn staging_files(root: &FsPath) -> std::io::Result<Vec<StoredObject>> {
 /// Removes a staging file by path (the store's API cannot name it); a missing one is fine.
 pub(super) async fn remove_staging(root: &FsPath, key: &str) -> BlobResult<()> {
     let path = root.join(key);
-    tokio::task::spawn_blocking(move || match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    })
-    .await
-    .map_err(|e| generic_error(e.into()))?
-    .map_err(|e| generic_error(e.into()))
+    blocking(move || remove_if_present(&path)).await
 }
 
-/// Streams a byte range of a local file. object_store's own local stream reads 8 KiB per
-/// blocking task; reading 256 KiB per task made downloads several times faster here.
+/// Streams a byte range of a local file as memory-mapped windows handed to hyper as `Bytes`,
+/// so the only copy is the kernel's from the page cache into the socket. With 256 KiB reads
+/// into a zeroed buffer the server spent 2.7x nginx's `sendfile` CPU per GiB served; the
+/// figures are in BENCHMARKS.md (issue 18). At most a window or two is mapped at once (hyper
+/// asks for the next chunk once the last is written), so memory stays flat whatever the size.
+///
+/// Mapping is safe here because a blob is never modified once it is complete: uploads write
+/// staging files and rename them into place, and removal unlinks (the mapped inode lives on).
+/// Truncation, the one thing that could fault a mapped read, never happens to an object.
 pub(super) fn read_file(file: File, range: Range<u64>) -> BoxStream<'static, BlobResult<Bytes>> {
     let file = Arc::new(file);
     futures_util::stream::try_unfold(range, move |range| {
@@ -133,20 +311,27 @@ pub(super) fn read_file(file: File, range: Range<u64>) -> BoxStream<'static, Blo
             if range.start >= range.end {
                 return Ok(None);
             }
-            let len = (range.end - range.start).min(READ_CHUNK_BYTES) as usize;
+            let len = (range.end - range.start).min(MAP_WINDOW_BYTES) as usize;
             let offset = range.start;
-            let chunk = tokio::task::spawn_blocking(move || {
-                let mut buf = vec![0; len];
-                file.read_exact_at(&mut buf, offset)
-                    .map(|()| Bytes::from(buf))
-            })
-            .await
-            .map_err(|e| generic_error(e.into()))?
-            .map_err(|e| generic_error(e.into()))?;
-            Ok(Some((chunk, offset + len as u64..range.end)))
+            let window = blocking(move || map_window(&file, offset, len)).await?;
+            Ok(Some((window, offset + len as u64..range.end)))
         }
     })
     .boxed()
+}
+
+/// `len` bytes of `file` from `offset`, mapped read-only and faulted in up front (on this
+/// blocking thread rather than page by page inside the socket write).
+fn map_window(file: &File, offset: u64, len: usize) -> std::io::Result<Bytes> {
+    // SAFETY: the file is a complete blob, never written or truncated again (see read_file).
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(offset)
+            .len(len)
+            .populate()
+            .map(file)?
+    };
+    Ok(Bytes::from_owner(map))
 }
 
 fn generic_error(source: Box<dyn std::error::Error + Send + Sync>) -> object_store::Error {

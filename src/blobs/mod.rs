@@ -6,14 +6,14 @@
 //! the first object. Every object an upload writes is removed again unless it is kept, whether
 //! the upload fails, is rejected or is cancelled by a client disconnect.
 //!
-//! Crash safety on the local store (object_store 0.14's `local.rs`, with `with_fsync(true)`):
-//! a multipart upload writes a staging file `objects/<uuid>#<n>`; completing it calls
-//! `sync_all` on the file, closes it, renames it to `objects/<uuid>` and fsyncs that directory
-//! (`finish_staged_rename`), and creating `objects/` fsyncs it and the blob root
-//! (`create_parent_dirs`). `BlobWriter::finish` returns only after all of that, and the pipeline
+//! Crash safety on the local store (`local.rs`'s writer): an upload writes a staging file
+//! `objects/<uuid>#1`, creating `objects/` durably (it and the blob root fsynced) if missing;
+//! finishing it calls `sync_all` on the file, closes it, renames it to `objects/<uuid>` and
+//! fsyncs that directory, as object_store's own local multipart upload does with
+//! `with_fsync(true)`. `BlobWriter::finish` returns only after all of that, and the pipeline
 //! commits the index row only after `finish` returns, so a committed row never points at bytes
-//! that a crash can take back. What object_store does not cover is the blob root itself (and
-//! the data dir above it), which `local.rs` creates: `create_dir_durably` fsyncs those entries.
+//! that a crash can take back. The blob root itself (and the data dir above it) is created by
+//! `create_dir_durably`, which fsyncs those entries. Deletes go through object_store.
 //! A crash between `finish` and the commit leaves a complete object that no row references,
 //! and a crash mid-body leaves a staging file: `crate::ops::integrity` sweeps both after a grace
 //! period.
@@ -42,6 +42,7 @@ use object_store::path::Path;
 use object_store::{
     GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, WriteMultipart,
 };
+use sha2::{Digest, Sha256};
 
 /// Parts in flight per upload; with the part being filled this bounds an upload's buffers.
 const PARTS_IN_FLIGHT: usize = 2;
@@ -116,14 +117,26 @@ impl BlobStore {
         // Registered before anything exists in the store, so a sweep that lists the object
         // (or its staging file) also sees it in flight, until it is committed or deleted.
         let claim = InFlightKey::claim(&self.in_flight, &key);
-        let upload = counted(
-            "begin",
-            self.store.put_multipart(&Path::from(key.as_str())).await,
-        )?;
+        let sink = match &self.local_root {
+            Some(root) => Sink::Local(counted(
+                "begin",
+                local::LocalWriter::create(root, &key).await,
+            )?),
+            None => {
+                let upload = counted(
+                    "begin",
+                    self.store.put_multipart(&Path::from(key.as_str())).await,
+                )?;
+                Sink::Multipart {
+                    upload: WriteMultipart::new_with_chunk_size(upload, self.part_bytes),
+                    hasher: HashingThread::start(),
+                }
+            }
+        };
         Ok(BlobWriter {
             key,
             store: self.store.clone(),
-            upload: Some(WriteMultipart::new_with_chunk_size(upload, self.part_bytes)),
+            sink: Some(sink),
             claim: Some(claim),
         })
     }
@@ -244,36 +257,56 @@ fn counted<T>(op: &'static str, result: BlobResult<T>) -> BlobResult<T> {
     result
 }
 
-/// An object being written. Dropped before [`BlobWriter::finish`], it aborts the upload.
+/// An object being written, and hashed as it is written. Dropped before
+/// [`BlobWriter::finish`], it aborts the upload.
 pub struct BlobWriter {
     key: String,
     store: Arc<dyn ObjectStore>,
-    upload: Option<WriteMultipart>,
+    sink: Option<Sink>,
     claim: Option<InFlightKey>,
+}
+
+/// Where a writer's bytes go: the local store's own writer, or object_store's multipart
+/// upload (S3, memory) with sha256 on a thread beside it.
+enum Sink {
+    Local(local::LocalWriter),
+    Multipart {
+        upload: WriteMultipart,
+        hasher: HashingThread,
+    },
 }
 
 impl BlobWriter {
     pub async fn write(&mut self, data: Bytes) -> BlobResult<()> {
-        let upload = self
-            .upload
-            .as_mut()
-            .ok_or(object_store::Error::NotImplemented {
+        match &mut self.sink {
+            Some(Sink::Local(writer)) => counted("write", writer.write(data).await),
+            Some(Sink::Multipart { upload, hasher }) => {
+                hasher.update(data.clone()).await?;
+                // Back-pressure: wait for a part slot, so memory stays bounded whatever the size.
+                counted("write", upload.wait_for_capacity(PARTS_IN_FLIGHT).await)?;
+                upload.put(data);
+                Ok(())
+            }
+            None => Err(object_store::Error::NotImplemented {
                 operation: "write after finish".into(),
                 implementer: "BlobWriter".into(),
-            })?;
-        // Back-pressure: wait for a part slot, so memory stays bounded whatever the file size.
-        counted("write", upload.wait_for_capacity(PARTS_IN_FLIGHT).await)?;
-        upload.put(data);
-        Ok(())
+            }),
+        }
     }
 
     /// Completes the object. It is deleted again when the returned guard drops, unless kept.
     pub async fn finish(mut self) -> BlobResult<WrittenBlob> {
-        if let Some(upload) = self.upload.take() {
-            counted("finish", upload.finish().await)?;
-        }
+        let sha256 = match self.sink.take() {
+            Some(Sink::Local(writer)) => counted("finish", writer.finish().await)?,
+            Some(Sink::Multipart { upload, hasher }) => {
+                counted("finish", upload.finish().await)?;
+                hasher.finish().await?
+            }
+            None => String::new(),
+        };
         Ok(WrittenBlob {
             key: std::mem::take(&mut self.key),
+            sha256,
             store: self.store.clone(),
             kept: false,
             _claim: self.claim.take(),
@@ -282,17 +315,22 @@ impl BlobWriter {
 
     /// Abandons the upload and waits until its parts are gone.
     pub async fn abort(mut self) {
-        if let Some(upload) = self.upload.take()
-            && let Err(e) = upload.abort().await
-        {
-            tracing::warn!(error = %e, key = %self.key, "could not abort blob upload");
+        match self.sink.take() {
+            Some(Sink::Local(writer)) => writer.abort().await,
+            Some(Sink::Multipart { upload, .. }) => {
+                if let Err(e) = upload.abort().await {
+                    tracing::warn!(error = %e, key = %self.key, "could not abort blob upload");
+                }
+            }
+            None => {}
         }
     }
 }
 
 impl Drop for BlobWriter {
     fn drop(&mut self) {
-        if let Some(upload) = self.upload.take()
+        // A local writer cleans up after itself when dropped.
+        if let Some(Sink::Multipart { upload, .. }) = self.sink.take()
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
             rt.spawn(async move {
@@ -302,10 +340,51 @@ impl Drop for BlobWriter {
     }
 }
 
+/// sha256 on its own thread beside an object_store upload, so hashing overlaps the upload.
+/// Chunks are shared `Bytes` (no copy); the bounded channel keeps memory flat.
+struct HashingThread {
+    chunks: tokio::sync::mpsc::Sender<Bytes>,
+    digest: tokio::task::JoinHandle<String>,
+}
+
+impl HashingThread {
+    fn start() -> Self {
+        let (chunks, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+        let digest = tokio::task::spawn_blocking(move || {
+            let mut hasher = Sha256::new();
+            while let Some(chunk) = rx.blocking_recv() {
+                hasher.update(&chunk);
+            }
+            hex::encode(hasher.finalize())
+        });
+        Self { chunks, digest }
+    }
+
+    async fn update(&mut self, chunk: Bytes) -> BlobResult<()> {
+        self.chunks
+            .send(chunk)
+            .await
+            .map_err(|_| internal("the hashing thread stopped"))
+    }
+
+    async fn finish(self) -> BlobResult<String> {
+        drop(self.chunks);
+        self.digest.await.map_err(|e| internal(&e.to_string()))
+    }
+}
+
+fn internal(message: &str) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "BlobWriter",
+        source: message.to_owned().into(),
+    }
+}
+
 /// A complete object that no index row points to yet. Dropped without [`WrittenBlob::keep`],
 /// it deletes the object, so a failed or cancelled upload leaves nothing behind.
 pub struct WrittenBlob {
     key: String,
+    sha256: String,
     store: Arc<dyn ObjectStore>,
     kept: bool,
     /// Held until the row is committed (`keep`) or the object deleted: until then a sweep
@@ -316,6 +395,11 @@ pub struct WrittenBlob {
 impl WrittenBlob {
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// Hex sha256 of the object's bytes, computed as they were written.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
     }
 
     /// The index now references this object (its row is committed): never delete it here.

@@ -27,6 +27,7 @@ const POSTGRES: &[Source] = &[
     migration!("postgres", "0006_evidence"),
     migration!("postgres", "0007_masks"),
     migration!("postgres", "0008_accounts"),
+    migration!("postgres", "0009_sparsity_bands"),
 ];
 const SQLITE: &[Source] = &[
     migration!("sqlite", "0001_init"),
@@ -37,6 +38,7 @@ const SQLITE: &[Source] = &[
     migration!("sqlite", "0006_evidence"),
     migration!("sqlite", "0007_masks"),
     migration!("sqlite", "0008_accounts"),
+    migration!("sqlite", "0009_sparsity_bands"),
 ];
 
 fn migrator(sources: &[Source]) -> Migrator {

@@ -2,7 +2,6 @@
 //! once through the inspector, sha256 and the blob writer together; nothing is indexed until
 //! everything is valid, and any failure removes what this upload wrote.
 
-use bytes::Bytes;
 use chrono::Utc;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -174,7 +173,8 @@ pub async fn ingest(
     }
 }
 
-/// Streams the file part through the inspector, sha256 and the blob writer in one pass.
+/// Streams the file part through the inspector and the blob writer (which hashes it) in one
+/// pass.
 async fn receive_file(
     index: &dyn Index,
     blobs: &BlobStore,
@@ -186,7 +186,6 @@ async fn receive_file(
     let _in_flight = crate::metrics::InFlight::upload();
     let mut writer = blobs.begin().await.map_err(storage)?;
     let mut inspector = Inspector::default();
-    let mut hasher = ParallelSha256::start();
     let streamed: IngestResult<()> = async {
         let mut checked_early = false;
         while let Some(chunk) = field.chunk().await? {
@@ -210,7 +209,6 @@ async fn receive_file(
                 }
             }
             metrics::counter!(crate::metrics::UPLOAD_BYTES).increment(chunk.len() as u64);
-            hasher.update(chunk.clone()).await?;
             writer.write(chunk).await.map_err(storage)?;
         }
         Ok(())
@@ -230,44 +228,9 @@ async fn receive_file(
     let blob = writer.finish().await.map_err(storage)?;
     Ok(ReceivedFile {
         inspection,
-        sha256: hasher.finish().await?,
+        sha256: blob.sha256().to_owned(),
         blob,
     })
-}
-
-/// sha256 on its own thread, so hashing overlaps parsing, counting and writing instead of
-/// adding to them. Chunks are shared `Bytes` (no copy); the bounded channel keeps memory flat.
-struct ParallelSha256 {
-    chunks: tokio::sync::mpsc::Sender<Bytes>,
-    digest: tokio::task::JoinHandle<String>,
-}
-
-impl ParallelSha256 {
-    fn start() -> Self {
-        let (chunks, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
-        let digest = tokio::task::spawn_blocking(move || {
-            let mut hasher = Sha256::new();
-            while let Some(chunk) = rx.blocking_recv() {
-                hasher.update(&chunk);
-            }
-            hex::encode(hasher.finalize())
-        });
-        Self { chunks, digest }
-    }
-
-    async fn update(&mut self, chunk: Bytes) -> IngestResult<()> {
-        self.chunks
-            .send(chunk)
-            .await
-            .map_err(|_| IngestError::Internal("the hashing thread stopped".into()))
-    }
-
-    async fn finish(self) -> IngestResult<String> {
-        drop(self.chunks);
-        self.digest
-            .await
-            .map_err(|e| IngestError::Internal(e.into()))
-    }
 }
 
 /// Renders a description once, when it is written, on a blocking thread (markdown and the

@@ -290,6 +290,57 @@ conformance! {
         assert_eq!(srv.get(&format!("/tickets?task=image-classification&sort=accuracy&limit=7&cursor={cursor}")).await.status, 200, "the limit may change");
     }
 
+    async fn sparsity_bounds_sorted_by_accuracy_page_like_the_plain_order(srv) {
+        // "At least X sparse, most accurate first" within a task is answered band by band
+        // (src/index/sql.rs); its pages must be exactly the plain accuracy order, filtered.
+        for i in 0..16 {
+            let acc = [0.5, 0.9, 0.7, 0.9, 0.6, 0.8, 0.9, 0.55, 0.65, 0.75, 0.85, 0.95, 0.9, 0.7, 0.6, 0.99][i];
+            let keep = [1, 2, 4, 8, 16, 2, 4, 8, 16, 2, 4, 8, 16, 16, 1, 4][i];
+            let dataset = if i % 3 == 0 { "mnist" } else { "cifar10" };
+            put(&srv, &srv.token, meta(&format!("b{i}"), "image-classification", dataset, "resnet20", "imp", acc), keep).await;
+        }
+        let all = get(&srv, "/tickets?task=image-classification&sort=accuracy&limit=100").await;
+        let all: Vec<(String, String, f64)> = all["items"].as_array().unwrap().iter()
+            .map(|t| (t["name"].as_str().unwrap().to_owned(), t["dataset"].as_str().unwrap().to_owned(), t["sparsity"].as_f64().unwrap()))
+            .collect();
+        assert_eq!(all.len(), 16);
+        for (bounds, low, high) in [
+            ("min_sparsity=0.9", 0.9, 1.0),
+            ("min_sparsity=0.75", 0.75, 1.0),
+            ("min_sparsity=0.5&max_sparsity=0.875", 0.5, 0.875),
+            ("max_sparsity=0.5", 0.0, 0.5),
+            ("min_sparsity=0.76", 0.76, 1.0),
+        ] {
+            for dataset in [None, Some("cifar10")] {
+                for order in ["desc", "asc"] {
+                    let mut expected: Vec<String> = all.iter()
+                        .filter(|(_, d, s)| *s >= low && *s <= high && dataset.is_none_or(|want| d == want))
+                        .map(|(n, _, _)| n.clone())
+                        .collect();
+                    if order == "asc" {
+                        expected.reverse();
+                    }
+                    let base = format!(
+                        "/tickets?task=image-classification{}&{bounds}&sort=accuracy&order={order}&limit=2",
+                        dataset.map(|d| format!("&dataset={d}")).unwrap_or_default()
+                    );
+                    let (mut seen, mut path) = (Vec::new(), base.clone());
+                    loop {
+                        let page = get(&srv, &path).await;
+                        seen.extend(page["items"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()));
+                        match page["next_cursor"].as_str() {
+                            Some(c) => path = format!("{base}&cursor={c}"),
+                            None => break,
+                        }
+                        assert!(seen.len() <= 16, "{base}: pagination does not end");
+                    }
+                    assert!(!expected.is_empty(), "{base}: the case tests something");
+                    assert_eq!(seen, expected, "{base}");
+                }
+            }
+        }
+    }
+
     async fn facets_and_tasks_count_what_search_finds(srv) {
         catalogue(&srv).await;
         let all = get(&srv, "/facets").await;
