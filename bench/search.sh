@@ -52,7 +52,7 @@ case "$BACKEND" in
 esac
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-RUST_LOG=warn "$BIN" serve --read-rate off --upload-rate off --data-dir "$DATA_DIR" --database-url "$DB_URL" --listen "127.0.0.1:$PORT" &
+RUST_LOG=warn "$BIN" serve --read-rate off --upload-rate off --dump-interval off --data-dir "$DATA_DIR" --database-url "$DB_URL" --listen "127.0.0.1:$PORT" &
 SERVER=$!
 for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 

@@ -61,26 +61,24 @@ macro_rules! impl_catalog {
 
             async fn facets(&self, filter: &TicketFilter) -> IndexResult<Facets> {
                 let mut out = Facets::default();
-                for facet in sql::Facet::ALL {
-                    let sql = sql::facet_sql(facet, filter, $text);
-                    let rows: Vec<(String, i64)> =
-                        $crate::index::rows::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql.text)), sql.args)
-                            .fetch_all(&self.pool)
-                            .await
-                            .map_err(IndexError::from_sqlx)?;
-                    let counts = rows
-                        .into_iter()
-                        .map(|(value, count)| FacetCount { value, count: count.max(0) as u64 })
-                        .collect();
-                    match facet {
-                        sql::Facet::Task => out.task = counts,
-                        sql::Facet::Dataset => out.dataset = counts,
-                        sql::Facet::Architecture => out.architecture = counts,
-                        sql::Facet::PruningMethod => out.pruning_method = counts,
-                        sql::Facet::Tag => out.tag = counts,
-                        sql::Facet::Verdict => out.verdict = counts,
-                        sql::Facet::Structure => out.structure = counts,
-                    }
+                let sql = sql::facets_sql(filter, $text);
+                let rows: Vec<(i64, String, i64)> =
+                    $crate::index::rows::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql.text)), sql.args)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(IndexError::from_sqlx)?;
+                for (facet, value, count) in rows {
+                    let counts = match sql::Facet::ALL.get(facet as usize) {
+                        Some(sql::Facet::Task) => &mut out.task,
+                        Some(sql::Facet::Dataset) => &mut out.dataset,
+                        Some(sql::Facet::Architecture) => &mut out.architecture,
+                        Some(sql::Facet::PruningMethod) => &mut out.pruning_method,
+                        Some(sql::Facet::Tag) => &mut out.tag,
+                        Some(sql::Facet::Verdict) => &mut out.verdict,
+                        Some(sql::Facet::Structure) => &mut out.structure,
+                        None => continue,
+                    };
+                    counts.push(FacetCount { value, count: count.max(0) as u64 });
                 }
                 Ok(out)
             }

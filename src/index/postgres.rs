@@ -36,11 +36,26 @@ impl PgIndex {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
+            // A connection idle for a while is pinged before use (the database may have
+            // restarted since); a busy one is not: sqlx's default pings before every acquire,
+            // a round trip per query that cost a fifth of the search rate (BENCHMARKS.md).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_WHEN_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         Ok(Self { pool })
     }
 }
+
+/// How long a pooled connection may sit idle before it is pinged on its next use.
+const PING_WHEN_IDLE: Duration = Duration::from_secs(1);
 
 impl super::HasDb for PgIndex {
     type Db = sqlx::Postgres;

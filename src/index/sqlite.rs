@@ -23,6 +23,8 @@ impl SqliteIndex {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
+            // An embedded file has no server that could have gone away: no ping per acquire.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         super::migrations::sqlite().run(&pool).await?;
