@@ -22,9 +22,11 @@ use super::{BlobResult, BlobStore, OBJECT_PREFIX, StoredObject};
 
 /// Part size of the in-memory store (tests), which has no minimum part size.
 pub(super) const LOCAL_PART_BYTES: usize = 1 << 20;
-/// Chunks queued to a local writer's thread. A chunk is what the request body delivered (at
-/// most hyper's read buffer, a few hundred KiB), so this bounds an upload's buffers.
-const QUEUED_CHUNKS: usize = 16;
+/// Chunks are handed to a local writer's thread in batches of about this many bytes: one
+/// wake-up of the thread per batch rather than per chunk (hyper delivers a few hundred KiB).
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches queued to the thread; with the one being gathered this bounds an upload's buffers.
+const QUEUED_BATCHES: usize = 4;
 /// Writeback of what the writer wrote is started every this many bytes, so the disk works
 /// while the body streams and the final fsync finds little left (it waited 0.5 s for a 1 GiB
 /// upload's dirty pages before).
@@ -49,7 +51,9 @@ pub(super) fn open(url: &str, dir: &str) -> anyhow::Result<BlobStore> {
 /// writes it while it is still in that core's cache (hashed on one thread and written on
 /// another, each chunk was read from memory twice); see BENCHMARKS.md, issue 18.
 pub(super) struct LocalWriter {
-    chunks: Option<mpsc::Sender<Bytes>>,
+    chunks: Option<mpsc::Sender<Vec<Bytes>>>,
+    batch: Vec<Bytes>,
+    batch_bytes: usize,
     thread: Option<JoinHandle<std::io::Result<(File, Sha256)>>>,
     staging: PathBuf,
     target: PathBuf,
@@ -68,10 +72,12 @@ impl LocalWriter {
             File::options().write(true).create_new(true).open(&path)
         })
         .await?;
-        let (chunks, rx) = mpsc::channel(QUEUED_CHUNKS);
+        let (chunks, rx) = mpsc::channel(QUEUED_BATCHES);
         let thread = tokio::task::spawn_blocking(move || write_chunks(file, rx));
         Ok(Self {
             chunks: Some(chunks),
+            batch: Vec::new(),
+            batch_bytes: 0,
             thread: Some(thread),
             staging,
             target,
@@ -82,7 +88,13 @@ impl LocalWriter {
         let Some(chunks) = &self.chunks else {
             return Err(generic_error("write after finish".into()));
         };
-        if chunks.send(data).await.is_ok() {
+        self.batch_bytes += data.len();
+        self.batch.push(data);
+        if self.batch_bytes < BATCH_BYTES {
+            return Ok(());
+        }
+        self.batch_bytes = 0;
+        if chunks.send(std::mem::take(&mut self.batch)).await.is_ok() {
             return Ok(());
         }
         // The thread stopped early: only an I/O error does that.
@@ -123,7 +135,12 @@ impl LocalWriter {
 
     /// Closes the queue and waits for the thread: the file and hash, or its error.
     async fn stop(&mut self) -> BlobResult<(File, Sha256)> {
-        drop(self.chunks.take());
+        if let Some(chunks) = self.chunks.take()
+            && !self.batch.is_empty()
+        {
+            // A failed send means the thread stopped; its own error is what is reported.
+            let _ = chunks.send(std::mem::take(&mut self.batch)).await;
+        }
         match self.thread.take() {
             Some(thread) => thread
                 .await
@@ -165,14 +182,19 @@ impl Drop for LocalWriter {
 }
 
 /// The writer thread: hash, write, and start writeback every [`WRITEBACK_BYTES`].
-fn write_chunks(file: File, mut chunks: mpsc::Receiver<Bytes>) -> std::io::Result<(File, Sha256)> {
+fn write_chunks(
+    file: File,
+    mut batches: mpsc::Receiver<Vec<Bytes>>,
+) -> std::io::Result<(File, Sha256)> {
     let mut hasher = Sha256::new();
     let mut out = &file;
     let (mut written, mut flushed) = (0u64, 0u64);
-    while let Some(chunk) = chunks.blocking_recv() {
-        hasher.update(&chunk);
-        out.write_all(&chunk)?;
-        written += chunk.len() as u64;
+    while let Some(batch) = batches.blocking_recv() {
+        for chunk in batch {
+            hasher.update(&chunk);
+            out.write_all(&chunk)?;
+            written += chunk.len() as u64;
+        }
         if written - flushed >= WRITEBACK_BYTES {
             start_writeback(&file, flushed, written - flushed);
             flushed = written;

@@ -67,3 +67,59 @@ async fn staging_files_are_listed_and_uploads_are_in_flight_until_kept() {
             == 1
     );
 }
+
+#[tokio::test]
+async fn writers_hash_what_they_write_and_aborts_leave_nothing() {
+    use sha2::{Digest, Sha256};
+    let tmp = tempfile::tempdir().unwrap();
+    let local = BlobStore::from_url(&format!("file://{}", tmp.path().display())).unwrap();
+    let memory = BlobStore::from_url("memory://").unwrap();
+    // Several batches and writeback ranges, and a tail that is neither.
+    let data: Vec<u8> = (0..(9u32 << 20) + 12345).map(|i| (i % 251) as u8).collect();
+    for blobs in [&local, &memory] {
+        let mut writer = blobs.begin().await.unwrap();
+        for chunk in data.chunks(300 << 10) {
+            writer.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+        }
+        let written = writer.finish().await.unwrap();
+        assert_eq!(written.sha256(), hex::encode(Sha256::digest(&data)));
+        let mut read = Vec::new();
+        let mut stream = blobs.get(written.key(), None).await.unwrap();
+        while let Some(chunk) = stream.next().await {
+            read.extend_from_slice(&chunk.unwrap());
+        }
+        assert!(read == data, "the bytes read back are the bytes written");
+        let mut ranged = Vec::new();
+        let mut stream = blobs
+            .get(written.key(), Some(5..(5 << 20) + 7))
+            .await
+            .unwrap();
+        while let Some(chunk) = stream.next().await {
+            ranged.extend_from_slice(&chunk.unwrap());
+        }
+        assert!(
+            ranged == data[5..(5 << 20) + 7],
+            "a range across map windows"
+        );
+        written.keep();
+
+        let mut aborted = blobs.begin().await.unwrap();
+        aborted
+            .write(Bytes::from(vec![1u8; 3 << 20]))
+            .await
+            .unwrap();
+        aborted.abort().await;
+        assert_eq!(
+            blobs.list_objects().count().await,
+            1,
+            "only the kept object"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(tmp.path().join(OBJECT_PREFIX))
+            .unwrap()
+            .count(),
+        1,
+        "no staging file left on disk"
+    );
+}
