@@ -1,6 +1,6 @@
 //! The local filesystem store's specifics: a durable root; its own writer (one thread per
-//! upload that hashes and writes each chunk while it is in cache, starts writeback as it goes
-//! and syncs, renames and syncs the directory at the end); the staging files
+//! upload that hashes and writes each chunk, starts writeback as it goes, and syncs, renames
+//! and syncs the directory at the end); the staging files
 //! (`objects/<uuid>#1`) that object_store's list hides; and serving a file's bytes from
 //! memory-mapped windows. The durability argument is in the parent's doc.
 
@@ -20,7 +20,8 @@ use tokio::task::JoinHandle;
 
 use super::{BlobResult, BlobStore, OBJECT_PREFIX, StoredObject};
 
-/// Part size of the in-memory store (tests), which has no minimum part size.
+/// Part size of object_store multipart uploads where the store has no minimum (the in-memory
+/// store; the local store uses its own writer below).
 pub(super) const LOCAL_PART_BYTES: usize = 1 << 20;
 /// Chunks are handed to a local writer's thread in batches of about this many bytes: one
 /// wake-up of the thread per batch rather than per chunk (hyper delivers a few hundred KiB).
@@ -47,9 +48,10 @@ pub(super) fn open(url: &str, dir: &str) -> anyhow::Result<BlobStore> {
     })
 }
 
-/// An upload being written to `objects/<uuid>#1`. A thread of its own hashes each chunk and
-/// writes it while it is still in that core's cache (hashed on one thread and written on
-/// another, each chunk was read from memory twice); see BENCHMARKS.md, issue 18.
+/// An upload being written to `objects/<uuid>#1`. A thread of its own hashes and writes, so
+/// both overlap the parsing and counting on the async side, and starts writeback as it goes;
+/// with object_store's multipart writer the final fsync waited ~0.5 s for a 1 GiB upload's
+/// dirty pages (BENCHMARKS.md, issue 18).
 pub(super) struct LocalWriter {
     chunks: Option<mpsc::Sender<Vec<Bytes>>>,
     batch: Vec<Bytes>,
