@@ -88,38 +88,14 @@ for entry in "${MIX[@]}"; do
   curl -fsS -o /dev/null "http://127.0.0.1:$PORT/api/v1/${entry%% *}?${entry#* }"
 done
 
-wrk -t2 -c"$CLIENTS" -d"${DURATION}s" --latency -s "$WORK/mix.lua" "http://127.0.0.1:$PORT" > "$WORK/wrk.txt"
-python3 - "$WORK/wrk.txt" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-def ms(v):
-    n, unit = re.match(r"([\d.]+)(\w+)", v).groups()
-    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = ms(re.search(r"50%\s+(\S+)", text).group(1))
-p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
-errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-print(f"HTTP (wrk, 16 connections): {rps:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms" + (f", {errors.group(1)} non-2xx!" if errors else ""))
-PY
+echo "HTTP (wrk, 16 connections), the mix: $(wrk -t2 -c"$CLIENTS" -d"${DURATION}s" --latency -s "$WORK/mix.lua" "http://127.0.0.1:$PORT" | python3 bench/wrk_summary.py)"
 
 # Each query of the mix alone, for its own latency ($EACH seconds each, default 5; 0 skips).
 EACH=${EACH:-5}
 if [ "$EACH" != 0 ]; then
   for entry in "${MIX[@]}"; do
     path="/api/v1/${entry%% *}?${entry#* }"
-    wrk -t2 -c"$CLIENTS" -d"${EACH}s" --latency "http://127.0.0.1:$PORT$path" > "$WORK/one.txt"
-    python3 - "$WORK/one.txt" "$path" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-def ms(v):
-    n, unit = re.match(r"([\d.]+)(\w+)", v).groups()
-    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
-errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-path = sys.argv[2] if len(sys.argv[2]) < 90 else sys.argv[2][:87] + "..."
-print(f"  {rps:6.0f} req/s  p99 {p99:7.2f} ms  {path}" + (" NON-2xx!" if errors else ""))
-PY
+    echo "  $(wrk -t2 -c"$CLIENTS" -d"${EACH}s" --latency "http://127.0.0.1:$PORT$path" | python3 bench/wrk_summary.py)  ${path:0:90}"
   done
 fi
 
