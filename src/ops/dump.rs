@@ -13,7 +13,6 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::blobs::{BlobStore, BlobWriter};
 use crate::index::{DumpRecord, DynIndex};
@@ -25,11 +24,10 @@ const CHUNK: usize = 1 << 20;
 /// The format's version, in the `meta` line.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// The gzip stream, hashed and sent to the blob store a chunk at a time.
+/// The gzip stream, sent to the blob store (which hashes it) a chunk at a time.
 struct Sink {
     gz: GzEncoder<Vec<u8>>,
     writer: BlobWriter,
-    hash: Sha256,
     size: u64,
 }
 
@@ -45,7 +43,6 @@ impl Sink {
 
     async fn flush(&mut self) -> anyhow::Result<()> {
         let chunk = std::mem::take(self.gz.get_mut());
-        self.hash.update(&chunk);
         self.size += chunk.len() as u64;
         self.writer.write(Bytes::from(chunk)).await?;
         Ok(())
@@ -67,7 +64,6 @@ pub async fn refresh(index: &DynIndex, blobs: &BlobStore) -> anyhow::Result<Dump
     let mut sink = Sink {
         gz: GzEncoder::new(Vec::with_capacity(CHUNK * 2), Compression::default()),
         writer: blobs.begin().await?,
-        hash: Sha256::new(),
         size: 0,
     };
     let meta = json!({
@@ -112,17 +108,15 @@ pub async fn refresh(index: &DynIndex, blobs: &BlobStore) -> anyhow::Result<Dump
     let Sink {
         gz,
         mut writer,
-        mut hash,
         size,
     } = sink;
     let tail = gz.finish()?;
-    hash.update(&tail);
     let size = size + tail.len() as u64;
     writer.write(Bytes::from(tail)).await?;
     let written = writer.finish().await?;
     let record = DumpRecord {
         object_key: written.key().to_owned(),
-        sha256: hex::encode(hash.finalize()),
+        sha256: written.sha256().to_owned(),
         size_bytes: size,
         tickets,
         results,

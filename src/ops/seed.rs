@@ -206,7 +206,7 @@ pub async fn seed(
     writer.write(bytes.clone().into()).await?;
     let blob = writer.finish().await?;
     let object_key = blob.key().to_owned();
-    let sha256 = crate::ingest::pipeline::sha256_hex(&bytes);
+    let sha256 = blob.sha256().to_owned();
     blob.keep();
 
     let mut rng = Rng(seed);
