@@ -14,7 +14,7 @@
 //! - [`SessionStore`] (`sessions.rs`): sign-ins under way, pending sign-ups, browser sessions.
 //!
 //! `rows.rs` holds what the index returns and how a row decodes, `shared.rs` the helpers the
-//! roles share inside a transaction, `sql.rs` the search SQL, `error.rs` how it fails. Postgres
+//! roles share inside a transaction, `sql/` the search SQL, `error.rs` how it fails. Postgres
 //! (`postgres.rs`) and the embedded SQLite (`sqlite.rs`) differ only in how they connect and in
 //! three knobs given to `impl_index!`; both pass the same conformance and contract suites.
 

@@ -292,7 +292,7 @@ conformance! {
 
     async fn sparsity_bounds_sorted_by_accuracy_page_like_the_plain_order(srv) {
         // "At least X sparse, most accurate first" within a task is answered band by band
-        // (src/index/sql.rs); its pages must be exactly the plain accuracy order, filtered.
+        // (src/index/sql/search.rs); its pages must be exactly the plain accuracy order, filtered.
         for i in 0..16 {
             let acc = [0.5, 0.9, 0.7, 0.9, 0.6, 0.8, 0.9, 0.55, 0.65, 0.75, 0.85, 0.95, 0.9, 0.7, 0.6, 0.99][i];
             let keep = [1, 2, 4, 8, 16, 2, 4, 8, 16, 2, 4, 8, 16, 16, 1, 4][i];
