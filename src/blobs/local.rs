@@ -100,7 +100,7 @@ impl LocalWriter {
             return Ok(());
         }
         // The thread stopped early: only an I/O error does that.
-        match self.stop().await {
+        match self.stop(false).await {
             Err(e) => Err(e),
             Ok(_) => Err(generic_error("the blob writer stopped".into())),
         }
@@ -109,7 +109,7 @@ impl LocalWriter {
     /// Waits for the writes, then fsyncs the file, renames it into place and fsyncs the
     /// directory. Returns the hex sha256 of everything written.
     pub(super) async fn finish(mut self) -> BlobResult<String> {
-        let (file, hasher) = self.stop().await?;
+        let (file, hasher) = self.stop(true).await?;
         let (staging, target) = (self.staging.clone(), self.target.clone());
         let done = blocking(move || {
             file.sync_all()?;
@@ -131,17 +131,20 @@ impl LocalWriter {
 
     /// Stops writing and removes the staging file.
     pub(super) async fn abort(mut self) {
-        let _ = self.stop().await;
+        let _ = self.stop(false).await;
         self.remove_staging().await;
     }
 
-    /// Closes the queue and waits for the thread: the file and hash, or its error.
-    async fn stop(&mut self) -> BlobResult<(File, Sha256)> {
+    /// Closes the queue (after handing over the batch being gathered, when finishing) and
+    /// waits for the thread: the file and hash, or its error.
+    async fn stop(&mut self, flush: bool) -> BlobResult<(File, Sha256)> {
+        let batch = std::mem::take(&mut self.batch);
         if let Some(chunks) = self.chunks.take()
-            && !self.batch.is_empty()
+            && flush
+            && !batch.is_empty()
         {
             // A failed send means the thread stopped; its own error is what is reported.
-            let _ = chunks.send(std::mem::take(&mut self.batch)).await;
+            let _ = chunks.send(batch).await;
         }
         match self.thread.take() {
             Some(thread) => thread

@@ -1,5 +1,5 @@
 //! The upload pipeline: multipart parts in, one indexed ticket out. The file part streams
-//! once through the inspector, sha256 and the blob writer together; nothing is indexed until
+//! once through the inspector and the blob writer (which hashes it); nothing is indexed until
 //! everything is valid, and any failure removes what this upload wrote.
 
 use chrono::Utc;
