@@ -30,6 +30,7 @@ median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 rss_kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 reset_peak() { echo 5 > "/proc/$1/clear_refs"; }
 ticks() { local t=0 p; for p in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done; echo $t; }
+user_ticks() { awk '{print $14}' "/proc/$1/stat"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 CLK=$(getconf CLK_TCK)
 
@@ -67,7 +68,7 @@ settle() {
 }
 
 # --- upload ------------------------------------------------------------------------------
-up_ticks=0
+up_ticks=0; up_user=0
 cp_runs=(); up_runs=(); ids=()
 reset_peak "$SERVER"
 for i in $(seq "$RUNS"); do
@@ -80,9 +81,10 @@ for i in $(seq "$RUNS"); do
   meta="{\"name\":\"bench-$i\",\"task\":\"image-classification\",\"dataset\":\"synthetic\",\"architecture\":\"dense-16k\",\"pruning_method\":\"magnitude\",\"accuracy\":0.5}"
   # Same bytes every run: runs 2 and 3 stream, hash and write in full, then drop their copy
   # as a duplicate, so every run does the same work.
-  c0=$(ticks "$SERVER"); t0=$(now)
+  c0=$(ticks "$SERVER"); u0=$(user_ticks "$SERVER"); t0=$(now)
   out=$(curl -sS -f -H "Authorization: Bearer $TOKEN" -F "metadata=$meta" -F "file=@$FILE" "http://127.0.0.1:$PORT/api/v1/tickets")
   t1=$(now); up_ticks=$(( up_ticks + $(ticks "$SERVER") - c0 ))
+  up_user=$(( up_user + $(user_ticks "$SERVER") - u0 ))
   up_runs+=("$(mbps "$BYTES" "$t0" "$t1")")
   ids+=("$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$out")")
 done
@@ -150,12 +152,13 @@ PY
 up=$(median "${up_runs[@]}"); cpm=$(median "${cp_runs[@]}")
 down=$(median "${down_runs[@]}"); ngm=$(median "${ng_runs[@]}")
 per_gib() { python3 -c "print(f'{$1/$CLK/$RUNS/$GIB:.2f}')"; }
-up_cpu=$(per_gib $up_ticks); down_cpu=$(per_gib $down_ticks); ng_cpu=$(per_gib $ng_ticks)
+up_cpu=$(per_gib $up_ticks); up_usr=$(per_gib $up_user); up_sys=$(per_gib $((up_ticks - up_user))); down_cpu=$(per_gib $down_ticks); ng_cpu=$(per_gib $ng_ticks)
 echo "file: $BYTES bytes; $RUNS runs each, median (all runs)"
 echo "upload over loopback   : $up MB/s   (${up_runs[*]})"
 echo "cp + sync baseline     : $cpm MB/s   (${cp_runs[*]})"
 python3 -c "print(f'upload / cp ratio      : {$up/$cpm:.2f}x   (target >= 0.6x)')"
 echo "server CPU per GiB up  : $up_cpu s   (user+sys, all threads; target <= 1.2)"
+echo "  of which user / kernel: $up_usr s / $up_sys s"
 echo "sha256 alone, per GiB  : $SHA_ALONE s   (OpenSSL, reading the file from the page cache)"
 echo "download over loopback : $down MB/s   (${down_runs[*]})"
 echo "nginx sendfile baseline: $ngm MB/s   (${ng_runs[*]})"
