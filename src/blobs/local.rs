@@ -1,11 +1,10 @@
 //! The local filesystem store's specifics: a durable root; its own writer (one thread per
-//! upload that hashes and writes each chunk, starts writeback as it goes, and syncs, renames
-//! and syncs the directory at the end); the staging files
+//! upload that hashes each chunk and writes it through [`FileSink`], and syncs, renames and
+//! syncs the directory at the end); the staging files
 //! (`objects/<uuid>#1`) that object_store's list hides; and serving a file's bytes from
 //! memory-mapped windows. The durability argument is in the parent's doc.
 
 use std::fs::File;
-use std::io::Write;
 use std::ops::Range;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
@@ -18,6 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::file_sink::FileSink;
 use super::{BlobResult, BlobStore, OBJECT_PREFIX, StoredObject};
 
 /// Part size of object_store multipart uploads where the store has no minimum (the in-memory
@@ -28,10 +28,6 @@ pub(super) const LOCAL_PART_BYTES: usize = 1 << 20;
 const BATCH_BYTES: usize = 1 << 20;
 /// Batches queued to the thread; with the one being gathered this bounds an upload's buffers.
 const QUEUED_BATCHES: usize = 4;
-/// Writeback of what the writer wrote is started every this many bytes, so the disk works
-/// while the body streams and the final fsync finds little left (it waited 0.5 s for a 1 GiB
-/// upload's dirty pages before).
-const WRITEBACK_BYTES: u64 = 8 << 20;
 /// The size of each memory-mapped window a local download is served from.
 const MAP_WINDOW_BYTES: u64 = 4 << 20;
 
@@ -49,9 +45,7 @@ pub(super) fn open(url: &str, dir: &str) -> anyhow::Result<BlobStore> {
 }
 
 /// An upload being written to `objects/<uuid>#1`. A thread of its own hashes and writes, so
-/// both overlap the parsing and counting on the async side, and starts writeback as it goes;
-/// with object_store's multipart writer the final fsync waited ~0.5 s for a 1 GiB upload's
-/// dirty pages (BENCHMARKS.md, issue 18).
+/// both overlap the parsing and counting on the async side (BENCHMARKS.md, issue 18).
 pub(super) struct LocalWriter {
     chunks: Option<mpsc::Sender<Vec<Bytes>>>,
     batch: Vec<Bytes>,
@@ -186,46 +180,22 @@ impl Drop for LocalWriter {
     }
 }
 
-/// The writer thread: hash, write, and start writeback every [`WRITEBACK_BYTES`].
+/// The writer thread: hash each chunk and hand it to the file sink (direct I/O where the
+/// filesystem allows it).
 fn write_chunks(
     file: File,
     mut batches: mpsc::Receiver<Vec<Bytes>>,
 ) -> std::io::Result<(File, Sha256)> {
     let mut hasher = Sha256::new();
-    let mut out = &file;
-    let (mut written, mut flushed) = (0u64, 0u64);
+    let mut sink = FileSink::new(file, true);
     while let Some(batch) = batches.blocking_recv() {
         for chunk in batch {
             hasher.update(&chunk);
-            out.write_all(&chunk)?;
-            written += chunk.len() as u64;
-        }
-        if written - flushed >= WRITEBACK_BYTES {
-            start_writeback(&file, flushed, written - flushed);
-            flushed = written;
+            sink.write(&chunk)?;
         }
     }
-    Ok((file, hasher))
+    Ok((sink.finish()?, hasher))
 }
-
-/// Asks the kernel to start writing a range back to disk, without waiting for it. Advisory:
-/// the final fsync is what makes the file durable, so a failure here changes nothing.
-#[cfg(target_os = "linux")]
-fn start_writeback(file: &File, offset: u64, len: u64) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a plain syscall on an open descriptor; no memory is passed.
-    unsafe {
-        libc::sync_file_range(
-            file.as_raw_fd(),
-            offset as libc::off64_t,
-            len as libc::off64_t,
-            libc::SYNC_FILE_RANGE_WRITE,
-        );
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
 fn remove_if_present(path: &FsPath) -> std::io::Result<()> {
     match std::fs::remove_file(path) {

@@ -22,6 +22,7 @@
 //! holds the local filesystem's specifics (fsync, staging files, the walk that finds them) and
 //! `s3.rs` the S3 ones (part size, presigned URLs).
 
+mod file_sink;
 mod local;
 mod s3;
 #[cfg(test)]
