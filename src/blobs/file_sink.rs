@@ -63,8 +63,19 @@ impl Direct {
         let thread = std::thread::Builder::new()
             .name("blob-direct-io".into())
             .spawn(move || {
+                let mut first = true;
                 for buffer in to_write {
-                    (&out).write_all(buffer.filled())?;
+                    match (&out).write_all(buffer.filled()) {
+                        // Some filesystems take the flag but refuse the write itself: write
+                        // through the page cache from here on (the flag is the file's, so the
+                        // sink's last write follows).
+                        Err(e) if first && e.raw_os_error() == Some(libc::EINVAL) => {
+                            set_direct(&out, false)?;
+                            (&out).write_all(buffer.filled())?;
+                        }
+                        written => written?,
+                    }
+                    first = false;
                     // The sink may be gone; then the buffer is freed.
                     let _ = give_back.send(buffer);
                 }
