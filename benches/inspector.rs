@@ -1,11 +1,12 @@
 //! The streaming inspector's throughput beside sha256 of the same bytes (the pipeline runs
-//! both over every upload), and the multipart framing scanner's (it watches every upload body
-//! for part boundaries). Run: `cargo bench --bench inspector`.
+//! both over every upload), and the multipart reader's (every upload body goes through it).
+//! Run: `cargo bench --bench inspector`.
 
+use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sha2::{Digest, Sha256};
 use ticketbooth::domain::inspector::Inspector;
-use ticketbooth::ingest::framing::FramingScanner;
+use ticketbooth::ingest::multipart::{Multipart, PartLimits};
 
 /// A 64 MiB ticket: one F32 weight with every other entry pruned, and a bias.
 fn ticket() -> Vec<u8> {
@@ -58,20 +59,42 @@ fn bench(c: &mut Criterion) {
             })
         },
     );
-    // The whole body as the framing scanner sees it: one file part around the ticket.
+    // The whole body as the multipart reader sees it: one file part around the ticket, in the
+    // request's chunks; the reader hands the file on as slices of them.
     let mut body =
         b"--XyZboundary\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n".to_vec();
     body.extend_from_slice(&bytes);
     body.extend_from_slice(b"\r\n--XyZboundary--\r\n");
+    let body = Bytes::from(body);
+    let chunks: Vec<Bytes> = (0..body.len())
+        .step_by(64 << 10)
+        .map(|at| body.slice(at..body.len().min(at + (64 << 10))))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     group.bench_with_input(
-        BenchmarkId::new("framing-scan", "64KiB-chunks"),
-        &body,
-        |b, body| {
+        BenchmarkId::new("multipart", "64KiB-chunks"),
+        &chunks,
+        |b, chunks| {
             b.iter(|| {
-                let mut scanner = FramingScanner::new("XyZboundary");
-                for chunk in body.chunks(64 << 10) {
-                    scanner.feed(chunk).unwrap();
-                }
+                runtime.block_on(async {
+                    let stream = futures_util::stream::iter(
+                        chunks.iter().cloned().map(Ok::<_, std::io::Error>),
+                    );
+                    let limits = PartLimits {
+                        body: u64::MAX,
+                        parts: vec![("file", u64::MAX)],
+                    };
+                    let mut reader = Multipart::new(stream, "XyZboundary", limits);
+                    reader.next_part().await.unwrap().unwrap();
+                    let mut n = 0;
+                    while let Some(piece) = reader.chunk().await.unwrap() {
+                        n += piece.len();
+                    }
+                    assert!(reader.next_part().await.unwrap().is_none());
+                    n
+                })
             })
         },
     );

@@ -11,7 +11,7 @@ use crate::domain::metadata::InvalidMetadata;
 use crate::domain::search::InvalidParameter;
 use crate::domain::tokens::{Denied, RequestError};
 use crate::index::IndexError;
-use crate::ingest::framing::FramingTooLong;
+use crate::ingest::multipart::MultipartError;
 use crate::ingest::pipeline::IngestError;
 
 /// Stable, machine-readable error codes.
@@ -245,43 +245,26 @@ impl From<IngestError> for ApiError {
 }
 
 /// What a multipart body's own failure means to the client.
-fn multipart(e: multer::Error) -> ApiError {
-    use multer::Error as E;
+fn multipart(e: MultipartError) -> ApiError {
+    use MultipartError as E;
     match e {
-        E::StreamSizeExceeded { limit } => ApiError::new(
-            Code::PayloadTooLarge,
-            format!("the request body is larger than the {limit} byte limit"),
-        ),
-        E::FieldSizeExceeded { limit, field_name } => {
-            let name = field_name.unwrap_or_default();
-            ApiError::with_field(
-                Code::PayloadTooLarge,
-                name.clone(),
-                format!("part '{name}' is larger than its {limit} byte limit"),
-            )
+        E::BodyTooLarge { .. } => ApiError::new(Code::PayloadTooLarge, e.to_string()),
+        E::PartTooLarge { ref name, .. } => {
+            ApiError::with_field(Code::PayloadTooLarge, name.clone(), e.to_string())
         }
-        E::UnknownField { field_name } => {
-            let name = field_name.unwrap_or_default();
-            ApiError::with_field(
-                Code::BadRequest,
-                name.clone(),
-                format!("unexpected part '{name}' (expected 'metadata' and 'file')"),
-            )
+        E::UnknownPart { ref name, .. } => {
+            ApiError::with_field(Code::BadRequest, name.clone(), e.to_string())
         }
-        E::StreamReadFailed(cause) if cause.is::<FramingTooLong>() => {
-            ApiError::new(Code::BadRequest, cause.to_string())
+        E::FramingTooLong(_) | E::Malformed(_) | E::Incomplete => {
+            ApiError::new(Code::BadRequest, e.to_string())
         }
-        E::StreamReadFailed(cause) if went_quiet(&*cause) => ApiError::new(
+        E::Read(cause) if went_quiet(&*cause) => ApiError::new(
             Code::RequestTimeout,
             "the request body stopped arriving (idle timeout); the upload was dropped",
         ),
-        E::StreamReadFailed(_) => ApiError::new(
+        E::Read(_) => ApiError::new(
             Code::BadRequest,
             "the request body ended before the upload was complete",
-        ),
-        other => ApiError::new(
-            Code::BadRequest,
-            format!("malformed multipart body: {other}"),
         ),
     }
 }

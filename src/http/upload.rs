@@ -13,7 +13,7 @@ use super::{AppState, Authenticated};
 use crate::domain::tokens::Scope;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::index::User;
-use crate::ingest::framing::FramingGuard;
+use crate::ingest::multipart::{self, Multipart};
 
 /// The uploader, authenticated with the `upload` scope, holding an upload slot (released when
 /// the upload is answered, or dropped by the deadline) and counted against their rate.
@@ -34,8 +34,8 @@ impl FromRequestParts<AppState> for Uploader {
     }
 }
 
-/// The body as a multipart stream, under the framing bound and the upload's size limits.
-pub struct UploadBody(pub multer::Multipart<'static>);
+/// The body as a multipart reader, under the framing bound and the upload's size limits.
+pub struct UploadBody(pub Multipart);
 
 impl FromRequest<AppState> for UploadBody {
     type Rejection = ApiError;
@@ -45,10 +45,10 @@ impl FromRequest<AppState> for UploadBody {
         // Refuse an announced oversized body before reading a byte of it.
         within_limit(request.headers(), state.limits.max_body_bytes())?;
         let body = request.into_body().into_data_stream();
-        Ok(UploadBody(multer::Multipart::with_constraints(
-            FramingGuard::new(body, &boundary),
-            boundary,
-            state.limits.constraints(),
+        Ok(UploadBody(Multipart::new(
+            body,
+            &boundary,
+            state.limits.parts(),
         )))
     }
 }
@@ -58,7 +58,7 @@ fn boundary(headers: &HeaderMap) -> ApiResult<String> {
     headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .and_then(multipart::boundary)
         .ok_or_else(|| {
             ApiError::new(
                 Code::UnsupportedMediaType,

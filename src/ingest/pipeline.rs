@@ -12,6 +12,7 @@ use crate::domain::metadata::{self, InvalidMetadata, TicketMetadata};
 use crate::domain::ticket::MaskFacts;
 use crate::index::IndexError;
 use crate::index::{Index, NewTicket, Published, User};
+use crate::ingest::multipart::{Multipart, MultipartError, PartLimits};
 
 /// The largest `metadata` part accepted.
 pub const MAX_METADATA_PART_BYTES: u64 = 1 << 20;
@@ -26,7 +27,7 @@ pub enum IngestError {
     /// The multipart body itself: too large, malformed, cut, stalled (classified by the HTTP
     /// layer, which knows the body's own errors).
     #[error("multipart: {0}")]
-    Multipart(#[from] multer::Error),
+    Multipart(#[from] MultipartError),
     #[error("part '{0}' appears twice")]
     DuplicatePart(String),
     #[error("a multipart part has no name")]
@@ -80,15 +81,15 @@ impl UploadLimits {
             .saturating_add(MAX_METADATA_PART_BYTES + (64 << 10))
     }
 
-    pub fn constraints(&self) -> multer::Constraints {
-        multer::Constraints::new()
-            .allowed_fields(vec!["metadata", "file"])
-            .size_limit(
-                multer::SizeLimit::new()
-                    .whole_stream(self.max_body_bytes())
-                    .for_field("metadata", MAX_METADATA_PART_BYTES)
-                    .for_field("file", self.max_file_bytes),
-            )
+    /// What the multipart reader accepts: the two parts, each within its size.
+    pub fn parts(&self) -> PartLimits {
+        PartLimits {
+            body: self.max_body_bytes(),
+            parts: vec![
+                ("metadata", MAX_METADATA_PART_BYTES),
+                ("file", self.max_file_bytes),
+            ],
+        }
     }
 }
 
@@ -104,19 +105,21 @@ pub async fn ingest(
     index: &dyn Index,
     blobs: &BlobStore,
     owner: &User,
-    mut multipart: multer::Multipart<'static>,
+    mut multipart: Multipart,
     limits: UploadLimits,
 ) -> IngestResult<Published> {
     let mut json: Option<Map<String, Value>> = None;
     let mut file: Option<ReceivedFile> = None;
-    while let Some(field) = multipart.next_field().await? {
-        match field.name() {
+    while let Some(part) = multipart.next_part().await? {
+        match part.name.as_deref() {
             Some("metadata") if json.is_none() => {
-                let bytes = field.bytes().await?;
+                let bytes = multipart.bytes().await?;
                 json = Some(metadata::parse_json_part(&bytes)?);
             }
             Some("file") if file.is_none() => {
-                file = Some(receive_file(index, blobs, owner, field, json.as_ref(), limits).await?);
+                let received =
+                    receive_file(index, blobs, owner, &mut multipart, json.as_ref(), limits);
+                file = Some(received.await?);
             }
             Some(name) => return Err(IngestError::DuplicatePart(name.to_owned())),
             None => return Err(IngestError::UnnamedPart),
@@ -179,7 +182,7 @@ async fn receive_file(
     index: &dyn Index,
     blobs: &BlobStore,
     owner: &User,
-    mut field: multer::Field<'static>,
+    multipart: &mut Multipart,
     json: Option<&Map<String, Value>>,
     limits: UploadLimits,
 ) -> IngestResult<ReceivedFile> {
@@ -188,7 +191,7 @@ async fn receive_file(
     let mut inspector = Inspector::default();
     let streamed: IngestResult<()> = async {
         let mut checked_early = false;
-        while let Some(chunk) = field.chunk().await? {
+        while let Some(chunk) = multipart.chunk().await? {
             if inspector.consumed() + chunk.len() as u64 > limits.max_file_bytes {
                 return Err(IngestError::FileTooLarge {
                     limit: limits.max_file_bytes,
