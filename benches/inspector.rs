@@ -79,8 +79,10 @@ fn bench(c: &mut Criterion) {
         |b, chunks| {
             b.iter(|| {
                 runtime.block_on(async {
+                    // The reader owns its body (a 'static stream): clones of the chunks,
+                    // each a reference count.
                     let stream = futures_util::stream::iter(
-                        chunks.iter().cloned().map(Ok::<_, std::io::Error>),
+                        chunks.clone().into_iter().map(Ok::<_, std::io::Error>),
                     );
                     let limits = PartLimits {
                         body: u64::MAX,
