@@ -3,6 +3,7 @@
 mod account;
 mod auth;
 mod files;
+pub mod head_limits;
 mod health;
 pub mod limits;
 mod masks;
@@ -195,7 +196,7 @@ fn with_common_layers(routes: Router, body_idle_timeout: Duration) -> Router {
         )
         // The application's own limits on the request head, below hyper's, so a refusal is
         // JSON like every other error (hyper answers its own with an empty body).
-        .layer(middleware::from_fn(limits::limit_heads))
+        .layer(middleware::from_fn(head_limits::limit_heads))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()

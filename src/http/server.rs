@@ -84,8 +84,8 @@ pub async fn serve_on(
     http.timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         // Above the application's limits (http::limits), so it answers first, in JSON.
-        .max_headers(super::limits::HYPER_MAX_HEADERS)
-        .max_header_size(super::limits::HYPER_MAX_HEAD_BYTES);
+        .max_headers(super::head_limits::HYPER_MAX_HEADERS)
+        .max_header_size(super::head_limits::HYPER_MAX_HEAD_BYTES);
     let connections = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

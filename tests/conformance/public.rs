@@ -826,7 +826,7 @@ async fn raw_head(srv: &TestServer, head: String) -> (String, String) {
 /// below hyper's, so the application answers first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_head_errors_are_json() {
-    use ticketbooth::http::limits::{MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
+    use ticketbooth::http::head_limits::{MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
     let srv = TestServer::start(Backend::Sqlite).await;
     let json_error = |(status, body): (String, String), code: &str, expect: &str| {
         assert!(status.starts_with(expect), "{status}");
