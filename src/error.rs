@@ -217,9 +217,6 @@ impl From<IngestError> for ApiError {
             IngestError::MissingFile => {
                 ApiError::with_field(Code::BadRequest, "file", e.to_string())
             }
-            IngestError::FileTooLarge { .. } => {
-                ApiError::with_field(Code::PayloadTooLarge, "file", e.to_string())
-            }
             IngestError::Safetensors(e) => e.into(),
             IngestError::Metadata(e) => e.into(),
             IngestError::Description(e) => {

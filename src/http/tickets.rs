@@ -41,14 +41,8 @@ pub async fn upload(
     uploader: Uploader,
     UploadBody(multipart): UploadBody,
 ) -> ApiResult<impl IntoResponse> {
-    let published = pipeline::ingest(
-        &*state.index,
-        &state.blobs,
-        &uploader.user,
-        multipart,
-        state.limits,
-    )
-    .await?;
+    let published =
+        pipeline::ingest(&*state.index, &state.blobs, &uploader.user, multipart).await?;
     let location = format!("/api/v1/tickets/{}", published.ticket.id);
     Ok((
         StatusCode::CREATED,

@@ -125,6 +125,8 @@ pub struct Multipart {
     first: Finder<'static>,
     /// `CRLF--boundary`: ends a part's body.
     delimiter: Finder<'static>,
+    /// The blank line that ends a part's headers.
+    header_end: Finder<'static>,
     state: State,
     /// The unread rest of the latest chunk taken from the body.
     pending: Bytes,
@@ -152,6 +154,7 @@ impl Multipart {
             limits,
             first: Finder::new(format!("--{boundary}").as_bytes()).into_owned(),
             delimiter: Finder::new(format!("\r\n--{boundary}").as_bytes()).into_owned(),
+            header_end: Finder::new(b"\r\n\r\n").into_owned(),
             state: State::Preamble,
             pending: Bytes::new(),
             held: Bytes::new(),
@@ -287,11 +290,10 @@ impl Multipart {
         first: bool,
         what: &'static str,
     ) -> Result<usize, MultipartError> {
-        let header_end = Finder::new(b"\r\n\r\n");
-        let finder = if first { &self.first } else { &header_end }.clone();
-        let len = finder.needle().len();
         let mut from = 0;
         loop {
+            let finder = if first { &self.first } else { &self.header_end };
+            let len = finder.needle().len();
             if let Some(i) = finder.find(&self.head[from..]) {
                 let end = from + i + len;
                 if end > MAX_FRAMING_BYTES {

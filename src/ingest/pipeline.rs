@@ -34,8 +34,6 @@ pub enum IngestError {
     UnnamedPart,
     #[error("missing part 'file' (the safetensors bytes)")]
     MissingFile,
-    #[error("the file is larger than the {limit} byte limit")]
-    FileTooLarge { limit: u64 },
     #[error(transparent)]
     Safetensors(#[from] InvalidSafetensors),
     #[error(transparent)]
@@ -100,13 +98,12 @@ struct ReceivedFile {
     blob: WrittenBlob,
 }
 
-/// Runs one upload to completion.
+/// Runs one upload to completion. The size limits travel with the reader (`UploadLimits::parts`).
 pub async fn ingest(
     index: &dyn Index,
     blobs: &BlobStore,
     owner: &User,
     mut multipart: Multipart,
-    limits: UploadLimits,
 ) -> IngestResult<Published> {
     let mut json: Option<Map<String, Value>> = None;
     let mut file: Option<ReceivedFile> = None;
@@ -117,8 +114,7 @@ pub async fn ingest(
                 json = Some(metadata::parse_json_part(&bytes)?);
             }
             Some("file") if file.is_none() => {
-                let received =
-                    receive_file(index, blobs, owner, &mut multipart, json.as_ref(), limits);
+                let received = receive_file(index, blobs, owner, &mut multipart, json.as_ref());
                 file = Some(received.await?);
             }
             Some(name) => return Err(IngestError::DuplicatePart(name.to_owned())),
@@ -184,19 +180,14 @@ async fn receive_file(
     owner: &User,
     multipart: &mut Multipart,
     json: Option<&Map<String, Value>>,
-    limits: UploadLimits,
 ) -> IngestResult<ReceivedFile> {
     let _in_flight = crate::metrics::InFlight::upload();
     let mut writer = blobs.begin().await.map_err(storage)?;
     let mut inspector = Inspector::default();
     let streamed: IngestResult<()> = async {
         let mut checked_early = false;
+        // The reader refuses the part past its size limit (`UploadLimits::parts`).
         while let Some(chunk) = multipart.chunk().await? {
-            if inspector.consumed() + chunk.len() as u64 > limits.max_file_bytes {
-                return Err(IngestError::FileTooLarge {
-                    limit: limits.max_file_bytes,
-                });
-            }
             inspector.feed(&chunk)?;
             // With the header in and the metadata part already read, a bad name or parent
             // fails now rather than after gigabytes of tensor data.

@@ -1,7 +1,7 @@
 //! Facet counts: from the counts kept on write when only dimensions filter, else grouped
 //! over the matching tickets; all facets in one statement.
 
-use super::{Arg, Sql, TextSearch, where_clause};
+use super::{Arg, Sql, TextSearch, structure_in, where_clause};
 use crate::domain::search::{FACET_TOP, TicketFilter};
 
 /// A facet: a column whose values are counted under the current filters.
@@ -87,14 +87,8 @@ fn facet_select(facet: Facet, filter: &TicketFilter, text: TextSearch, sql: &mut
                 conds.push(format!("{c} = {}", sql.bind(Arg::Text(v.clone()))));
             }
         }
-        let structures = filter.structures();
-        if !structures.is_empty() {
-            let list = structures
-                .iter()
-                .map(|s| sql.bind(Arg::Text((*s).to_owned())))
-                .collect::<Vec<_>>()
-                .join(", ");
-            conds.push(format!("structure IN ({list})"));
+        if let Some(cond) = structure_in(filter, "structure", sql) {
+            conds.push(cond);
         }
         if conds.is_empty() {
             conds.push("TRUE".into());

@@ -44,6 +44,20 @@ impl Sql {
     }
 }
 
+/// `column IN (...)` over the filter's mask structures, each bound; `None` without any.
+fn structure_in(filter: &TicketFilter, column: &str, sql: &mut Sql) -> Option<String> {
+    let structures = filter.structures();
+    if structures.is_empty() {
+        return None;
+    }
+    let list = structures
+        .iter()
+        .map(|s| sql.bind(Arg::Text((*s).to_owned())))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!("{column} IN ({list})"))
+}
+
 fn like_pattern(q: &str) -> String {
     let escaped = q
         .replace('\\', "\\\\")
@@ -124,14 +138,8 @@ pub fn where_clause(filter: &TicketFilter, text: TextSearch, sql: &mut Sql) -> S
         let p = sql.bind(Arg::Text(fp.clone()));
         conds.push(format!("t.architecture_fingerprint = {p}"));
     }
-    let structures = filter.structures();
-    if !structures.is_empty() {
-        let list = structures
-            .iter()
-            .map(|s| sql.bind(Arg::Text((*s).to_owned())))
-            .collect::<Vec<_>>()
-            .join(", ");
-        conds.push(format!("t.structure IN ({list})"));
+    if let Some(cond) = structure_in(filter, "t.structure", sql) {
+        conds.push(cond);
     }
     if let Some(q) = &filter.q {
         conds.push(match text {
@@ -258,16 +266,19 @@ pub fn search_text(
     .to_lowercase()
 }
 
+/// A query string as the handlers receive it (tests of the SQL builders).
+#[cfg(test)]
+fn pairs(q: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(q.as_bytes())
+        .into_owned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::search::parse_filter;
 
-    fn pairs(q: &str) -> Vec<(String, String)> {
-        url::form_urlencoded::parse(q.as_bytes())
-            .into_owned()
-            .collect()
-    }
     #[test]
     fn where_clause_binds_every_value() {
         let f = parse_filter(&pairs("task=t&owner=o&tag=x&min_accuracy=0.5&q=50%25_off")).unwrap();

@@ -130,12 +130,7 @@ fn banded_seqs(
 mod tests {
     use super::*;
     use crate::domain::search::{After, parse_search};
-
-    fn pairs(q: &str) -> Vec<(String, String)> {
-        url::form_urlencoded::parse(q.as_bytes())
-            .into_owned()
-            .collect()
-    }
+    use crate::index::sql::pairs;
 
     #[test]
     fn keyset_pages_compare_sort_value_then_seq() {
