@@ -9,7 +9,6 @@ pub use super::rows::{Account, Identity, Member, Membership};
 use super::{IndexResult, User};
 pub use crate::domain::accounts::VerifiedIdentity;
 use crate::domain::accounts::{MemberChange, MemberDenied, Role};
-use crate::domain::evidence::ResultRecord;
 
 /// Why a link or an account could not be made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,13 +79,6 @@ pub trait AccountStore: Send + Sync + 'static {
         change: MemberChange,
         now: DateTime<Utc>,
     ) -> IndexResult<Result<(), MemberDenied>>;
-    /// Results a user reported, newest first, before `before_seq` when given.
-    async fn results_by_user(
-        &self,
-        user_id: i64,
-        before_seq: Option<i64>,
-        limit: u32,
-    ) -> IndexResult<Vec<(i64, ResultRecord)>>;
     /// How many live tickets an account owns, and how many results it reported.
     async fn owner_counts(&self, owner_id: i64) -> IndexResult<(u64, u64)>;
 }
@@ -425,28 +417,6 @@ macro_rules! impl_accounts {
                 }
                 tx.commit().await.map_err(IndexError::from_sqlx)?;
                 Ok(Ok(()))
-            }
-
-            async fn results_by_user(
-                &self,
-                user_id: i64,
-                before_seq: Option<i64>,
-                limit: u32,
-            ) -> IndexResult<Vec<(i64, ResultRecord)>> {
-                let rows = sqlx::query(concat!(
-                    $crate::index::results::result_columns!(),
-                    " WHERE r.user_id = $1 AND r.seq < COALESCE($2, 9223372036854775807) \
-                      ORDER BY r.seq DESC LIMIT $3"
-                ))
-                .bind(user_id)
-                .bind(before_seq)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(IndexError::from_sqlx)?;
-                rows.iter()
-                    .map(|r| $crate::index::results::result_from_row!(r))
-                    .collect()
             }
 
             async fn owner_counts(&self, owner_id: i64) -> IndexResult<(u64, u64)> {

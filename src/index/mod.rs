@@ -7,7 +7,8 @@
 //! - [`Integrity`] (`integrity.rs`): the blob map for the integrity checks, and takedowns;
 //! - [`Upkeep`] (`upkeep.rs`): health, pool figures, start-up maintenance;
 //! - [`ResultStore`] (`results.rs`): results reported against tickets, the evidence kept in
-//!   step with them, the transfer matrix, and the open-data dump's reads;
+//!   step with them, a user's results for profiles, the transfer matrix, and the open-data
+//!   dump's reads;
 //! - [`MaskStore`] (`masks.rs`): similar tickets through the LSH bands, and `reindex`;
 //! - [`AccountStore`] (`accounts.rs`): people and organizations, the identities they sign in
 //!   with, organization members, profiles;

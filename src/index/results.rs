@@ -33,6 +33,13 @@ pub trait ResultStore: Send + Sync + 'static {
     ) -> IndexResult<(ResultRecord, Evidence)>;
     /// A ticket's results, oldest first (a ticket holds at most the per-ticket cap).
     async fn results(&self, ticket_id: &str) -> IndexResult<Vec<ResultRecord>>;
+    /// Results a user reported, newest first, before `before_seq` when given.
+    async fn results_by_user(
+        &self,
+        user_id: i64,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> IndexResult<Vec<(i64, ResultRecord)>>;
     /// One result.
     async fn result(&self, id: &str) -> IndexResult<Option<ResultRecord>>;
     /// Deletes a result and recomputes its ticket's evidence; returns the ticket's id and
@@ -198,6 +205,28 @@ macro_rules! impl_results {
                     .await
                     .map_err(IndexError::from_sqlx)?;
                 rows.iter().map(|row| result_from_row!(row).map(|(_, r)| r)).collect()
+            }
+
+            async fn results_by_user(
+                &self,
+                user_id: i64,
+                before_seq: Option<i64>,
+                limit: u32,
+            ) -> IndexResult<Vec<(i64, ResultRecord)>> {
+                let rows = sqlx::query(concat!(
+                    result_columns!(),
+                    " WHERE r.user_id = $1 AND r.seq < COALESCE($2, 9223372036854775807) \
+                      ORDER BY r.seq DESC LIMIT $3"
+                ))
+                .bind(user_id)
+                .bind(before_seq)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(IndexError::from_sqlx)?;
+                rows.iter()
+                    .map(|r| result_from_row!(r))
+                    .collect()
             }
 
             async fn result(&self, id: &str) -> IndexResult<Option<ResultRecord>> {
